@@ -1,0 +1,145 @@
+"""The App's own settings: one typed object, built once at start-up and passed down.
+
+Read from ``FERRY_*`` environment variables, and from the JSON or YAML file named by
+``FERRY_SETTINGS_FILE`` when set (environment variables win). Never from the GitOps repository.
+Secrets are ``SecretStr``: they print as ``**********`` and never reach logs or PR text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.errors import SettingsError
+
+ENV_PREFIX = "FERRY_"
+DEFAULT_GITHUB_URL = "https://api.github.com"
+
+
+class ArgoCDServer(BaseModel):
+    """One Argo CD API server, named in the pipeline config by ``argocd.server``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    token: SecretStr
+    insecure: bool = Field(False, description="skip TLS verification (self-signed test servers only)")
+    ca_file: Path | None = None
+    timeout: float = Field(10.0, gt=0, description="seconds per request")
+
+
+class RegistryAccess(BaseModel):
+    """Credentials and transport for one registry host (``ghcr.io``, ``docker.io``, ``127.0.0.1:5000``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = None
+    password: SecretStr | None = None
+    insecure: bool = Field(False, description="plain HTTP; always allowed for loopback hosts")
+    requests_per_second: float = Field(10.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything Ferry needs that is not in the GitOps repository."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
+
+    app_id: int | None = Field(None, description="the GitHub App's id")
+    private_key: SecretStr | None = Field(None, description="the App's PEM private key")
+    private_key_file: Path | None = Field(None, description="file holding the App's PEM private key")
+    webhook_secret: SecretStr = Field(description="the secret GitHub signs webhook deliveries with")
+    github_url: AnyHttpUrl = Field(
+        AnyHttpUrl(DEFAULT_GITHUB_URL), description="REST API root; GitHub Enterprise Server or the sandbox"
+    )
+    argocd_servers: dict[str, ArgoCDServer] = Field(default_factory=dict)
+    registries: dict[str, RegistryAccess] = Field(default_factory=dict)
+    poll_fast: timedelta = Field(timedelta(seconds=5), description="reconcile interval while a stage syncs")
+    poll_idle: timedelta = Field(timedelta(minutes=5), description="reconcile interval when all is quiet")
+    github_timeout: float = Field(10.0, gt=0, description="seconds per GitHub request")
+    shard: str = Field("0/1", description="i/n: reconcile the repositories whose stable hash mod n is i")
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|text)$")
+    settings_file: Path | None = Field(None, description="JSON or YAML file with any of these settings")
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_is_i_of_n(cls, value: str) -> str:
+        index, _, count = value.partition("/")
+        if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+            raise ValueError(f'expected "i/n" with 0 <= i < n, e.g. "0/3"; got "{value}"')
+        return value
+
+    @property
+    def shard_index_count(self) -> tuple[int, int]:
+        index, _, count = self.shard.partition("/")
+        return int(index), int(count)
+
+    def app_private_key(self) -> str:
+        """The PEM private key, from the setting or its file."""
+        if self.private_key is not None:
+            return self.private_key.get_secret_value()
+        if self.private_key_file is not None:
+            try:
+                return self.private_key_file.read_text()
+            except OSError as exc:
+                raise SettingsError(
+                    f"{ENV_PREFIX}PRIVATE_KEY_FILE: cannot read {self.private_key_file}: {exc.strerror}"
+                ) from exc
+        raise SettingsError(f"set {ENV_PREFIX}PRIVATE_KEY or {ENV_PREFIX}PRIVATE_KEY_FILE to the App's PEM key")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _SettingsFileSource(settings_cls))
+
+
+class _SettingsFileSource(PydanticBaseSettingsSource):
+    """Values from ``FERRY_SETTINGS_FILE`` (JSON, or YAML when the name ends in .yml/.yaml)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(f"{ENV_PREFIX}SETTINGS_FILE")
+        if not path:
+            return {}
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE: cannot read {path}: {exc.strerror}") from exc
+        if path.endswith((".yml", ".yaml")):
+            from ruamel.yaml import YAML
+
+            data = YAML(typ="safe").load(text)
+        else:
+            data = json.loads(text)
+        if not isinstance(data, dict):
+            raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE: {path} must hold a mapping of settings")
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, or raise SettingsError naming the variable that is missing or malformed."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        messages = []
+        for error in exc.errors():
+            variable = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+            if error["type"] == "missing":
+                messages.append(f"{variable} is required but not set")
+            else:
+                messages.append(f"{variable}: {error['msg']}")
+        raise SettingsError("; ".join(messages)) from None
