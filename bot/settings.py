@@ -11,9 +11,10 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from ruamel.yaml import YAML
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import SettingsError
@@ -64,7 +65,7 @@ class Settings(BaseSettings):
     github_timeout: float = Field(10.0, gt=0, description="seconds per GitHub request")
     shard: str = Field("0/1", description="i/n: reconcile the repositories whose stable hash mod n is i")
     log_level: str = "INFO"
-    log_format: str = Field("json", pattern="^(json|text)$")
+    log_format: Literal["json", "text"] = "json"
     settings_file: Path | None = Field(None, description="JSON or YAML file with any of these settings")
 
     @field_validator("shard")
@@ -91,7 +92,9 @@ class Settings(BaseSettings):
                 raise SettingsError(
                     f"{ENV_PREFIX}PRIVATE_KEY_FILE: cannot read {self.private_key_file}: {exc.strerror}"
                 ) from exc
-        raise SettingsError(f"set {ENV_PREFIX}PRIVATE_KEY or {ENV_PREFIX}PRIVATE_KEY_FILE to the App's PEM key")
+        raise SettingsError(
+            f"set {ENV_PREFIX}PRIVATE_KEY or {ENV_PREFIX}PRIVATE_KEY_FILE to the App's PEM key"
+        )
 
     @classmethod
     def settings_customise_sources(
@@ -120,8 +123,6 @@ class _SettingsFileSource(PydanticBaseSettingsSource):
         except OSError as exc:
             raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE: cannot read {path}: {exc.strerror}") from exc
         if path.endswith((".yml", ".yaml")):
-            from ruamel.yaml import YAML
-
             data = YAML(typ="safe").load(text)
         else:
             data = json.loads(text)

@@ -1,0 +1,105 @@
+"""The typed actions ``decide`` returns and the adapters perform. Each is idempotent.
+
+Add an effect by adding a class here (with ``kind`` and ``describe``) and its handler in the
+reconciler's action table, not by branching on strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bot.core.freight import Freight
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    kind: ClassVar[str] = "set_status"
+    sha: str
+    context: str
+    state: str
+    description: str
+    target_url: str | None = None
+
+    def describe(self) -> str:
+        return f"set {self.context} = {self.state} on {self.sha[:7]}: {self.description}"
+
+
+@dataclass(frozen=True)
+class OpenPromotion:
+    """Open (or, with ``rebuild_pr``, rebuild on the current base) the PR moving ``stage`` to ``freight``."""
+
+    kind: ClassVar[str] = "open_promotion"
+    stage: str
+    freight: Freight
+    branch: str
+    base_sha: str
+    files: tuple[tuple[str, str], ...]  # (path, new text)
+    title: str
+    body: str
+    message: str
+    labels: tuple[str, ...]
+    rebuild_pr: int | None = None
+
+    def describe(self) -> str:
+        verb = f"rebuild #{self.rebuild_pr} as" if self.rebuild_pr else "open"
+        return f"{verb} {self.branch}: {self.title} ({len(self.files)} file(s))"
+
+
+@dataclass(frozen=True)
+class ClosePromotion:
+    kind: ClassVar[str] = "close_promotion"
+    number: int
+    stage: str
+    comment: str
+    superseded_by_branch: str | None = None
+
+    def describe(self) -> str:
+        why = f" (superseded by {self.superseded_by_branch})" if self.superseded_by_branch else ""
+        return f"close #{self.number} for {self.stage}{why}"
+
+
+@dataclass(frozen=True)
+class MergePromotion:
+    kind: ClassVar[str] = "merge_promotion"
+    number: int
+    stage: str
+    head_sha: str
+    title: str
+
+    def describe(self) -> str:
+        return f"merge #{self.number} ({self.title}) at {self.head_sha[:7]}"
+
+
+@dataclass(frozen=True)
+class PostComment:
+    """A comment on an issue or PR; ``marker`` is a hidden tag so a second pass finds it and does not repeat."""
+
+    kind: ClassVar[str] = "post_comment"
+    number: int
+    body: str
+    marker: str
+
+    def describe(self) -> str:
+        return f"comment on #{self.number}: {self.body.splitlines()[0][:80]}"
+
+
+@dataclass(frozen=True)
+class RequestSync:
+    """Ask Argo CD to sync a stage's applications to its deploy commit."""
+
+    kind: ClassVar[str] = "request_sync"
+    stage: str
+    server: str
+    apps: tuple[str, ...]
+    revision: str
+    promotion_id: str
+    prune: bool = False
+    app_namespace: str | None = None
+    project: str | None = None
+
+    def describe(self) -> str:
+        return f"sync {', '.join(self.apps)} ({self.stage}) to {self.revision[:7]}"
+
+
+Action = SetStatus | OpenPromotion | ClosePromotion | MergePromotion | PostComment | RequestSync

@@ -1,0 +1,234 @@
+"""decide(snapshot) -> actions: the whole of Ferry's judgement, as a pure function.
+
+Same snapshot, same actions. Every action is idempotent, and decide only asks for what differs
+from what it observed, so a pass over an up-to-date repository returns nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from bot.core.actions import (
+    Action,
+    ClosePromotion,
+    MergePromotion,
+    OpenPromotion,
+    SetStatus,
+)
+from bot.core.config import StagesSource, WarehouseSource
+from bot.core.freight import Freight
+from bot.core.gates import STATUS_CONFIG, STATUS_GATE, gate_for, verified_upstream_freight_id
+from bot.core.manifest import ImageUpdate, bump_text, find_images
+from bot.core.pipeline import stage_order
+from bot.core.promotion import (
+    LABEL_FERRY,
+    LABEL_ROLLBACK,
+    BodyParts,
+    branch_name,
+    commit_message,
+    parse_marker,
+    promotion_body,
+    promotion_title,
+    stage_label,
+)
+from bot.core.snapshot import PullRequest, Snapshot
+from bot.core.stage_view import StageView, stage_view
+from bot.core.text import fit_description
+from bot.core.verification import verification_actions
+from bot.errors import FerryError
+
+
+def decide(snapshot: Snapshot) -> list[Action]:
+    actions: list[Action] = list(config_status_actions(snapshot))
+    config = snapshot.config
+    if config is None or snapshot.config_problems:
+        return actions  # nothing is promoted from an invalid config
+    views = {name: stage_view(snapshot, name) for name in stage_order(config)}
+    actions += verification_actions(snapshot, views)
+    merges: list[Action] = []
+    for name in views:
+        promotions, stage_merges = promotion_actions(snapshot, views, name)
+        actions += promotions
+        merges += stage_merges
+    actions += gate_actions(snapshot, views)
+    return actions + merges
+
+
+def config_status_actions(snapshot: Snapshot) -> list[Action]:
+    if snapshot.config_commit is None:
+        return []
+    if snapshot.config_problems:
+        first = snapshot.config_problems[0]
+        more = len(snapshot.config_problems) - 1
+        suffix = f" (+{more} more)" if more else ""
+        state, description = "failure", fit_description(f"{first}{suffix}")
+    elif snapshot.config is not None:
+        config = snapshot.config
+        state = "success"
+        description = fit_description(
+            f"Valid: {len(config.warehouses)} warehouse(s), stages {' → '.join(stage_order(config))}"
+        )
+    else:
+        return []
+    current = snapshot.config_statuses.get(STATUS_CONFIG)
+    if current is not None and (current.state, current.description) == (state, description):
+        return []
+    return [SetStatus(snapshot.config_commit, STATUS_CONFIG, state, description)]
+
+
+def base_fingerprint(snapshot: Snapshot, view: StageView) -> str:
+    """Identifies the stage files a promotion branch was built on, to notice when the base moved."""
+    joined = ",".join(f"{t.path}:{snapshot.blob_shas.get(t.path, '')}" for t in view.targets)
+    return hashlib.sha256(joined.encode()).hexdigest()[:12]
+
+
+def candidate_freight(snapshot: Snapshot, views: Mapping[str, StageView], name: str) -> Freight | None:
+    """The freight a stage with auto_promote should run next, if any."""
+    assert snapshot.config is not None
+    stage = snapshot.config.stages[name]
+    if not stage.auto_promote:
+        return None
+    if isinstance(stage.source, WarehouseSource):
+        return snapshot.warehouse_freight.get(stage.source.warehouse)
+    freight_id = verified_upstream_freight_id(name, snapshot.config, views)
+    if freight_id is None:
+        return None
+    upstream = next(views[u] for u in stage.source.stages)
+    return upstream.freight
+
+
+def promotion_files(snapshot: Snapshot, view: StageView, freight: Freight) -> tuple[tuple[str, str], ...]:
+    files = []
+    for target in view.targets:
+        text = snapshot.files[target.path]
+        held = {
+            o.image
+            for o in find_images(
+                text, source=target.path, helm_paths=target.helm_paths, reference_path=target.reference_path
+            )
+        }
+        # A stage's images may be spread over its files: each file gets the images it holds.
+        updates = [ImageUpdate(i.image, i.tag, i.digest) for i in freight.images if i.image in held]
+        if not updates:
+            continue
+        result = bump_text(
+            text,
+            updates,
+            source=target.path,
+            helm_paths=target.helm_paths,
+            reference_path=target.reference_path,
+        )
+        if result.text != text:
+            files.append((target.path, result.text))
+    return tuple(files)
+
+
+def _source_words(snapshot: Snapshot, name: str) -> str:
+    assert snapshot.config is not None
+    source = snapshot.config.stages[name].source
+    if isinstance(source, StagesSource):
+        return "stage " + ", ".join(f"`{s}`" for s in source.stages)
+    return f"warehouse `{source.warehouse}`"
+
+
+def build_promotion(
+    snapshot: Snapshot,
+    views: Mapping[str, StageView],
+    name: str,
+    freight: Freight,
+    *,
+    rebuild_pr: int | None = None,
+    requested_by: str = "",
+    reason: str = "",
+    extra_labels: tuple[str, ...] = (),
+) -> OpenPromotion:
+    assert snapshot.config is not None
+    view = views[name]
+    gate = gate_for(freight.id, freight.label, name, snapshot.config, views)
+    source = snapshot.config.stages[name].source
+    verified_in = list(source.stages) if isinstance(source, StagesSource) and gate.state == "success" else []
+    marker = {"stage": name, "freight": freight.id, "base": base_fingerprint(snapshot, view)}
+    body = promotion_body(
+        BodyParts(
+            stage=name,
+            freight=freight,
+            previous_tags=view.tags,
+            verified_in=verified_in,
+            source=_source_words(snapshot, name),
+            gate=f"{gate.state}: {gate.description}",
+            requested_by=requested_by,
+            marker=marker,
+        )
+    )
+    return OpenPromotion(
+        stage=name,
+        freight=freight,
+        branch=branch_name(name, freight.id),
+        base_sha=snapshot.head_sha,
+        files=promotion_files(snapshot, view, freight),
+        title=promotion_title(name, freight),
+        body=body,
+        message=commit_message(name, freight, reason=reason),
+        labels=(LABEL_FERRY, stage_label(name), *extra_labels),
+        rebuild_pr=rebuild_pr,
+    )
+
+
+def promotion_actions(
+    snapshot: Snapshot, views: Mapping[str, StageView], name: str
+) -> tuple[list[Action], list[Action]]:
+    """Actions for one stage's promotion PRs, and (separately, to run last) its merges."""
+    assert snapshot.config is not None
+    stage = snapshot.config.stages[name]
+    view = views[name]
+    open_prs = [pr for pr in snapshot.open_prs if pr.stage == name]
+    candidate = candidate_freight(snapshot, views, name)
+    if candidate is None:
+        return [], []
+    if view.runs(candidate):
+        return list(_close_stale(open_prs, keep=None, why=f"`{name}` already runs {candidate.label}")), []
+    wanted = branch_name(name, candidate.id)
+    existing = next((pr for pr in open_prs if pr.branch == wanted), None)
+    actions: list[Action] = []
+    merges: list[Action] = []
+    try:
+        if existing is None:
+            actions.append(build_promotion(snapshot, views, name, candidate))
+        elif parse_marker(existing.body).get("base") != base_fingerprint(snapshot, view):
+            actions.append(build_promotion(snapshot, views, name, candidate, rebuild_pr=existing.number))
+        elif stage.auto_merge:
+            gate = gate_for(candidate.id, candidate.label, name, snapshot.config, views)
+            if gate.state == "success":
+                merges.append(MergePromotion(existing.number, name, existing.head_sha, existing.title))
+    except FerryError:
+        return [], []  # a target file Ferry cannot edit: `ferry/config` names it; nothing half-done
+    actions += _close_stale(open_prs, keep=wanted, why=f"it is superseded by newer freight {candidate.label}")
+    return actions, merges
+
+
+def _close_stale(open_prs: list[PullRequest], *, keep: str | None, why: str) -> list[Action]:
+    """Close the stage's other open promotions (rollbacks stay: a person asked for them)."""
+    return [
+        ClosePromotion(
+            pr.number, pr.stage, f"Ferry closed this pull request: {why}.", superseded_by_branch=keep
+        )
+        for pr in open_prs
+        if pr.branch != keep and LABEL_ROLLBACK not in pr.labels
+    ]
+
+
+def gate_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> list[Action]:
+    assert snapshot.config is not None
+    actions: list[Action] = []
+    for pr in snapshot.open_prs:
+        if pr.stage not in snapshot.config.stages:
+            continue
+        label = pr.title.removeprefix("Promote ").rsplit(" to ", 1)[0] or pr.freight_id
+        gate = gate_for(pr.freight_id, label, pr.stage, snapshot.config, views)
+        description = fit_description(gate.description)
+        current = pr.statuses.get(STATUS_GATE)
+        if current is not None and (current.state, current.description) == (gate.state, description):
+            continue
+        actions.append(SetStatus(pr.head_sha, STATUS_GATE, gate.state, description, pr.url))
+    return actions

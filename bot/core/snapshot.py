@@ -1,0 +1,88 @@
+"""What one reconcile pass observed of one repository, as plain values (the input of ``decide``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.errors import Problem
+
+if TYPE_CHECKING:
+    from bot.core.config import PipelineConfig
+    from bot.core.freight import Freight
+    from bot.core.verdict import AppState
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    context: str
+    state: str  # pending | success | failure | error
+    description: str = ""
+    target_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """An open promotion PR (head branch ``ferry/<stage>/<freight-id>``)."""
+
+    number: int
+    url: str
+    branch: str
+    stage: str
+    freight_id: str
+    head_sha: str
+    title: str = ""
+    body: str = ""
+    labels: tuple[str, ...] = ()
+    statuses: Mapping[str, CommitStatus] = field(default_factory=dict)  # on the head commit, by context
+
+
+@dataclass(frozen=True)
+class MergedPromotion:
+    """A merged promotion PR: how a stage's deploy commit is tied back to its freight."""
+
+    number: int
+    url: str
+    stage: str
+    freight_id: str
+    head_sha: str
+    merge_commit_sha: str
+    merged_at: datetime | None = None
+    merged_by: str = ""
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """The commit on the default branch that last changed a stage's files, and what it says."""
+
+    commit: str  # the deploy commit: the merge commit when a promotion PR brought the change
+    changed_by: str  # the commit that changed the files (the PR head commit for merge commits)
+    message: str = ""
+    committed_at: datetime | None = None
+    promotion: MergedPromotion | None = None
+    statuses: Mapping[str, CommitStatus] = field(default_factory=dict)  # on ``commit``, by context
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    repo: str  # owner/name
+    default_branch: str
+    head_sha: str
+    now: datetime
+    config: PipelineConfig | None
+    config_problems: tuple[Problem, ...] = ()
+    config_commit: str | None = None  # the commit that last changed .github/ferry.yml
+    config_statuses: Mapping[str, CommitStatus] = field(default_factory=dict)
+    paths: frozenset[str] = frozenset()  # every file path on the default branch
+    files: Mapping[str, str] = field(default_factory=dict)  # texts of the stages' update targets
+    blob_shas: Mapping[str, str] = field(default_factory=dict)  # path -> blob sha, for those files
+    warehouse_freight: Mapping[str, Freight] = field(default_factory=dict)  # newest per warehouse
+    warehouse_errors: Mapping[str, str] = field(default_factory=dict)
+    deploys: Mapping[str, Deploy] = field(default_factory=dict)  # by stage
+    open_prs: tuple[PullRequest, ...] = ()
+    argocd_urls: Mapping[str, str] = field(default_factory=dict)  # server name -> UI base URL
+    app_states: Mapping[str, tuple[AppState, ...]] = field(default_factory=dict)  # by stage, when verifying

@@ -1,0 +1,459 @@
+"""Byte-exact YAML scalar edits: locate a scalar in the original text, quote a new value, patch, confirm.
+
+ruamel.yaml (libyaml through ruamel.yaml.clib when installed) is used only to *locate*: its events
+give the line and column of every scalar, and a small composer here builds light nodes from them.
+The edit itself is a splice of the original text at those positions, so comments, blank lines,
+quoting, flow style, anchors, indentation, CRLF and a missing final newline all survive. After
+patching, the new text is parsed again and its events compared with the old ones (Renovate's
+"confirm" step): only the intended scalars may differ.
+
+Everything here is pure: it takes and returns text.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+
+from bot.errors import ManifestError
+
+try:  # libyaml through ruamel.yaml.clib: ~20x faster than the pure-Python parser
+    _CParser: Any = importlib.import_module("_ruamel_yaml").CParser
+except ImportError:  # pragma: no cover - the pure parser gives the same marks, only slower
+    _CParser = None
+
+MALFORMED_YAML = "{source}:{line}:{column}: malformed YAML: {problem}"
+TAB_HINT = " (YAML indentation must use spaces, not tabs)"
+UNDEFINED_ALIAS = "{source}:{line}: alias *{anchor} names no anchor (&{anchor}) defined before it"
+CONFIRM_FAILED = (
+    "{source}: refusing to write: after the edit {what}; this is a bug in Ferry, please report it "
+    "with the file"
+)
+BLOCK_SCALAR = (
+    "{source}:{line}: the value is a block scalar ('|' or '>'); write it as a plain or quoted "
+    "scalar so Ferry can update it"
+)
+
+_BREAKS = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+_PLAIN_SAFE = re.compile(r"^\w[\w.:/@+-]*(?<!:)$")
+
+# What YAML 1.1 (PyYAML, Helm's go-yaml v2 heritage) or 1.2 (go-yaml v3, ruamel) reads as
+# something other than a string. A new plain value matching any of these is double-quoted.
+_NON_STRING = re.compile(
+    r"""^(?:
+      ~|null|Null|NULL|
+      y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|
+      [-+]?0b[0-1_]+|
+      [-+]?0o?[0-7_]+|
+      [-+]?(?:0|[1-9][0-9_]*)|
+      [-+]?0x[0-9a-fA-F_]+|
+      [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|
+      [-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|
+      [-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|
+      [-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|
+      [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}.*)?|
+      <<|=
+    )$""",
+    re.VERBOSE,
+)
+
+
+class ScalarNode:
+    """A scalar: its text, quoting style ('' plain, "'", '"', '|', '>'), marks, and event number."""
+
+    __slots__ = ("end_mark", "event", "start_mark", "style", "value")
+
+    def __init__(self, value: str, style: str | None, start_mark: Any, end_mark: Any, event: int) -> None:
+        self.value, self.style, self.event = value, style or "", event
+        self.start_mark, self.end_mark = start_mark, end_mark
+
+
+class MappingNode:
+    """``value`` holds (key, value) pairs; ``end_event`` is the number of its closing event."""
+
+    __slots__ = ("end_event", "end_mark", "flow_style", "start_mark", "value")
+
+    def __init__(self, flow_style: bool, start_mark: Any) -> None:
+        self.value: list[Any] = []
+        self.flow_style, self.start_mark, self.end_mark = flow_style, start_mark, start_mark
+        self.end_event = 0
+
+
+class SequenceNode:
+    __slots__ = ("end_mark", "flow_style", "start_mark", "value")
+
+    def __init__(self, flow_style: bool, start_mark: Any) -> None:
+        self.value: list[Node] = []
+        self.flow_style, self.start_mark, self.end_mark = flow_style, start_mark, start_mark
+
+
+Node = ScalarNode | MappingNode | SequenceNode
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The documents of a text, and the parser events they were built from (for the confirm step)."""
+
+    documents: list[Node]
+    events: list[Any]
+
+
+def parse(text: str, source: str) -> Parsed:
+    """Parse every document of ``text``; raise ManifestError with file:line:column when malformed."""
+    events = parse_events(text, source)
+    return Parsed(_compose(events, source), events)
+
+
+def parse_events(text: str, source: str) -> list[Any]:
+    events: list[Any] = []
+    try:
+        if _CParser is not None:
+            parser = _CParser(text)
+            while parser.check_event():
+                events.append(parser.get_event())
+        else:  # pragma: no cover
+            events.extend(YAML(typ="safe", pure=True).parse(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        problem = exc.problem or exc.context or "cannot be parsed"
+        if exc.problem and exc.context and exc.context_mark is not None:
+            problem += f" ({exc.context} at {exc.context_mark.line + 1}:{exc.context_mark.column + 1})"
+        if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+            problem += TAB_HINT
+        raise ManifestError(
+            MALFORMED_YAML.format(source=source, line=line, column=column, problem=problem)
+        ) from None
+    return events
+
+
+def _compose(events: list[Any], source: str) -> list[Node]:
+    """Nodes from events; an alias is the very node its anchor names, as in ruamel's composer."""
+    documents: list[Node] = []
+    anchors: dict[str, Node] = {}
+    stack: list[MappingNode | SequenceNode] = []
+    node: Node
+    for number, event in enumerate(events):
+        kind = event.__class__
+        if kind is ScalarEvent:
+            node = ScalarNode(event.value, event.style, event.start_mark, event.end_mark, number)
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            collection = (MappingNode if kind is MappingStartEvent else SequenceNode)(
+                bool(event.flow_style), event.start_mark
+            )
+            if event.anchor:
+                anchors[event.anchor] = collection
+            stack.append(collection)
+            continue
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            node = stack.pop()
+            node.end_mark = event.end_mark
+            if isinstance(node, MappingNode):
+                node.value = list(zip(node.value[::2], node.value[1::2], strict=True))
+                node.end_event = number
+        elif kind is AliasEvent:
+            if event.anchor not in anchors:
+                line = event.start_mark.line + 1
+                raise ManifestError(UNDEFINED_ALIAS.format(source=source, line=line, anchor=event.anchor))
+            node = anchors[event.anchor]
+        else:
+            continue
+        if kind is ScalarEvent and event.anchor:
+            anchors[event.anchor] = node
+        if stack:
+            stack[-1].value.append(node)
+        else:
+            documents.append(node)
+    return documents
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    offset = TextIndex(text).offset(line, column)
+    return text[offset] if 0 <= offset < len(text) else ""
+
+
+class TextIndex:
+    """Turns the parser's (line, column) marks into offsets of the original text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.line_starts = [0]
+        self.line_starts.extend(m.end() for m in _BREAKS.finditer(text))
+        # libyaml and ruamel skip a byte-order mark without counting it as a column.
+        self._bom = 1 if text.startswith("\ufeff") else 0
+
+    def offset(self, line: int, column: int) -> int:
+        if line >= len(self.line_starts):
+            return len(self.text)
+        return self.line_starts[line] + column + (self._bom if line == 0 else 0)
+
+    def start(self, node: Node) -> int:
+        return self.offset(node.start_mark.line, node.start_mark.column)
+
+    def end(self, node: Node) -> int:
+        return self.offset(node.end_mark.line, node.end_mark.column)
+
+    def newline_at(self, offset: int) -> str:
+        """The line break ending the line that holds ``offset`` (the file's first one at EOF)."""
+        match = _BREAKS.search(self.text, offset) or _BREAKS.search(self.text)
+        return match.group() if match else "\n"
+
+
+def is_plain(node: ScalarNode) -> bool:
+    return not node.style
+
+
+def scalar_span(index: TextIndex, node: ScalarNode, source: str) -> tuple[int, int]:
+    """Offsets of the scalar token itself: after any anchor (``&a``) or tag (``!!str``), quotes included."""
+    if node.style in ("|", ">"):
+        raise ManifestError(BLOCK_SCALAR.format(source=source, line=node.start_mark.line + 1))
+    text = index.text
+    start, end = index.start(node), index.end(node)
+    while start < end and text[start] in "&!":
+        while start < end and not text[start].isspace():
+            start += 1
+        while start < end:
+            if text[start].isspace():
+                start += 1
+            elif text[start] == "#":
+                while start < end and text[start] not in "\r\n":
+                    start += 1
+            else:
+                break
+    return start, end
+
+
+def reads_as_non_string(value: str) -> bool:
+    """Whether YAML 1.1 or 1.2 would read ``value``, written plain, as a null, bool, number or date."""
+    return value == "" or _NON_STRING.match(value) is not None
+
+
+def render_scalar(value: str, style: str | None, *, flow: bool = False) -> str:
+    """``value`` written in the quoting ``style`` of the scalar it replaces, quoted if plain would not do.
+
+    Inside flow collections (``{...}``, ``[...]``) a plain ``:`` confuses YAML 1.1 parsers, so quote.
+    """
+    if style == "'":
+        return "'" + value.replace("'", "''") + "'"
+    plain_ok = _PLAIN_SAFE.match(value) is not None and not (flow and ":" in value)
+    if style == '"' or reads_as_non_string(value) or not plain_ok:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return value
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Replace ``text[start:end]`` with ``replacement``."""
+
+    start: int
+    end: int
+    replacement: str
+
+
+def apply_patches(text: str, patches: Iterable[Patch]) -> str:
+    """Splice from the end backwards so earlier offsets stay valid; overlapping patches are a bug."""
+    ordered = sorted(set(patches), key=lambda p: (p.start, p.end))
+    for before, after in itertools.pairwise(ordered):
+        if after.start < before.end or (after.start == before.start == before.end == after.end):
+            raise ManifestError(f"internal error: overlapping edits at offsets {before.start}-{after.end}")
+    for patch in reversed(ordered):
+        text = text[: patch.start] + patch.replacement + text[patch.end :]
+    return text
+
+
+_SIGNATURE = {
+    ScalarEvent: attrgetter("value", "anchor", "tag", "style"),
+    MappingStartEvent: attrgetter("anchor", "tag", "flow_style"),
+    SequenceStartEvent: attrgetter("anchor", "tag", "flow_style"),
+    AliasEvent: attrgetter("anchor"),
+}
+
+
+def _signature(events: list[Any]) -> list[tuple[Any, Any]]:
+    """What the confirm step compares: each event's kind, value, anchor, tag and style."""
+    lookup_getter = _SIGNATURE.get
+    return [(e.__class__, get(e) if (get := lookup_getter(e.__class__)) else None) for e in events]
+
+
+def confirm(
+    old: Parsed,
+    new_text: str,
+    *,
+    source: str,
+    expected: Mapping[int, str],
+    appended: Mapping[int, tuple[str, str]],
+) -> None:
+    """Re-parse ``new_text``: its events must equal the old ones except where intended.
+
+    ``expected`` maps the event number of a changed scalar to its new value; ``appended`` maps the
+    event number of a mapping's end to the (key, value) pair added just before it. Scalars given a
+    new value may change quoting too, but must read as that string. Raise ManifestError otherwise.
+    """
+
+    def fail(event: Any, what: str) -> ManifestError:
+        where = f"line {event.start_mark.line + 1}: " if event is not None else ""
+        return ManifestError(CONFIRM_FAILED.format(source=source, what=where + what))
+
+    try:
+        new_events = parse_events(new_text, source)
+    except ManifestError as exc:
+        raise fail(None, f"the file no longer parses ({exc})") from None
+    want: list[tuple[Any, Any] | None] = []
+    checks: list[tuple[int, str]] = []  # (new event number, value it must read as)
+    for number, signature in enumerate(_signature(old.events)):
+        if number in appended:
+            for value in appended[number]:
+                checks.append((len(want), value))
+                want.append(None)
+        if number in expected:
+            checks.append((len(want), expected[number]))
+            want.append(None)
+        else:
+            want.append(signature)
+    got: list[tuple[Any, Any] | None] = list(_signature(new_events))
+    if len(got) != len(want):
+        raise fail(None, "the structure of the file changed")
+    for number, value in checks:
+        event = new_events[number]
+        is_string = isinstance(event, ScalarEvent) and (bool(event.style) or not reads_as_non_string(value))
+        if not is_string or event.value != value:
+            raise fail(event, f"it reads {getattr(event, 'value', None)!r}, not the string {value!r}")
+        got[number] = None
+    if got != want:
+        first = next(n for n, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
+        raise fail(new_events[first], "a value that should not change changed")
+
+
+# --- navigating and editing ---------------------------------------------------------------------
+
+EMPTY_VALUE = '{source}:{line}: cannot find where the empty value goes; write it as "" and retry'
+CANNOT_APPEND = "{source}:{line}: cannot add {key} to this mapping; add `{key}:` to it by hand"
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_LINE_END = re.compile(r"\r\n|[\r\n]")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A value scalar, the key it belongs to (None for list items), and whether it sits in flow style."""
+
+    key: ScalarNode | None
+    value: ScalarNode
+    flow: bool
+
+
+def fields(node: MappingNode, _seen: frozenset[int] = frozenset()) -> dict[str, tuple[ScalarNode, Node]]:
+    """A mapping's pairs by key text, merge keys (``<<: *defaults``) included; other keys left out."""
+    pairs: dict[str, tuple[ScalarNode, Node]] = {}
+    merged: list[Node] = []
+    for key, value in node.value:
+        if isinstance(key, ScalarNode):
+            if key.value == "<<" and is_plain(key):
+                merged.extend(value.value if isinstance(value, SequenceNode) else [value])
+            else:
+                pairs[key.value] = (key, value)
+    for source in merged:
+        if isinstance(source, MappingNode) and id(source) not in _seen:
+            for name, pair in fields(source, _seen | {id(node)}).items():
+                pairs.setdefault(name, pair)
+    return pairs
+
+
+def scalar_slot(pairs: dict[str, tuple[ScalarNode, Node]], name: str, flow: bool) -> Slot | None:
+    pair = pairs.get(name)
+    if pair is None or not isinstance(pair[1], ScalarNode):
+        return None
+    return Slot(pair[0], pair[1], flow)
+
+
+def lookup(root: Node, path: str) -> tuple[Node | None, Slot | None, MappingNode | None]:
+    """Follow a dotted path (``a.b[0].c``): the node there, its Slot if a scalar, its parent mapping."""
+    node: Node | None = root
+    parent: MappingNode | None = None
+    key: ScalarNode | None = None
+    flow = False
+    for match in _PATH_PART.finditer(path):
+        name, position = match.group(1), match.group(2)
+        flow = bool(getattr(node, "flow_style", False))
+        if name is not None and isinstance(node, MappingNode):
+            pair = fields(node).get(name)
+            parent, key, node = (node, pair[0], pair[1]) if pair else (None, None, None)
+        elif position is not None and isinstance(node, SequenceNode) and int(position) < len(node.value):
+            parent, key, node = None, None, node.value[int(position)]
+        else:
+            return None, None, None
+    return node, (Slot(key, node, flow) if isinstance(node, ScalarNode) else None), parent
+
+
+class Editor:
+    """Collects edits to one text, then applies them and confirms the result."""
+
+    def __init__(self, text: str, parsed: Parsed, source: str) -> None:
+        self.index = TextIndex(text)
+        self.parsed = parsed
+        self.source = source
+        self.patches: list[Patch] = []
+        self.expected: dict[int, str] = {}
+        self.appended: dict[int, tuple[str, str]] = {}
+
+    def set(self, slot: Slot, value: str) -> bool:
+        """Give the scalar ``value`` in its own quoting style; False when it already holds it."""
+        node = slot.value
+        if node.value == value:
+            return False
+        text = self.index.text
+        if is_plain(node) and node.value == "":
+            # An empty value has no span of its own: write it right after the key's colon.
+            position = self.index.end(slot.key) if slot.key is not None else len(text)
+            while position < len(text) and text[position] in " \t":
+                position += 1
+            if position >= len(text) or text[position] != ":":
+                raise ManifestError(EMPTY_VALUE.format(source=self.source, line=node.start_mark.line + 1))
+            start = end = position + 1
+            replacement = " " + render_scalar(value, node.style, flow=slot.flow)
+        else:
+            start, end = scalar_span(self.index, node, self.source)
+            replacement = render_scalar(value, node.style, flow=slot.flow)
+        self.patches.append(Patch(start, end, replacement))
+        self.expected[node.event] = value
+        return True
+
+    def append(self, mapping: MappingNode, key: str, value: str) -> None:
+        """Add ``key: value`` as the mapping's last pair, in its style and indentation."""
+        last_key, last_value = mapping.value[-1]
+        if not isinstance(last_value, ScalarNode) or last_value.style in ("|", ">"):
+            line = mapping.start_mark.line + 1
+            raise ManifestError(CANNOT_APPEND.format(source=self.source, line=line, key=key))
+        _, end = scalar_span(self.index, last_value, self.source)
+        if is_plain(last_value) and last_value.value == "":
+            end = self.index.end(last_key)
+        if mapping.flow_style:
+            self.patches.append(Patch(end, end, f", {key}: {render_scalar(value, None, flow=True)}"))
+        else:
+            match = _LINE_END.search(self.index.text, end)
+            position = match.start() if match else len(self.index.text)
+            indent = " " * mapping.start_mark.column
+            line = f"{self.index.newline_at(end)}{indent}{key}: {render_scalar(value, None)}"
+            self.patches.append(Patch(position, position, line))
+        self.appended[mapping.end_event] = (key, value)
+
+    def result(self) -> str:
+        """The edited text, confirmed by re-parsing; ManifestError rather than a wrong file."""
+        new_text = apply_patches(self.index.text, self.patches)
+        confirm(self.parsed, new_text, source=self.source, expected=self.expected, appended=self.appended)
+        return new_text

@@ -1,0 +1,6 @@
+"""The GitHub adapter, on githubkit: App auth, reads for a reconcile pass, and idempotent writes.
+
+The REST API version is pinned to 2022-11-28 (newer models lack ``merge_commit_sha``).
+githubkit's own retries are off: failures become ``GitHubError`` classified temporary or
+permanent, and the reconciler is the one place that retries.
+"""

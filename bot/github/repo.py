@@ -1,0 +1,336 @@
+"""One repository seen through an installation client: the reads a pass needs and its writes.
+
+Every write looks before it acts, so repeating it (a redelivered webhook, a second replica, a pass
+retried after a 502) adopts the first attempt's result instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from githubkit import GitHub
+
+from bot.core.actions import ClosePromotion, MergePromotion, OpenPromotion, PostComment, SetStatus
+from bot.core.promotion import parse_branch
+from bot.core.snapshot import CommitStatus, MergedPromotion, PullRequest
+from bot.errors import GitHubError
+from bot.github.client import REST_API_VERSION, call
+
+CLOSED_PRS_SCANNED = 50
+
+
+class RepoGitHub:
+    def __init__(self, client: GitHub[Any], full_name: str) -> None:
+        self.client = client
+        self.full_name = full_name
+        self.owner, _, self.name = full_name.partition("/")
+        self.rest = client.rest(REST_API_VERSION)
+        self._default_branch: str | None = None
+        self._trees: dict[str, dict[str, str]] = {}  # commit sha -> {path: blob sha}; commits never change
+        self._blobs: dict[str, str] = {}  # blob sha -> text
+
+    # ---- reads -------------------------------------------------------------------------------
+    async def default_branch(self) -> str:
+        if self._default_branch is None:
+            repo = await call(f"reading {self.full_name}", self.rest.repos.async_get(self.owner, self.name))
+            self._default_branch = repo.parsed_data.default_branch
+        return self._default_branch
+
+    async def head(self, branch: str) -> str:
+        ref = await call(
+            f"reading {self.full_name} branch {branch}",
+            self.rest.git.async_get_ref(self.owner, self.name, f"heads/{branch}"),
+        )
+        return str(ref.parsed_data.object_.sha)
+
+    async def tree(self, commit_sha: str) -> dict[str, str]:
+        if commit_sha not in self._trees:
+            tree = await call(
+                f"listing files of {self.full_name}@{commit_sha[:7]}",
+                self.rest.git.async_get_tree(self.owner, self.name, commit_sha, recursive="1"),
+            )
+            self._trees = {
+                commit_sha: {
+                    str(e.path): str(e.sha)
+                    for e in tree.parsed_data.tree
+                    if e.type == "blob" and e.path and e.sha
+                }
+            }
+        return self._trees[commit_sha]
+
+    async def blob_text(self, sha: str, path: str) -> str:
+        if sha not in self._blobs:
+            blob = await call(f"reading {path}", self.rest.git.async_get_blob(self.owner, self.name, sha))
+            data = blob.parsed_data
+            raw = base64.b64decode(data.content) if data.encoding == "base64" else data.content.encode()
+            self._blobs[sha] = raw.decode("utf-8", errors="replace")
+        return self._blobs[sha]
+
+    async def last_commit(self, path: str, branch: str) -> tuple[str, str, datetime | None] | None:
+        """The newest commit on ``branch`` that changed ``path``: (sha, message, date)."""
+        commits = await call(
+            f"reading the history of {path}",
+            self.rest.repos.async_list_commits(self.owner, self.name, sha=branch, path=path, per_page=1),
+        )
+        if not commits.parsed_data:
+            return None
+        commit = commits.parsed_data[0]
+        author = commit.commit.committer
+        when = getattr(author, "date", None) if author else None
+        return commit.sha, commit.commit.message, when
+
+    async def statuses(self, sha: str) -> dict[str, CommitStatus]:
+        combined = await call(
+            f"reading statuses of {sha[:7]}",
+            self.rest.repos.async_get_combined_status_for_ref(self.owner, self.name, sha, per_page=100),
+        )
+        found: dict[str, CommitStatus] = {}
+        for status in combined.parsed_data.statuses:
+            found[status.context] = CommitStatus(
+                context=status.context,
+                state=status.state,
+                description=status.description or "",
+                target_url=status.target_url,
+                created_at=_parse_time(status.created_at),
+                updated_at=_parse_time(status.updated_at),
+            )
+        return found
+
+    async def open_promotions(self) -> list[PullRequest]:
+        pulls = await call(
+            f"listing open pull requests of {self.full_name}",
+            self.rest.pulls.async_list(self.owner, self.name, state="open", per_page=100),
+        )
+        found = []
+        for pr in pulls.parsed_data:
+            parsed = parse_branch(pr.head.ref)
+            head_repo = pr.head.repo.full_name if pr.head.repo else None
+            if parsed is None or head_repo != self.full_name:
+                continue  # not Ferry's, or from a fork
+            stage, freight_id = parsed
+            found.append(
+                PullRequest(
+                    number=pr.number,
+                    url=pr.html_url,
+                    branch=pr.head.ref,
+                    stage=stage,
+                    freight_id=freight_id,
+                    head_sha=pr.head.sha,
+                    title=pr.title,
+                    body=pr.body or "",
+                    labels=tuple(label.name for label in pr.labels),
+                    statuses=await self.statuses(pr.head.sha),
+                )
+            )
+        return found
+
+    async def merged_promotions(self) -> list[MergedPromotion]:
+        pulls = await call(
+            f"listing closed pull requests of {self.full_name}",
+            self.rest.pulls.async_list(
+                self.owner,
+                self.name,
+                state="closed",
+                sort="updated",
+                direction="desc",
+                per_page=CLOSED_PRS_SCANNED,
+            ),
+        )
+        found = []
+        for pr in pulls.parsed_data:
+            parsed = parse_branch(pr.head.ref)
+            if parsed is None or not pr.merged_at or not pr.merge_commit_sha:
+                continue
+            found.append(
+                MergedPromotion(
+                    number=pr.number,
+                    url=pr.html_url,
+                    stage=parsed[0],
+                    freight_id=parsed[1],
+                    head_sha=pr.head.sha,
+                    merge_commit_sha=pr.merge_commit_sha,
+                    merged_at=_parse_time(pr.merged_at),
+                )
+            )
+        return found
+
+    async def pull_for_branch(self, branch: str) -> tuple[int, str] | None:
+        pulls = await call(
+            f"finding the pull request for {branch}",
+            self.rest.pulls.async_list(self.owner, self.name, state="open", head=f"{self.owner}:{branch}"),
+        )
+        for pr in pulls.parsed_data:
+            if pr.head.ref == branch:
+                return pr.number, pr.html_url
+        return None
+
+    async def permission(self, login: str) -> str:
+        """admin | maintain | write | triage | read | none."""
+        try:
+            response = await call(
+                f"reading {login}'s permission",
+                self.rest.repos.async_get_collaborator_permission_level(self.owner, self.name, login),
+            )
+        except GitHubError as exc:
+            if "404" in str(exc):
+                return "none"
+            raise
+        data = response.parsed_data
+        role = getattr(data, "role_name", None)
+        return str(role if role in ("maintain", "triage") else data.permission)
+
+    async def team_member(self, org: str, team: str, login: str) -> bool:
+        try:
+            response = await call(
+                f"reading {login}'s membership of {org}/{team}",
+                self.rest.teams.async_get_membership_for_user_in_org(org, team, login),
+            )
+        except GitHubError as exc:
+            if "404" in str(exc):
+                return False
+            raise
+        return bool(response.parsed_data.state == "active")
+
+    # ---- writes ------------------------------------------------------------------------------
+    async def open_promotion(self, action: OpenPromotion) -> tuple[int, str]:
+        """Branch + one commit through the Git Data API (no clone), then the PR: five requests."""
+        tree = await call(
+            f"writing the tree for {action.branch}",
+            self.rest.git.async_create_tree(
+                self.owner,
+                self.name,
+                data={
+                    "base_tree": action.base_sha,
+                    "tree": [
+                        {"path": path, "mode": "100644", "type": "blob", "content": text}
+                        for path, text in action.files
+                    ],
+                },
+            ),
+        )
+        commit = await call(
+            f"writing the commit for {action.branch}",
+            self.rest.git.async_create_commit(
+                self.owner,
+                self.name,
+                data={"message": action.message, "tree": tree.parsed_data.sha, "parents": [action.base_sha]},
+            ),
+        )
+        sha = commit.parsed_data.sha
+        await self._point_branch(action.branch, sha)
+        if action.rebuild_pr is not None:
+            await call(
+                f"updating #{action.rebuild_pr}",
+                self.rest.pulls.async_update(
+                    self.owner,
+                    self.name,
+                    action.rebuild_pr,
+                    data={"title": action.title, "body": action.body},
+                ),
+            )
+            return action.rebuild_pr, ""
+        number, url = await self._create_or_adopt_pull(action)
+        await call(
+            f"labelling #{number}",
+            self.rest.issues.async_add_labels(
+                self.owner, self.name, number, data={"labels": list(action.labels)}
+            ),
+        )
+        return number, url
+
+    async def _point_branch(self, branch: str, sha: str) -> None:
+        try:
+            await call(
+                f"creating branch {branch}",
+                self.rest.git.async_create_ref(
+                    self.owner, self.name, data={"ref": f"refs/heads/{branch}", "sha": sha}
+                ),
+            )
+        except GitHubError as exc:
+            if "422" not in str(exc):
+                raise
+            # A half-made earlier attempt left the branch: point it at the fresh commit.
+            await call(
+                f"updating branch {branch}",
+                self.rest.git.async_update_ref(
+                    self.owner, self.name, f"heads/{branch}", data={"sha": sha, "force": True}
+                ),
+            )
+
+    async def _create_or_adopt_pull(self, action: OpenPromotion) -> tuple[int, str]:
+        base = await self.default_branch()
+        try:
+            pr = await call(
+                f"opening the pull request for {action.branch}",
+                self.rest.pulls.async_create(
+                    self.owner,
+                    self.name,
+                    data={"title": action.title, "head": action.branch, "base": base, "body": action.body},
+                ),
+            )
+        except GitHubError as exc:
+            if "422" not in str(exc):
+                raise
+            existing = await self.pull_for_branch(action.branch)
+            if existing is None:
+                raise
+            return existing
+        return pr.parsed_data.number, pr.parsed_data.html_url
+
+    async def close_promotion(self, action: ClosePromotion, link: str | None) -> None:
+        comment = action.comment if link is None else f"{action.comment.rstrip('.')}: {link}"
+        await self.comment_once(action.number, comment, marker=f"<!-- ferry:closed:{action.number} -->")
+        await call(
+            f"closing #{action.number}",
+            self.rest.pulls.async_update(self.owner, self.name, action.number, data={"state": "closed"}),
+        )
+
+    async def merge(self, action: MergePromotion) -> str:
+        result = await call(
+            f"merging #{action.number}",
+            self.rest.pulls.async_merge(
+                self.owner, self.name, action.number, data={"sha": action.head_sha, "merge_method": "merge"}
+            ),
+        )
+        return str(result.parsed_data.sha)
+
+    async def set_status(self, action: SetStatus) -> None:
+        state = cast(Literal["error", "failure", "pending", "success"], action.state)
+        await call(
+            f"setting {action.context} on {action.sha[:7]}",
+            self.rest.repos.async_create_commit_status(
+                self.owner,
+                self.name,
+                action.sha,
+                state=state,
+                description=action.description,
+                context=action.context,
+                target_url=action.target_url,
+            ),
+        )
+
+    async def comment_once(self, number: int, body: str, *, marker: str) -> bool:
+        """Post ``body`` (which gets ``marker``) unless a comment with that marker is already there."""
+        comments = await call(
+            f"reading comments of #{number}",
+            self.rest.issues.async_list_comments(self.owner, self.name, number, per_page=100),
+        )
+        if any(marker in (c.body or "") for c in comments.parsed_data):
+            return False
+        text = body if marker in body else f"{body}\n\n{marker}\n"
+        await call(
+            f"commenting on #{number}",
+            self.rest.issues.async_create_comment(self.owner, self.name, number, data={"body": text}),
+        )
+        return True
+
+    async def post_comment(self, action: PostComment) -> None:
+        await self.comment_once(action.number, action.body, marker=action.marker)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

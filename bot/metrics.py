@@ -1,0 +1,115 @@
+"""Ferry's Prometheus metrics: one ``Metrics`` object, built at start-up and passed to whoever counts.
+
+Each ``Metrics`` owns its own ``CollectorRegistry`` rather than the process-global one, so two apps (or two
+tests) in one process never share or collide on counters. ``GET /metrics`` serves ``Metrics.render()``.
+
+Label values must come from a small fixed set (outcomes, HTTP methods, action kinds) or from data GitHub
+signed; never from an unauthenticated request, which could otherwise grow the series without bound.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+NAMESPACE: Final = "ferry"
+
+# Outcomes of one webhook delivery, as counted in ``ferry_webhook_deliveries_total``.
+OUTCOME_ACCEPTED: Final = "accepted"
+OUTCOME_DUPLICATE: Final = "duplicate"
+OUTCOME_UNSIGNED: Final = "unsigned"
+OUTCOME_BAD_SIGNATURE: Final = "bad_signature"
+OUTCOME_MALFORMED: Final = "malformed"
+OUTCOME_TOO_LARGE: Final = "too_large"
+OUTCOME_PING: Final = "ping"
+# Counted in addition to "accepted" when the background work for an accepted delivery raised.
+OUTCOME_FAILED: Final = "failed"
+DELIVERY_OUTCOMES: Final = (
+    OUTCOME_ACCEPTED,
+    OUTCOME_DUPLICATE,
+    OUTCOME_UNSIGNED,
+    OUTCOME_BAD_SIGNATURE,
+    OUTCOME_MALFORMED,
+    OUTCOME_TOO_LARGE,
+    OUTCOME_PING,
+    OUTCOME_FAILED,
+)
+# The event label for deliveries rejected before their signature was checked: the header is not trusted.
+EVENT_UNVERIFIED: Final = "unverified"
+
+# A merge must reach Argo CD as a sync request within a second, so the low buckets are fine-grained.
+SYNC_LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 15.0, 60.0, 180.0)
+RECONCILE_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    """The counters, gauges and histograms Ferry exports, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.deliveries = Counter(
+            "webhook_deliveries",
+            "GitHub webhook deliveries received, by event and outcome",
+            ["event", "outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.deliveries_in_flight = Gauge(
+            "webhook_deliveries_in_flight",
+            "accepted deliveries whose background work has not finished yet",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.reconcile_passes = Counter(
+            "reconcile_passes",
+            "reconcile passes over one repository, by outcome",
+            ["outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.reconcile_duration = Histogram(
+            "reconcile_duration_seconds",
+            "wall time of one reconcile pass over one repository",
+            buckets=RECONCILE_BUCKETS,
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.github_requests = Counter(
+            "github_requests",
+            "requests made to the GitHub API, by method and HTTP status",
+            ["method", "status"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.github_rate_limit_remaining = Gauge(
+            "github_rate_limit_remaining",
+            "the x-ratelimit-remaining header of the latest GitHub response",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.actions = Counter(
+            "actions",
+            "actions performed by reconcile passes, by kind",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.sync_latency = Histogram(
+            "sync_latency_seconds",
+            "seconds from a promotion PR's merge to the Argo CD sync request",
+            buckets=SYNC_LATENCY_BUCKETS,
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition of every metric, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

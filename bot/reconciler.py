@@ -1,0 +1,322 @@
+"""The loop: observe -> decide -> act, one pass at a time per repository.
+
+Triggers (webhooks, the timer, retries) arriving during a pass coalesce into one more pass. Failures
+are classified once, here: temporary ones schedule a retry with backoff honouring the delay GitHub
+or Argo CD asked for; permanent ones are logged and the pass moves on. Nothing here is needed
+after a restart: every pass re-reads the truth from GitHub and Argo CD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bot import events
+from bot.argocd import PROMOTION_INFO_KEY
+from bot.core.actions import (
+    Action,
+    ClosePromotion,
+    MergePromotion,
+    OpenPromotion,
+    PostComment,
+    RequestSync,
+    SetStatus,
+)
+from bot.core.decide import decide
+from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
+from bot.core.snapshot import Snapshot
+from bot.errors import ExternalError, FerryError
+from bot.github.client import GitHubApp
+from bot.github.repo import RepoGitHub
+from bot.observe import AppReader, FreightSource, observe
+
+log = logging.getLogger("ferry.reconciler")
+
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class SyncPort(AppReader, Protocol):
+    async def sync(
+        self,
+        server: str,
+        app: str,
+        *,
+        revision: str,
+        prune: bool = False,
+        app_namespace: str | None = None,
+        project: str | None = None,
+        infos: Mapping[str, str] = ...,
+    ) -> Any: ...
+
+
+def shard_of(repo: str, count: int) -> int:
+    """A stable shard for a repository: the same on every replica and after every restart."""
+    return int.from_bytes(hashlib.sha256(repo.encode()).digest()[:8], "big") % count
+
+
+class Reconciler:
+    def __init__(
+        self,
+        github: GitHubApp,
+        *,
+        freight: FreightSource | None = None,
+        argocd: SyncPort | None = None,
+        argocd_urls: Mapping[str, str] | None = None,
+        shard: tuple[int, int] = (0, 1),
+        emit: events.EventSink = events.discard,
+        on_pass: Callable[[str, float, str], None] | None = None,
+        on_action: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.github = github
+        self.freight = freight
+        self.argocd = argocd
+        self.argocd_urls = dict(argocd_urls or {})
+        self.shard = shard
+        self.emit = emit
+        self.on_pass = on_pass
+        self.on_action = on_action
+        self.clock = clock
+        self.repos: dict[str, int] = {}  # full name -> installation id (rebuilt from GitHub at start-up)
+        self.verifying: set[str] = set()  # repos with a stage whose health is pending: poll fast
+        self.last_pass: dict[str, dict[str, Any]] = {}
+        self._repo_clients: dict[str, RepoGitHub] = {}
+        self._dirty: set[str] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._failures: dict[str, int] = {}
+        self._retry_handles: dict[str, asyncio.TimerHandle] = {}
+        self._seen_freight: dict[tuple[str, str], str] = {}  # only to narrate discoveries once
+
+    # ---- repositories ------------------------------------------------------------------------
+    async def discover(self) -> None:
+        for installation_id, _account in await self.github.installations():
+            for repo in await self.github.repositories(installation_id):
+                self.repos[repo] = installation_id
+
+    def owns(self, repo: str) -> bool:
+        index, count = self.shard
+        return shard_of(repo, count) == index
+
+    def repo_client(self, repo: str) -> RepoGitHub:
+        if repo not in self._repo_clients:
+            client = self.github.installation(self.repos[repo])
+            self._repo_clients[repo] = RepoGitHub(client, repo)
+        return self._repo_clients[repo]
+
+    # ---- scheduling --------------------------------------------------------------------------
+    def trigger(self, repo: str) -> None:
+        """Ask for a pass; coalesces with a pass already queued for the repository."""
+        if repo not in self.repos:
+            return
+        self._dirty.add(repo)
+        if repo not in self._running:
+            self._running[repo] = asyncio.get_running_loop().create_task(self._drain(repo))
+
+    async def _drain(self, repo: str) -> None:
+        try:
+            while repo in self._dirty:
+                self._dirty.discard(repo)
+                await self._guarded_pass(repo)
+        finally:
+            self._running.pop(repo, None)
+
+    async def idle(self) -> None:
+        """Wait until no pass is running or queued (tests and the sandbox use it)."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    async def _guarded_pass(self, repo: str) -> None:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            await self.reconcile(repo)
+            self._failures.pop(repo, None)
+        except ExternalError as exc:
+            outcome = "retry" if exc.temporary else "failed"
+            log.warning("pass failed", extra={"repo": repo, "error": str(exc), "temporary": exc.temporary})
+            if exc.temporary:
+                self._schedule_retry(repo, exc.retry_after)
+        except FerryError as exc:
+            outcome = "failed"
+            log.warning("pass failed", extra={"repo": repo, "error": str(exc)})
+        except Exception:
+            outcome = "crashed"
+            log.exception("pass crashed", extra={"repo": repo})
+            self._schedule_retry(repo, None)
+        finally:
+            if self.on_pass is not None:
+                self.on_pass(repo, time.perf_counter() - started, outcome)
+
+    def _schedule_retry(self, repo: str, retry_after: float | None) -> None:
+        attempt = self._failures.get(repo, 0) + 1
+        self._failures[repo] = attempt
+        delay = retry_after if retry_after is not None else min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt)
+        old = self._retry_handles.pop(repo, None)
+        if old is not None:
+            old.cancel()
+        self._retry_handles[repo] = asyncio.get_running_loop().call_later(delay, self.trigger, repo)
+
+    async def run_timer(self, fast: float, idle: float) -> None:
+        """Reconcile every owned repository: every ``fast`` seconds while one verifies, else ``idle``."""
+        waited = 0.0
+        while True:
+            await asyncio.sleep(fast)
+            waited += fast
+            if waited >= idle or self.verifying:
+                waited = 0.0
+                for repo in list(self.repos):
+                    if self.owns(repo) and (repo in self.verifying or waited == 0.0):
+                        self.trigger(repo)
+
+    # ---- one pass ----------------------------------------------------------------------------
+    async def snapshot(self, repo: str) -> Snapshot | None:
+        return await observe(
+            self.repo_client(repo),
+            now=self.clock(),
+            freight=self.freight,
+            apps=self.argocd,
+            argocd_urls=self.argocd_urls,
+        )
+
+    async def plan(self, repo: str) -> list[Action]:
+        snapshot = await self.snapshot(repo)
+        return decide(snapshot) if snapshot is not None else []
+
+    async def reconcile(self, repo: str) -> list[Action]:
+        snapshot = await self.snapshot(repo)
+        if snapshot is None:
+            return []
+        self._note_snapshot(snapshot)
+        actions = decide(snapshot)
+        await Actor(self, repo, snapshot).run(actions)
+        self.last_pass[repo] = {
+            "at": self.clock().isoformat(),
+            "actions": len(actions),
+            "head": snapshot.head_sha,
+        }
+        return actions
+
+    def _note_snapshot(self, snapshot: Snapshot) -> None:
+        for name, freight in snapshot.warehouse_freight.items():
+            key = (snapshot.repo, name)
+            if self._seen_freight.get(key) != freight.id:
+                self._seen_freight[key] = freight.id
+                self.emit(
+                    events.Event(
+                        events.FREIGHT_DISCOVERED,
+                        snapshot.repo,
+                        "",
+                        f"{name}: {freight.label} ({freight.id})",
+                    )
+                )
+        pending = any(
+            s.state == "pending"
+            for d in snapshot.deploys.values()
+            for c, s in d.statuses.items()
+            if c.startswith(HEALTH_PREFIX)
+        )
+        if pending:
+            self.verifying.add(snapshot.repo)
+        else:
+            self.verifying.discard(snapshot.repo)
+
+
+class Actor:
+    """Performs one pass's actions in order through a table of handlers, one per action type."""
+
+    def __init__(self, reconciler: Reconciler, repo: str, snapshot: Snapshot) -> None:
+        self.r = reconciler
+        self.repo = repo
+        self.snapshot = snapshot
+        self.gh = reconciler.repo_client(repo)
+        self.opened: dict[str, str] = {}  # branch -> PR url, for "superseded by" links
+        self.handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            SetStatus: self.set_status,
+            OpenPromotion: self.open_promotion,
+            ClosePromotion: self.close_promotion,
+            MergePromotion: self.merge,
+            PostComment: self.comment,
+            RequestSync: self.request_sync,
+        }
+
+    async def run(self, actions: list[Action]) -> None:
+        for action in actions:
+            try:
+                await self.handlers[type(action)](action)
+            except ExternalError as exc:
+                if exc.temporary:
+                    raise  # the pass is retried as a whole; every action is idempotent
+                log.warning(
+                    "action refused",
+                    extra={"repo": self.repo, "action": action.describe(), "error": str(exc)},
+                )
+                continue
+            if self.r.on_action is not None:
+                self.r.on_action(action.kind)
+
+    def _emit(self, kind: str, stage: str, detail: str) -> None:
+        self.r.emit(events.Event(kind, self.repo, stage, detail))
+
+    async def set_status(self, action: SetStatus) -> None:
+        await self.gh.set_status(action)
+        if action.context.startswith(HEALTH_PREFIX):
+            stage = action.context.removeprefix(HEALTH_PREFIX)
+            if action.state != "pending":
+                self._emit(events.HEALTH_VERDICT, stage, f"{action.state}: {action.description}")
+        elif action.context == STATUS_GATE:
+            self._emit(
+                events.GATE_SET,
+                _stage_of_sha(self.snapshot, action.sha),
+                f"{action.state}: {action.description}",
+            )
+        elif action.context == STATUS_CONFIG:
+            self._emit(events.CONFIG_STATUS, "", f"{action.state}: {action.description}")
+
+    async def open_promotion(self, action: OpenPromotion) -> None:
+        number, url = await self.gh.open_promotion(action)
+        self.opened[action.branch] = url
+        kind = events.PR_REBUILT if action.rebuild_pr else events.PR_OPENED
+        self._emit(kind, action.stage, f"#{number} {action.title}")
+
+    async def close_promotion(self, action: ClosePromotion) -> None:
+        link = None
+        if action.superseded_by_branch:
+            link = self.opened.get(action.superseded_by_branch)
+            if link is None:
+                found = await self.gh.pull_for_branch(action.superseded_by_branch)
+                link = found[1] if found else None
+        await self.gh.close_promotion(action, link)
+        self._emit(events.PR_SUPERSEDED, action.stage, f"#{action.number} closed: {action.comment}")
+
+    async def merge(self, action: MergePromotion) -> None:
+        sha = await self.gh.merge(action)
+        self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}")
+
+    async def comment(self, action: PostComment) -> None:
+        await self.gh.post_comment(action)
+        self._emit(events.COMMENT_POSTED, "", action.describe())
+
+    async def request_sync(self, action: RequestSync) -> None:
+        if self.r.argocd is None:
+            return
+        for app in action.apps:
+            result = await self.r.argocd.sync(
+                action.server,
+                app,
+                revision=action.revision,
+                prune=action.prune,
+                app_namespace=action.app_namespace,
+                project=action.project,
+                infos={PROMOTION_INFO_KEY: action.promotion_id},
+            )
+            outcome = getattr(result, "outcome", "started")
+            self._emit(events.SYNC_REQUESTED, action.stage, f"{app} -> {action.revision[:7]} ({outcome})")
+
+
+def _stage_of_sha(snapshot: Snapshot, sha: str) -> str:
+    return next((pr.stage for pr in snapshot.open_prs if pr.head_sha == sha), "")

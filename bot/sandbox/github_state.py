@@ -1,0 +1,189 @@
+"""What the GitHub stand-in remembers besides git itself: accounts, tokens, issues and pull requests,
+comments, reactions, statuses, labels, webhook deliveries.
+
+Plain records and one container, ``GitHubState``, shared by the route modules. Git refs and objects
+are not mirrored here: they live in the bare repository (``GitStore``) and are read from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.sandbox.gitstore import GitStore
+
+Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
+PERMISSIONS: tuple[str, ...] = ("admin", "maintain", "write", "triage", "read", "none")
+BOT_LOGIN = "ferry-sandbox[bot]"
+APP_SLUG = "ferry-sandbox"
+# GitHub's merge and web-flow commits are committed by this identity.
+GITHUB_COMMITTER = ("GitHub", "noreply@github.com")
+
+
+@dataclass
+class Account:
+    login: str
+    id: int
+    type: Literal["User", "Bot", "Organization"] = "User"
+    permission: str = "none"
+    teams: list[str] = field(default_factory=list)
+
+    @property
+    def email(self) -> str:
+        return f"{self.id}+{self.login}@users.noreply.github.com"
+
+
+@dataclass
+class PullInfo:
+    head_ref: str
+    base_ref: str
+    head_sha: str
+    base_sha: str
+    merged: bool = False
+    merged_at: float | None = None
+    merged_by: str | None = None
+    merge_commit_sha: str | None = None
+
+
+@dataclass
+class IssueRecord:
+    number: int
+    id: int
+    title: str
+    body: str | None
+    user: str
+    created_at: float
+    updated_at: float
+    state: str = "open"
+    closed_at: float | None = None
+    labels: list[str] = field(default_factory=list)
+    comments: int = 0
+    pull: PullInfo | None = None
+
+
+@dataclass
+class CommentRecord:
+    id: int
+    user: str
+    body: str
+    created_at: float
+    updated_at: float
+    issue_number: int | None = None  # issue comments
+    commit_id: str | None = None  # commit comments
+    path: str | None = None
+    line: int | None = None
+    position: int | None = None
+
+
+@dataclass
+class StatusRecord:
+    id: int
+    sha: str
+    state: str
+    context: str
+    description: str | None
+    target_url: str | None
+    creator: str
+    created_at: float
+
+
+@dataclass
+class ReactionRecord:
+    id: int
+    user: str
+    content: str
+    created_at: float
+
+
+@dataclass
+class Delivery:
+    """One webhook sent (or attempted): ``status`` is None when Ferry could not be reached."""
+
+    event: str
+    action: str | None
+    delivery_id: str
+    status: int | None
+    time: float
+    error: str | None = None
+
+
+@dataclass
+class Site:
+    """Where the stand-in answers: API and web addresses, names and ids of the one repository."""
+
+    owner: str
+    repo: str
+    repo_id: int
+    owner_id: int
+    installation_id: int
+    app_id: int
+    created_at: float
+    api: str = "http://127.0.0.1"
+
+    @property
+    def html(self) -> str:
+        return self.api
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+    @property
+    def repo_api(self) -> str:
+        return f"{self.api}/repos/{self.owner}/{self.repo}"
+
+    @property
+    def repo_html(self) -> str:
+        return f"{self.html}/{self.owner}/{self.repo}"
+
+
+class GitHubState:
+    """Everything the routes read and change; one instance per stand-in."""
+
+    def __init__(self, store: GitStore, site: Site, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.site = site
+        self.clock = clock
+        self.ids = itertools.count(1000)
+        self.accounts: dict[str, Account] = {}
+        self.tokens: dict[str, str] = {}  # personal token -> login
+        self.installation_tokens: dict[str, float] = {}  # token -> expiry
+        self.issues: dict[int, IssueRecord] = {}
+        self.comments: dict[int, CommentRecord] = {}
+        self.commit_comments: dict[int, CommentRecord] = {}
+        self.reactions: dict[tuple[str, int], list[ReactionRecord]] = {}
+        self.statuses: dict[str, list[StatusRecord]] = {}
+        self.label_ids: dict[str, int] = {}
+        self.verified: set[str] = set()  # commits GitHub would sign (API commits without custom author)
+        # Writes are serialised so ref updates, their webhooks and PR bookkeeping happen in one order.
+        self.write_lock = asyncio.Lock()
+        self.emit: Callable[[str, dict[str, Any]], None] = lambda event, payload: None
+
+    def next_id(self) -> int:
+        return next(self.ids)
+
+    def account(self, login: str) -> Account:
+        if login not in self.accounts:
+            self.accounts[login] = Account(login, self.next_id())
+        return self.accounts[login]
+
+    def account_by_email(self, email: str) -> Account | None:
+        for account in self.accounts.values():
+            if account.email == email:
+                return account
+        return None
+
+    def label_id(self, name: str) -> int:
+        if name not in self.label_ids:
+            self.label_ids[name] = self.next_id()
+        return self.label_ids[name]
+
+    def next_issue_number(self) -> int:
+        return max(self.issues, default=0) + 1
+
+    def pulls(self) -> list[IssueRecord]:
+        return [issue for issue in self.issues.values() if issue.pull is not None]

@@ -1,0 +1,86 @@
+"""Run a sandbox scenario end to end and summarise it (the `--json` object is a contract)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from bot import events
+from bot.core.gates import health_context
+from bot.core.images import parse_image
+from bot.core.stage_view import stage_view
+from bot.sandbox.scenarios import SCENARIOS
+from bot.sandbox.world import FULL_NAME, World
+
+
+async def run_scenario(name: str, *, keep: bool = False, announce: Any = None) -> dict[str, Any]:
+    scenario = SCENARIOS[name]
+    world = World()
+    ok = False
+    error = ""
+    try:
+        await world.start(
+            scenario.edit, {"web": ["1.4.0", "1.4.1", "1.4.2"], "worker": ["1.4.0", "1.4.1", "1.4.2"]}
+        )
+        try:
+            ok = await scenario.play(world)
+        except TimeoutError as exc:
+            error = str(exc)
+        summary = await summarise(world, name, ok, error)
+        if keep:
+            if announce is not None:
+                announce(world, summary)
+            await _forever()
+        return summary
+    finally:
+        await world.stop()
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()  # until Ctrl-C cancels the run
+
+
+async def summarise(world: World, name: str, ok: bool, error: str) -> dict[str, Any]:
+    assert world.runtime is not None
+    snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
+    stages: dict[str, Any] = {}
+    if snapshot is not None and snapshot.config is not None:
+        for stage in snapshot.config.stages:
+            view = stage_view(snapshot, stage)
+            status = view.deploy.statuses.get(health_context(stage)) if view.deploy else None
+            stages[stage] = {
+                "images": {_short_image(image): tag for image, tag in sorted(view.tags.items())},
+                "freight": view.freight_id,
+                "health": status.state if status else "none",
+                "pr": view.deploy.promotion.number if view.deploy and view.deploy.promotion else None,
+                "merge_to_sync_ms": _latency(world, stage, events.SYNC_REQUESTED),
+                "merge_to_verdict_ms": _latency(world, stage, events.HEALTH_VERDICT),
+            }
+    result: dict[str, Any] = {
+        "scenario": name,
+        "ok": ok,
+        "stages": stages,
+        "github_requests": world.runtime.github.counter.total,
+        "events": world.timeline.as_json(),
+    }
+    if error:
+        result["error"] = error
+    return result
+
+
+def _short_image(image: str) -> str:
+    return parse_image(image).repository
+
+
+def _latency(world: World, stage: str, kind: str) -> int | None:
+    merges = world.kinds(events.PR_MERGED, stage)
+    if not merges:
+        return None
+    merged_at = merges[-1].at
+    after = [e.at for e in world.kinds(kind, stage) if e.at >= merged_at]
+    return round((after[0] - merged_at) * 1000) if after else None
+
+
+def elapsed_ms(started: float) -> int:
+    return round((time.time() - started) * 1000)

@@ -1,0 +1,134 @@
+"""Sandbox scenarios: what happens, told the way a release manager would live it.
+
+Each scenario starts the world, plays its story through the real code path, and returns whether
+the outcome it promises came true. A scenario is a name, a one-line promise and a coroutine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot import events
+from bot.core.gates import health_context
+from bot.sandbox.example import quick_pipeline
+from bot.sandbox.world import World
+
+# Tags the example repository's files already hold, so the registry knows them before Ferry arrives.
+EXISTING = ["1.4.0", "1.4.1", "1.4.2"]
+NEW_RELEASE = "1.5.0"
+BROKEN_RELEASE = "1.5.1-broken"
+RELEASE_MANAGER = "rita"
+RELEASE_TEAM = "acme/release-managers"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    promise: str
+    play: Callable[[World], Awaitable[bool]]
+    edit: Callable[[dict[str, Any]], None]
+
+
+async def _health(world: World, stage: str) -> str | None:
+    """The stage's ``ferry/health`` state on its deploy commit, as Ferry itself reads it."""
+    assert world.runtime is not None
+    snapshot = await world.runtime.reconciler.snapshot("acme/gitops")
+    if snapshot is None or stage not in snapshot.deploys:
+        return None
+    status = snapshot.deploys[stage].statuses.get(health_context(stage))
+    return status.state if status else None
+
+
+async def _verdict_after_merge(world: World, stage: str, within: float = 60.0) -> str:
+    """Wait for a verdict on the stage's newest merge; return success or failure."""
+
+    def decided() -> str | None:
+        merges = world.kinds(events.PR_MERGED, stage)
+        verdicts = world.kinds(events.HEALTH_VERDICT, stage)
+        if merges and verdicts and verdicts[-1].at >= merges[-1].at:
+            return verdicts[-1].detail.split(":", 1)[0]
+        return None
+
+    return str(await world.wait_for(f"a health verdict for {stage}", decided, within))
+
+
+async def _ferry_pull(world: World, client: Any, stage: str) -> dict[str, Any] | None:
+    pulls = await world.open_pulls(client)
+    return next((p for p in pulls if p["head"]["ref"].startswith(f"ferry/{stage}/")), None)
+
+
+async def quickstart(world: World) -> bool:
+    rita = world.person(RELEASE_MANAGER, "write", [RELEASE_TEAM])
+    async with rita:
+        await world.wait_for("every stage verified on the starting commit", _all_verified(world), 60)
+        world.registry.push("acme/web", NEW_RELEASE)
+        world.registry.push("acme/worker", NEW_RELEASE)
+        world.timeline.add("release_pushed", "", f"web and worker {NEW_RELEASE} pushed to the registry")
+        dev = await _verdict_after_merge(world, "dev")
+        staging = await _verdict_after_merge(world, "staging")
+        prod_pull = await world.wait_for(
+            "the prod promotion PR", lambda: _ferry_pull(world, rita, "prod"), 60
+        )
+        await world.wait_for(
+            "the prod gate to open",
+            lambda: _gate_open(world, rita, prod_pull["head"]["sha"]),
+            30,
+        )
+        await world.merge(rita, prod_pull, f"@{RELEASE_MANAGER} (release manager)")
+        prod = await _verdict_after_merge(world, "prod")
+    return dev == staging == prod == "success"
+
+
+async def degraded(world: World) -> bool:
+    reader = world.person("watcher", "read")
+    async with reader:
+        await world.wait_for("every stage verified on the starting commit", _all_verified(world), 60)
+        world.registry.push("acme/web", BROKEN_RELEASE)
+        world.registry.push("acme/worker", BROKEN_RELEASE)
+        world.timeline.add("release_pushed", "", f"web and worker {BROKEN_RELEASE} pushed to the registry")
+        dev = await _verdict_after_merge(world, "dev")
+        await world.wait_for("the failure comment", lambda: world.kinds(events.COMMENT_POSTED), 20)
+        staging_prs = await _ferry_pull(world, reader, "staging")
+    return dev == "failure" and staging_prs is None
+
+
+def _all_verified(world: World) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        states = [await _health(world, stage) for stage in ("dev", "staging", "prod")]
+        return all(state == "success" for state in states)
+
+    return check
+
+
+async def _gate_open(world: World, client: Any, sha: str) -> bool:
+    response = await client.get(f"/repos/acme/gitops/commits/{sha}/status")
+    statuses = response.json().get("statuses", [])
+    return any(s["context"] == "ferry/gate" and s["state"] == "success" for s in statuses)
+
+
+def _degraded_edit(config: dict[str, Any]) -> None:
+    quick_pipeline(config)
+    for warehouse in config["warehouses"].values():
+        for image in warehouse["images"]:
+            image["prerelease"] = True  # the broken build is tagged like a prerelease
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario(
+            "quickstart",
+            "new freight goes dev → staging → prod; all three end verified on it",
+            quickstart,
+            quick_pipeline,
+        ),
+        Scenario(
+            "degraded",
+            "a broken release fails verification in dev; staging and prod keep their freight",
+            degraded,
+            _degraded_edit,
+        ),
+    )
+}

@@ -1,0 +1,191 @@
+"""The sandbox world: GitHub, Argo CD and registry stand-ins on 127.0.0.1, and the real Ferry between them.
+
+Ferry runs its real `serve` code path (settings, githubkit adapter, aiohttp webhook server,
+reconciler, Argo CD and registry clients); only its settings point it at the stand-ins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot import events
+from bot.runtime import Runtime, build_runtime
+from bot.sandbox.argocd_standin import ArgoCDStandIn
+from bot.sandbox.example import EXAMPLE_APPS, ConfigEdit, sandbox_files
+from bot.sandbox.github_standin import GitHubStandIn
+from bot.sandbox.registry_standin import RegistryStandIn
+from bot.server import run_server
+from bot.settings import ArgoCDServer, Settings
+
+OWNER, REPO = "acme", "gitops"
+FULL_NAME = f"{OWNER}/{REPO}"
+ARGOCD_SERVER = "default"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Timeline:
+    started: float = field(default_factory=time.time)
+    entries: list[events.Event] = field(default_factory=list)
+
+    def record(self, event: events.Event) -> None:
+        self.entries.append(event)
+
+    def add(self, kind: str, stage: str, detail: str) -> None:
+        self.record(events.Event(kind, FULL_NAME, stage, detail))
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "t_ms": round((e.at - self.started) * 1000),
+                "kind": e.kind,
+                "stage": e.stage,
+                "detail": e.detail,
+            }
+            for e in self.entries
+        ]
+
+
+class World:
+    def __init__(self, *, workdir: Path | None = None, progress_seconds: float = 0.3) -> None:
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ferry-sandbox-"))
+        self.progress_seconds = progress_seconds
+        self.timeline = Timeline()
+        self.webhook_secret = secrets.token_hex(16)
+        self.argocd_token = secrets.token_hex(16)
+        self.registry = RegistryStandIn()
+        self.ferry_port = free_port()
+        self.github = GitHubStandIn(
+            self.workdir,
+            owner=OWNER,
+            repo=REPO,
+            webhook_url=f"http://127.0.0.1:{self.ferry_port}/webhooks/github",
+            webhook_secret=self.webhook_secret,
+        )
+        self.argocd: ArgoCDStandIn | None = None
+        self.runtime: Runtime | None = None
+        self.github_url = ""
+        self.argocd_url = ""
+        self._server: asyncio.Task[None] | None = None
+
+    # ---- life cycle --------------------------------------------------------------------------
+    async def start(self, edit: ConfigEdit, releases: dict[str, list[str]]) -> None:
+        await self.registry.start()
+        for image, tags in releases.items():
+            for tag in tags:
+                self.registry.push(f"acme/{image}", tag)
+        self.github_url = await self.github.start()
+        await self.github.seed(sandbox_files(self.registry.host, edit))
+        self.argocd = ArgoCDStandIn(
+            self.github.repo_path,
+            token=self.argocd_token,
+            apps=EXAMPLE_APPS,
+            progress_seconds=self.progress_seconds,
+        )
+        self.argocd_url = await self.argocd.start()
+        await self.start_ferry()
+
+    def settings(self) -> Settings:
+        return Settings(
+            app_id=1,
+            private_key=self.github.app_private_key_pem,
+            webhook_secret=self.webhook_secret,
+            github_url=self.github_url,
+            argocd_servers={ARGOCD_SERVER: ArgoCDServer(url=self.argocd_url, token=self.argocd_token)},
+            poll_fast=timedelta(seconds=0.2),
+            poll_idle=timedelta(seconds=1),
+            log_format="text",
+        )
+
+    async def start_ferry(self) -> None:
+        self.runtime = build_runtime(self.settings(), emit=self.timeline.record)
+        self._server = asyncio.get_running_loop().create_task(
+            run_server(self.runtime.app, "127.0.0.1", self.ferry_port)
+        )
+        await self._wait_for_port(self.ferry_port)
+        await self.runtime.start()
+
+    async def stop_ferry(self) -> None:
+        """Stop Ferry the way a crash or a deploy would: whatever it was doing is dropped."""
+        if self._server is not None:
+            self._server.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._server
+            self._server = None
+        if self.runtime is not None:
+            await self.runtime.close()
+            self.runtime = None
+
+    async def stop(self) -> None:
+        await self.stop_ferry()
+        if self.argocd is not None:
+            await self.argocd.stop()
+        await self.github.stop()
+        await self.registry.stop()
+
+    @staticmethod
+    async def _wait_for_port(port: int) -> None:
+        for _ in range(200):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            return
+        raise RuntimeError(f"Ferry did not listen on 127.0.0.1:{port}")
+
+    # ---- acting as people do -----------------------------------------------------------------
+    def person(
+        self, login: str, permission: str = "write", teams: list[str] | None = None
+    ) -> httpx.AsyncClient:
+        token = self.github.add_user(login, permission, teams or [])
+        return httpx.AsyncClient(
+            base_url=self.github_url,
+            headers={"Authorization": f"token {token}", "Accept": "application/vnd.github+json"},
+            timeout=10,
+        )
+
+    async def open_pulls(self, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+        response = await client.get(f"/repos/{FULL_NAME}/pulls", params={"state": "open", "per_page": 100})
+        response.raise_for_status()
+        return list(response.json())
+
+    async def merge(self, client: httpx.AsyncClient, pull: dict[str, Any], who: str) -> None:
+        response = await client.put(
+            f"/repos/{FULL_NAME}/pulls/{pull['number']}/merge", json={"sha": pull["head"]["sha"]}
+        )
+        response.raise_for_status()
+        stage = pull["head"]["ref"].split("/")[1]
+        self.timeline.add(events.PR_MERGED, stage, f"#{pull['number']} merged by {who}")
+
+    async def wait_for(self, what: str, check: Any, within: float = 60.0) -> Any:
+        """Poll ``check()`` (sync or async) until it returns something truthy."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            value = check()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return value
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"sandbox: gave up after {within:.0f}s waiting for {what}")
+
+    def kinds(self, kind: str, stage: str | None = None) -> list[events.Event]:
+        return [e for e in self.timeline.entries if e.kind == kind and (stage is None or e.stage == stage)]

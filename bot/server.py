@@ -1,0 +1,407 @@
+"""Ferry's HTTP front door (``ferry serve``): GitHub webhooks, health, Prometheus metrics, a status page.
+
+This module only authenticates, validates and acknowledges. The work a delivery triggers is done by the
+``deliver`` callable it is given (the reconciler), run as a background task so GitHub gets its answer in
+milliseconds. Nothing in a webhook request is parsed or trusted before its signature is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import html
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+
+from bot import __version__
+from bot.errors import SettingsError
+from bot.logs import get_logger
+from bot.metrics import (
+    EVENT_UNVERIFIED,
+    OUTCOME_ACCEPTED,
+    OUTCOME_BAD_SIGNATURE,
+    OUTCOME_DUPLICATE,
+    OUTCOME_FAILED,
+    OUTCOME_MALFORMED,
+    OUTCOME_PING,
+    OUTCOME_TOO_LARGE,
+    OUTCOME_UNSIGNED,
+    Metrics,
+)
+from bot.settings import Settings
+
+WEBHOOK_PATH: Final = "/webhooks/github"
+HEALTH_PATH: Final = "/healthz"
+METRICS_PATH: Final = "/metrics"
+STATUS_PATH: Final = "/"
+
+MAX_BODY_BYTES: Final = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+RECENT_DELIVERY_IDS: Final = 10_000
+SHUTDOWN_GRACE_SECONDS: Final = 5.0
+# After a 413, how long aiohttp may read (and discard) the rest of the body so the client sees the answer.
+LINGER_SECONDS: Final = 1.0
+
+SIGNATURE_HEADER: Final = "X-Hub-Signature-256"
+EVENT_HEADER: Final = "X-GitHub-Event"
+DELIVERY_HEADER: Final = "X-GitHub-Delivery"
+SIGNATURE_PREFIX: Final = "sha256="
+PING_EVENT: Final = "ping"
+
+MSG_TOO_LARGE: Final = (
+    f"the body is larger than GitHub's {MAX_BODY_BYTES // (1024 * 1024)} MB webhook cap: "
+    "this is not a GitHub delivery"
+)
+MSG_UNSIGNED: Final = (
+    f"{SIGNATURE_HEADER} header is missing: set a webhook secret in the GitHub App settings "
+    "and the same value in FERRY_WEBHOOK_SECRET"
+)
+MSG_BAD_SIGNATURE: Final = f"{SIGNATURE_HEADER} does not match the body: check FERRY_WEBHOOK_SECRET"
+MSG_MISSING_HEADER: Final = "{header} header is missing: only GitHub webhook deliveries are accepted here"
+MSG_NOT_JSON: Final = "the body is not valid JSON: {reason}"
+MSG_FORM_ENCODED: Final = (
+    "the body is form-encoded: set the webhook's content type to application/json in the GitHub settings"
+)
+MSG_NOT_OBJECT: Final = "the body is JSON but not an object: GitHub webhook payloads are JSON objects"
+MSG_CANNOT_LISTEN: Final = "cannot listen on {host}:{port} ({reason}): choose another --host or --port"
+STATUS_TITLE: Final = "Ferry"
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One signed, parsed webhook delivery from GitHub."""
+
+    event: str  # the X-GitHub-Event header: "push", "pull_request", ...
+    delivery_id: str  # the X-GitHub-Delivery header, unique per delivery (kept on redelivery)
+    payload: Mapping[str, Any]
+    received_at: float  # time.time() when the request arrived
+
+
+Deliver = Callable[[WebhookDelivery], Awaitable[None]]
+Status = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+class _RecentIds:
+    """A bounded set of recently accepted delivery ids, least recently seen evicted first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, delivery_id: str) -> bool:
+        if delivery_id in self._ids:
+            self._ids.move_to_end(delivery_id)
+            return True
+        return False
+
+    def add(self, delivery_id: str) -> None:
+        self._ids[delivery_id] = None
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+    def forget(self, delivery_id: str) -> None:
+        self._ids.pop(delivery_id, None)
+
+
+def signature_for(secret: bytes, body: bytes) -> str:
+    """The X-Hub-Signature-256 value GitHub sends for ``body``."""
+    return SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+class _Webhooks:
+    """The webhook endpoint and the background deliveries it starts."""
+
+    def __init__(self, secret: bytes, deliver: Deliver, metrics: Metrics, max_body_bytes: int) -> None:
+        self._secret = secret
+        self._deliver = deliver
+        self._metrics = metrics
+        self._max_body_bytes = max_body_bytes
+        # Only an optimisation against GitHub's redeliveries: the reconciler is idempotent, so a duplicate
+        # that slips past this bounded, per-process set (another replica, a restart) changes nothing.
+        self._recent = _RecentIds(RECENT_DELIVERY_IDS)
+        self.tasks: set[asyncio.Task[None]] = set()
+        # labels() takes a lock and builds a key on every call; the ack path looks its counters up once.
+        self._counters: dict[tuple[str, str], Any] = {}
+
+    def _count(self, event: str, outcome: str) -> None:
+        child = self._counters.get((event, outcome))
+        if child is None:
+            child = self._counters[event, outcome] = self._metrics.deliveries.labels(event, outcome)
+        child.inc()
+
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        """The raw body, or None once it exceeds the cap (the rest is never buffered)."""
+        if request.content_length is not None:
+            # A declared length was checked against the cap already, and aiohttp never reads past it.
+            return await request.read()
+        body = bytearray()
+        async for chunk in request.content.iter_any():
+            body += chunk
+            if len(body) > self._max_body_bytes:
+                return None
+        return bytes(body)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        received_at = time.time()
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if request.content_length is not None and request.content_length > self._max_body_bytes:
+            return self._reject(request, EVENT_UNVERIFIED, OUTCOME_TOO_LARGE, 413, MSG_TOO_LARGE)
+        if not signature:
+            return self._reject(request, EVENT_UNVERIFIED, OUTCOME_UNSIGNED, 401, MSG_UNSIGNED)
+        body = await self._read_body(request)
+        if body is None:
+            return self._reject(request, EVENT_UNVERIFIED, OUTCOME_TOO_LARGE, 413, MSG_TOO_LARGE)
+        expected = signature_for(self._secret, body)
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
+            return self._reject(request, EVENT_UNVERIFIED, OUTCOME_BAD_SIGNATURE, 401, MSG_BAD_SIGNATURE)
+
+        # From here on the request comes from whoever holds the webhook secret: GitHub.
+        event = request.headers.get(EVENT_HEADER, "")
+        delivery_id = request.headers.get(DELIVERY_HEADER, "")
+        for header, value in ((EVENT_HEADER, event), (DELIVERY_HEADER, delivery_id)):
+            if not value:
+                message = MSG_MISSING_HEADER.format(header=header)
+                return self._reject(request, EVENT_UNVERIFIED, OUTCOME_MALFORMED, 400, message)
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            form = request.content_type == "application/x-www-form-urlencoded"
+            message = MSG_FORM_ENCODED if form else MSG_NOT_JSON.format(reason=_json_reason(exc))
+            return self._reject(request, event, OUTCOME_MALFORMED, 400, message)
+        if not isinstance(payload, dict):
+            return self._reject(request, event, OUTCOME_MALFORMED, 400, MSG_NOT_OBJECT)
+
+        if event == PING_EVENT:
+            self._count(event, OUTCOME_PING)
+            log.info("ping received", extra={"delivery": delivery_id, "hook_id": payload.get("hook_id")})
+            return web.json_response({"ok": True, "zen": payload.get("zen")})
+        if self._recent.seen(delivery_id):
+            self._count(event, OUTCOME_DUPLICATE)
+            log.info("duplicate delivery ignored", extra={"event": event, "delivery": delivery_id})
+            return web.json_response({"ok": True, "duplicate": True, "delivery": delivery_id})
+
+        self._recent.add(delivery_id)
+        self._count(event, OUTCOME_ACCEPTED)
+        # DEBUG, not INFO: a line per delivery costs more than the rest of the ack path together; the
+        # metrics count every delivery, and the reconciler logs the pass each one triggers.
+        log.debug("webhook delivery accepted", extra=_summary(event, delivery_id, payload))
+        delivery = WebhookDelivery(event, delivery_id, payload, received_at)
+        task = asyncio.get_running_loop().create_task(self._run(delivery), name=f"delivery {delivery_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return web.json_response({"ok": True, "delivery": delivery_id}, status=202)
+
+    def _reject(
+        self, request: web.Request, event: str, outcome: str, status: int, message: str
+    ) -> web.Response:
+        self._count(event, outcome)
+        log.warning(
+            "webhook delivery rejected",
+            extra={"outcome": outcome, "status": status, "reason": message, "remote": request.remote},
+        )
+        response = web.json_response({"ok": False, "message": message}, status=status)
+        if status == 413:
+            response.force_close()  # do not keep a connection whose sender is still pushing a huge body
+        return response
+
+    async def _run(self, delivery: WebhookDelivery) -> None:
+        gauge = self._metrics.deliveries_in_flight
+        gauge.inc()
+        try:
+            await self._deliver(delivery)
+        except Exception:
+            # One delivery's failure must not take the server down; forgetting its id lets a manual
+            # "Redeliver" in GitHub's settings retry the work.
+            self._recent.forget(delivery.delivery_id)
+            self._count(delivery.event, OUTCOME_FAILED)
+            log.exception(
+                "webhook delivery failed", extra={"event": delivery.event, "delivery": delivery.delivery_id}
+            )
+        else:
+            log.debug(
+                "webhook delivery done", extra={"event": delivery.event, "delivery": delivery.delivery_id}
+            )
+        finally:
+            gauge.dec()
+
+    async def drain(self, grace: float) -> None:
+        """Let in-flight deliveries finish for up to ``grace`` seconds, then cancel the rest."""
+        if not self.tasks:
+            return
+        pending = set(self.tasks)
+        log.info("waiting for in-flight deliveries", extra={"count": len(pending), "grace_seconds": grace})
+        _, still_running = await asyncio.wait(pending, timeout=grace)
+        for task in still_running:
+            task.cancel()
+        if still_running:
+            log.warning("cancelled unfinished deliveries", extra={"count": len(still_running)})
+            await asyncio.wait(still_running)
+
+
+def _summary(event: str, delivery_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    repository = payload.get("repository")
+    installation = payload.get("installation")
+    return {
+        "event": event,
+        "action": payload.get("action"),
+        "delivery": delivery_id,
+        "repository": repository.get("full_name") if isinstance(repository, dict) else None,
+        "installation": installation.get("id") if isinstance(installation, dict) else None,
+    }
+
+
+def _json_reason(exc: BaseException) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    return str(exc)
+
+
+WEBHOOKS_KEY: Final = web.AppKey("ferry_webhooks", _Webhooks)
+METRICS_KEY: Final = web.AppKey("ferry_metrics", Metrics)
+
+
+def create_app(
+    settings: Settings,
+    deliver: Deliver,
+    *,
+    metrics: Metrics,
+    status: Status | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
+) -> web.Application:
+    """The aiohttp application behind ``ferry serve``.
+
+    ``status`` feeds the HTML page at ``/``; ``shutdown_grace`` is how long shutdown waits for in-flight
+    deliveries before cancelling them.
+    """
+    webhooks = _Webhooks(
+        settings.webhook_secret.get_secret_value().encode(), deliver, metrics, max_body_bytes
+    )
+    # client_max_size backs up the webhook's own cap for any other route that might read a body.
+    app = web.Application(client_max_size=max_body_bytes)
+    app[WEBHOOKS_KEY] = webhooks
+    app[METRICS_KEY] = metrics
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "version": __version__})
+
+    async def metrics_text(request: web.Request) -> web.Response:
+        body, content_type = metrics.render()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    async def status_page(request: web.Request) -> web.Response:
+        state = await status() if status is not None else None
+        return web.Response(text=render_status_page(state), content_type="text/html")
+
+    async def drain(app: web.Application) -> None:
+        await webhooks.drain(shutdown_grace)
+
+    app.router.add_post(WEBHOOK_PATH, webhooks.handle)
+    app.router.add_get(HEALTH_PATH, healthz)
+    app.router.add_get(METRICS_PATH, metrics_text)
+    app.router.add_get(STATUS_PATH, status_page)
+    app.on_shutdown.append(drain)
+    return app
+
+
+async def wait_for_deliveries(app: web.Application) -> None:
+    """Wait until every delivery accepted so far has finished its background work (tests, sandbox)."""
+    tasks = app[WEBHOOKS_KEY].tasks
+    while tasks:
+        await asyncio.wait(set(tasks))
+
+
+async def run_server(app: web.Application, host: str, port: int) -> None:
+    """Serve ``app`` until cancelled, then stop taking requests and let in-flight deliveries finish."""
+    # No access log: every delivery is already logged once, with its event and id, by the handler.
+    runner = web.AppRunner(app, access_log=None, lingering_time=LINGER_SECONDS, handle_signals=False)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise SettingsError(MSG_CANNOT_LISTEN.format(host=host, port=port, reason=exc.strerror)) from exc
+        log.info("ferry serve listening", extra={"host": host, "port": port, "version": __version__})
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner.cleanup()
+        log.info("ferry serve stopped")
+
+
+# The status page
+
+_PAGE: Final = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}}</style></head>
+<body><h1>{title} <small>{version}</small></h1>
+{sections}
+<p><a href="{health}">{health}</a> · <a href="{metrics}">{metrics}</a></p>
+</body></html>
+"""
+MSG_NO_STATUS: Final = (
+    "No reconciler is attached to this server: only webhooks, health and metrics are served."
+)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, Mapping | list | tuple):
+        return "<code>" + html.escape(json.dumps(value, default=str, sort_keys=True)) + "</code>"
+    return html.escape(str(value))
+
+
+def _section(name: str, value: Any) -> str:
+    heading = f"<h2>{html.escape(str(name).replace('_', ' ').capitalize())}</h2>"
+    rows = list(value.items()) if isinstance(value, Mapping) else None
+    if isinstance(value, list | tuple) and value and all(isinstance(item, Mapping) for item in value):
+        columns: list[str] = []
+        for item in value:
+            columns.extend(str(key) for key in item if str(key) not in columns)
+        head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_cell(item.get(column, ''))}</td>" for column in columns) + "</tr>"
+            for item in value
+        )
+        return f"{heading}<table><tr>{head}</tr>{body}</table>"
+    if rows is not None:
+        body = "".join(
+            f"<tr><th>{html.escape(str(key))}</th><td>{_cell(item)}</td></tr>" for key, item in rows
+        )
+        return f"{heading}<table>{body}</table>"
+    if isinstance(value, list | tuple):
+        items = "".join(f"<li>{_cell(item)}</li>" for item in value) or "<li>none</li>"
+        return f"{heading}<ul>{items}</ul>"
+    return f"{heading}<p>{_cell(value)}</p>"
+
+
+def render_status_page(state: Mapping[str, Any] | None) -> str:
+    """HTML for ``GET /``: one section per key of ``state`` (lists of mappings become tables), all escaped."""
+    if state is None:
+        sections = f"<p>{html.escape(MSG_NO_STATUS)}</p>"
+    else:
+        sections = "\n".join(_section(str(name), value) for name, value in state.items())
+    return _PAGE.format(
+        title=STATUS_TITLE,
+        version=html.escape(__version__),
+        sections=sections,
+        health=HEALTH_PATH,
+        metrics=METRICS_PATH,
+    )

@@ -1,0 +1,106 @@
+"""Route verified webhook deliveries to the reconciler: which repository to reconcile now.
+
+Webhooks only wake the loop; the pass re-reads the truth, so a lost or repeated delivery is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from bot.reconciler import Reconciler
+from bot.server import WebhookDelivery
+
+log = logging.getLogger("ferry.webhooks")
+
+# Events that may change what a pass decides.
+TRIGGERING_EVENTS = frozenset(
+    {
+        "push",
+        "pull_request",
+        "issue_comment",
+        "commit_comment",
+        "status",
+        "check_suite",
+        "package",
+        "registry_package",
+    }
+)
+
+CommentHandler = Callable[[WebhookDelivery], Awaitable[None]]
+
+
+class WebhookRouter:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        *,
+        on_comment: CommentHandler | None = None,
+        on_package: Callable[[str], None] | None = None,
+    ) -> None:
+        self.reconciler = reconciler
+        self.on_comment = on_comment
+        self.on_package = on_package
+
+    async def deliver(self, delivery: WebhookDelivery) -> None:
+        payload = delivery.payload
+        event = delivery.event
+        if event == "installation":
+            self._installation(payload)
+            return
+        if event == "installation_repositories":
+            self._installation_repositories(payload)
+            return
+        if event not in TRIGGERING_EVENTS:
+            return
+        repo = _repo_name(payload)
+        installation = _installation_id(payload)
+        if repo is None:
+            return
+        if installation is not None and repo not in self.reconciler.repos:
+            self.reconciler.repos[repo] = installation
+        if event in ("package", "registry_package") and self.on_package is not None:
+            self.on_package(repo)  # new tags: the warehouse cache must not wait for its interval
+        if event in ("issue_comment", "commit_comment") and self.on_comment is not None:
+            await self.on_comment(delivery)
+        self.reconciler.trigger(repo)
+
+    def _installation(self, payload: Mapping[str, Any]) -> None:
+        installation = _installation_id(payload)
+        repos = [r.get("full_name") for r in payload.get("repositories") or [] if isinstance(r, dict)]
+        if payload.get("action") == "deleted":
+            for name in [n for n, i in self.reconciler.repos.items() if i == installation]:
+                del self.reconciler.repos[name]
+            return
+        if installation is None:
+            return
+        for added in repos:
+            if isinstance(added, str):
+                self.reconciler.repos[added] = installation
+                self.reconciler.trigger(added)
+
+    def _installation_repositories(self, payload: Mapping[str, Any]) -> None:
+        installation = _installation_id(payload)
+        for repo in payload.get("repositories_removed") or []:
+            self.reconciler.repos.pop(str(repo.get("full_name")), None)
+        if installation is None:
+            return
+        for repo in payload.get("repositories_added") or []:
+            name = str(repo.get("full_name"))
+            self.reconciler.repos[name] = installation
+            self.reconciler.trigger(name)
+
+
+def _repo_name(payload: Mapping[str, Any]) -> str | None:
+    repository = payload.get("repository")
+    if isinstance(repository, dict) and isinstance(repository.get("full_name"), str):
+        return str(repository["full_name"])
+    return None
+
+
+def _installation_id(payload: Mapping[str, Any]) -> int | None:
+    installation = payload.get("installation")
+    if isinstance(installation, dict) and isinstance(installation.get("id"), int):
+        return int(installation["id"])
+    return None
