@@ -27,9 +27,11 @@ from bot.core.actions import (
     RequestSync,
     SetStatus,
 )
+from bot.core.config import PipelineConfig
 from bot.core.decide import decide
 from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
 from bot.core.snapshot import Snapshot
+from bot.core.verification import start_verification
 from bot.errors import ExternalError, FerryError
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
@@ -91,6 +93,8 @@ class Reconciler:
         self._failures: dict[str, int] = {}
         self._retry_handles: dict[str, asyncio.TimerHandle] = {}
         self._seen_freight: dict[tuple[str, str], str] = {}  # only to narrate discoveries once
+        self._stopped = False
+        self._configs: dict[str, PipelineConfig] = {}  # last valid config per repo, for the merge fast path
 
     # ---- repositories ------------------------------------------------------------------------
     async def discover(self) -> None:
@@ -111,7 +115,7 @@ class Reconciler:
     # ---- scheduling --------------------------------------------------------------------------
     def trigger(self, repo: str) -> None:
         """Ask for a pass; coalesces with a pass already queued for the repository."""
-        if repo not in self.repos:
+        if repo not in self.repos or self._stopped:
             return
         self._dirty.add(repo)
         if repo not in self._running:
@@ -129,6 +133,16 @@ class Reconciler:
         """Wait until no pass is running or queued (tests and the sandbox use it)."""
         while self._running:
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    async def abandon(self) -> None:
+        """Drop every pass in flight and accept no more, as a crash would (restart tests need a real kill)."""
+        self._stopped = True
+        for handle in self._retry_handles.values():
+            handle.cancel()
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _guarded_pass(self, repo: str) -> None:
         started = time.perf_counter()
@@ -173,6 +187,22 @@ class Reconciler:
                     if self.owns(repo) and (repo in self.verifying or waited == 0.0):
                         self.trigger(repo)
 
+    async def promotion_merged(self, repo: str, stage: str, merge_commit: str) -> None:
+        """Fast path: a promotion PR just merged, so ask Argo CD to sync now rather than after a full pass.
+
+        Same actions as the pass would decide (same promotion id, so Argo CD adopts a repeat), then
+        a pass to confirm; without a known config this is only the pass.
+        """
+        config = None if self._stopped else self._configs.get(repo)
+        stage_config = config.stages.get(stage) if config is not None else None
+        if stage_config is not None and stage_config.argocd is not None and self.argocd is not None:
+            sync, pending = start_verification(stage, stage_config, merge_commit, self.argocd_urls)
+            try:
+                await Actor(self, repo, None).run([sync, pending])
+            except ExternalError as exc:
+                log.warning("fast sync failed", extra={"repo": repo, "stage": stage, "error": str(exc)})
+        self.trigger(repo)
+
     # ---- one pass ----------------------------------------------------------------------------
     async def snapshot(self, repo: str) -> Snapshot | None:
         return await observe(
@@ -192,6 +222,8 @@ class Reconciler:
         if snapshot is None:
             return []
         self._note_snapshot(snapshot)
+        if snapshot.config is not None and not snapshot.config_problems:
+            self._configs[repo] = snapshot.config
         actions = decide(snapshot)
         await Actor(self, repo, snapshot).run(actions)
         self.last_pass[repo] = {
@@ -229,7 +261,7 @@ class Reconciler:
 class Actor:
     """Performs one pass's actions in order through a table of handlers, one per action type."""
 
-    def __init__(self, reconciler: Reconciler, repo: str, snapshot: Snapshot) -> None:
+    def __init__(self, reconciler: Reconciler, repo: str, snapshot: Snapshot | None) -> None:
         self.r = reconciler
         self.repo = repo
         self.snapshot = snapshot
@@ -278,6 +310,13 @@ class Actor:
             self._emit(events.CONFIG_STATUS, "", f"{action.state}: {action.description}")
 
     async def open_promotion(self, action: OpenPromotion) -> None:
+        # Look before creating: another replica (or a person) may have moved the default branch
+        # since this pass observed it; then this pass's decision is stale and a new pass decides.
+        assert self.snapshot is not None
+        if await self.gh.head(self.snapshot.default_branch) != action.base_sha:
+            log.info("base moved; deciding again", extra={"repo": self.repo, "branch": action.branch})
+            self.r.trigger(self.repo)
+            return
         number, url = await self.gh.open_promotion(action)
         self.opened[action.branch] = url
         kind = events.PR_REBUILT if action.rebuild_pr else events.PR_OPENED
@@ -318,5 +357,7 @@ class Actor:
             self._emit(events.SYNC_REQUESTED, action.stage, f"{app} -> {action.revision[:7]} ({outcome})")
 
 
-def _stage_of_sha(snapshot: Snapshot, sha: str) -> str:
+def _stage_of_sha(snapshot: Snapshot | None, sha: str) -> str:
+    if snapshot is None:
+        return ""
     return next((pr.stage for pr in snapshot.open_prs if pr.head_sha == sha), "")

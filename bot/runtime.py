@@ -1,4 +1,4 @@
-"""Wiring: build Ferry's parts from one Settings object. Used by `ferry serve`, `ferry plan` and the sandbox."""
+"""Wiring: build Ferry's parts from one Settings object, for `ferry serve`, `ferry plan` and the sandbox."""
 
 from __future__ import annotations
 
@@ -49,7 +49,10 @@ class Runtime:
         )
         self.tasks.append(asyncio.get_running_loop().create_task(timer))
 
-    async def close(self) -> None:
+    async def close(self, *, abrupt: bool = False) -> None:
+        """Stop; ``abrupt`` drops passes in flight instead of letting them finish (a crash)."""
+        if abrupt:
+            await self.reconciler.abandon()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from ruamel.yaml import YAML
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from ruamel.yaml import YAML
 
 from bot.errors import SettingsError
 
@@ -122,10 +122,7 @@ class _SettingsFileSource(PydanticBaseSettingsSource):
             text = Path(path).read_text()
         except OSError as exc:
             raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE: cannot read {path}: {exc.strerror}") from exc
-        if path.endswith((".yml", ".yaml")):
-            data = YAML(typ="safe").load(text)
-        else:
-            data = json.loads(text)
+        data = YAML(typ="safe").load(text) if path.endswith((".yml", ".yaml")) else json.loads(text)
         if not isinstance(data, dict):
             raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE: {path} must hold a mapping of settings")
         return data

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bot.core.promotion import parse_branch
 from bot.reconciler import Reconciler
 from bot.server import WebhookDelivery
 
@@ -62,6 +63,10 @@ class WebhookRouter:
             self.reconciler.repos[repo] = installation
         if event in ("package", "registry_package") and self.on_package is not None:
             self.on_package(repo)  # new tags: the warehouse cache must not wait for its interval
+        merged = _merged_promotion(event, payload)
+        if merged is not None:
+            await self.reconciler.promotion_merged(repo, *merged)
+            return
         if event in ("issue_comment", "commit_comment") and self.on_comment is not None:
             await self.on_comment(delivery)
         self.reconciler.trigger(repo)
@@ -90,6 +95,17 @@ class WebhookRouter:
             name = str(repo.get("full_name"))
             self.reconciler.repos[name] = installation
             self.reconciler.trigger(name)
+
+
+def _merged_promotion(event: str, payload: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(stage, merge commit) when the event is a Ferry promotion PR being merged."""
+    if event != "pull_request" or payload.get("action") != "closed":
+        return None
+    pull = payload.get("pull_request")
+    if not isinstance(pull, dict) or not pull.get("merged") or not pull.get("merge_commit_sha"):
+        return None
+    parsed = parse_branch(str((pull.get("head") or {}).get("ref", "")))
+    return (parsed[0], str(pull["merge_commit_sha"])) if parsed else None
 
 
 def _repo_name(payload: Mapping[str, Any]) -> str | None:

@@ -276,7 +276,7 @@ def test_tag_scalar_keeps_its_style_comment_and_anchor(line: str, new_line: str)
 
 
 @pytest.mark.parametrize(
-    "tag", ["1.10", "1e3", "yes", "on", "null", "0123", "true", "12_30", "2024-01-31", "123"]
+    "tag", ["1.10", "1e3", "yes", "on", "null", "0123", "08", "true", "12_30", "2024-01-31", "123"]
 )
 def test_plain_value_that_would_not_read_as_a_string_is_double_quoted(tag: str) -> None:
     text = "image:\n  repository: ghcr.io/acme/web\n  tag: v1\n"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from bot.core import yaml_scalars
 from bot.core.manifest import HelmPaths, ImageUpdate, bump_text, find_images
 from bot.errors import ManifestError
 
@@ -198,3 +199,13 @@ def test_generated_fixtures_match_their_generator() -> None:
     for name, text in module.FILES.items():
         assert read(name) == text, f"{name} differs from make_fixtures.py: re-run it"
     assert 5900 <= read("large-values.yaml").count("\n") <= 6100
+
+
+def test_pure_python_parser_gives_the_same_results_as_libyaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    results = {}
+    for parser in (yaml_scalars._CParser, None):  # libyaml, then ruamel's pure-Python parser
+        monkeypatch.setattr(yaml_scalars, "_CParser", parser)
+        results[parser is None] = [
+            bump_text(read(name), updates, **options).text for name, updates, options, _ in CASES[:-2]
+        ]
+    assert results[True] == results[False]

@@ -20,7 +20,8 @@ from bot.core.manifest import ImageUpdate, bump_text, find_images
 from bot.core.yaml_scalars import reads_as_non_string
 
 IMAGES = ["ghcr.io/acme/web", "nginx", "docker.io/library/nginx", "localhost:5000/api", "quay.io/org/worker"]
-TRICKY_TAGS = ["1.0.0", "v2", "latest", "1.10", "2024-01-01", "yes", "on", "0123", "1e3", "123", "true", "1_000"]
+TRICKY_TAGS = ["1.0.0", "v2", "latest", "1.10", "2024-01-01", "yes", "on", "0123", "08", "1e3", "123", "true"]
+TRICKY_TAGS += ["1_000", "0o17", "0x1F", "1.0e-3", "y", "No", "OFF", "Null", "5e3"]
 tags = st.one_of(
     st.sampled_from(TRICKY_TAGS), st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,15}", fullmatch=True)
 )
@@ -38,6 +39,8 @@ class TagSlot:
     prefix: str = ""
 
     def render(self, tag: str | None = None) -> str:
+        if tag == self.tag:
+            tag = None  # already there: the scalar is not touched, even if written plain as 1.10
         value = self.prefix + (self.tag if tag is None else tag)
         if self.style == "" and tag is not None and reads_as_non_string(value):
             return f'"{value}"'  # the rule under test: a plain value that would not read as a string
@@ -45,6 +48,11 @@ class TagSlot:
 
 
 Line = tuple[str | TagSlot, ...]
+
+
+def flow_safe(name: str) -> str:
+    """libyaml reads `a:b` inside braces as a key; users quote such names there."""
+    return f'"{name}"' if ":" in name else name
 
 
 @st.composite
@@ -66,12 +74,17 @@ def helm_block(draw: st.DrawFn, key: str) -> list[Line]:
     registry, repository = (first, rest) if "." in first or ":" in first else ("", slot.image)
     comment = draw(comments)
     if draw(st.booleans()):
-        fields = f"registry: {registry}, " if registry else ""
+        fields = f"registry: {flow_safe(registry)}, " if registry else ""
         return [(f"{key}: {{image: {{{fields}repository: {repository}, tag: ", slot, "}}" + comment)]
     lines: list[Line] = [(f"{key}:",), ("  image:",)]
     if registry:
         lines.append((f"    registry: {registry}",))
-    return [*lines, (f"    repository: {repository}",), ("    tag: ", slot, comment), ("    pullPolicy: Always",)]
+    return [
+        *lines,
+        (f"    repository: {repository}",),
+        ("    tag: ", slot, comment),
+        ("    pullPolicy: Always",),
+    ]
 
 
 @st.composite
@@ -90,9 +103,9 @@ def kustomize_block(draw: st.DrawFn) -> list[Line]:
         slot = draw(tag_slot(flow=True))
         renamed = draw(st.booleans())
         name = f"placeholder{number}" if renamed else slot.image
-        new_name = f", newName: {slot.image}" if renamed else ""
+        new_name = f", newName: {flow_safe(slot.image)}" if renamed else ""
         if draw(st.booleans()):
-            lines.append((f"  - {{name: {name}{new_name}, newTag: ", slot, "}" + draw(comments)))
+            lines.append((f"  - {{name: {flow_safe(name)}{new_name}, newTag: ", slot, "}" + draw(comments)))
         else:
             lines.append((f"  - name: {name}",))
             lines += [(f"    newName: {slot.image}",)] if renamed else []
@@ -132,13 +145,17 @@ class File:
             matched = image is not None and normalise_name(piece.image) == image
             return piece.render(new_tag if matched else None)
 
-        body = "---\n".join("".join("".join(map(part, line)) + "\n" for line in doc) for doc in self.documents)
+        body = "---\n".join(
+            "".join("".join(map(part, line)) + "\n" for line in doc) for doc in self.documents
+        )
         if not self.final_newline:
             body = body.removesuffix("\n")
         return body.replace("\n", self.newline)
 
     def slots(self) -> list[TagSlot]:
-        return [piece for doc in self.documents for line in doc for piece in line if isinstance(piece, TagSlot)]
+        return [
+            piece for doc in self.documents for line in doc for piece in line if isinstance(piece, TagSlot)
+        ]
 
 
 files = st.builds(
@@ -157,7 +174,9 @@ def load_all(text: str, version: tuple[int, int]) -> list[object]:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(file=files, data=st.data(), new_tag=tags)
-def test_bump_changes_exactly_the_matched_tags_and_nothing_else(file: File, data: st.DataObject, new_tag: str) -> None:
+def test_bump_changes_exactly_the_matched_tags_and_nothing_else(
+    file: File, data: st.DataObject, new_tag: str
+) -> None:
     slots = file.slots()
     if not slots:
         return
@@ -168,7 +187,9 @@ def test_bump_changes_exactly_the_matched_tags_and_nothing_else(file: File, data
     assert result.text == file.render(chosen, new_tag)
 
     before, after = find_images(text), find_images(result.text)
-    assert [(o.image, o.line, o.kind, o.path) for o in before] == [(o.image, o.line, o.kind, o.path) for o in after]
+    assert [(o.image, o.line, o.kind, o.path) for o in before] == [
+        (o.image, o.line, o.kind, o.path) for o in after
+    ]
     for old, new in zip(before, after, strict=True):
         assert new.tag == (new_tag if old.image == chosen else old.tag)
     if any(old.image == chosen and old.tag != new_tag for old in before):

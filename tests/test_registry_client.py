@@ -17,8 +17,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from bot.core.selection import TagRule
 from bot.cli.select import registry_access_from_env
+from bot.core.selection import TagRule
 from bot.errors import RegistryError, SettingsError
 from bot.registry import MANIFEST_MEDIA_TYPES, RegistryClient, discover_freight
 from bot.registry_auth import is_loopback, next_link, parse_challenge, parse_retry_after

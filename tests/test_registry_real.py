@@ -128,7 +128,7 @@ def test_ferry_select_when_nothing_qualifies_fails_naming_the_newest_rejected(
     assert main(["select", "--image", f"{registry.host}/acme/web", "--semver", ">=3"]) == 1
     err = capsys.readouterr().err
     assert f'image "{registry.host}/acme/web": no tag qualifies for semver ">=3" among 7 tags' in err
-    assert "newest rejected: 2.0.0-beta.1 (a prerelease)" in err
+    assert "newest rejected: 2.0.0-beta.1 (a prerelease: set prerelease: true" in err
 
 
 def test_ferry_select_on_an_unreachable_registry_fails_cleanly(
@@ -225,3 +225,39 @@ stages:
     assert freight["warehouse"] == "web"
     assert freight["freight"] == rows[f"{registry.host}/acme/web"][4]
     assert {i["tag"] for i in freight["images"]} == {"1.10.0", "3.2.0"}
+
+
+def test_ferry_freight_reports_a_failing_warehouse_and_still_shows_the_others(
+    registry: LocalRegistry,  # noqa: F811
+    web: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "pipeline.yml"
+    config.write_text(
+        f"""\
+version: 1
+warehouses:
+  web:
+    images:
+      - image: {registry.host}/acme/web
+        semver: "~1.9"
+  ghost:
+    images:
+      - image: {registry.host}/acme/ghost
+        semver: "^1"
+stages:
+  dev:
+    from: {{warehouse: web}}
+    update:
+      - kustomize: overlays/dev
+  qa:
+    from: {{warehouse: ghost}}
+    update:
+      - kustomize: overlays/qa
+"""
+    )
+    assert main(["freight", str(config)]) == 1
+    captured = capsys.readouterr()
+    assert [line.split()[2] for line in captured.out.splitlines()[1:]] == ["1.9.3"]
+    assert captured.err.startswith('ferry: warehouse "ghost": repository "acme/ghost" not found')

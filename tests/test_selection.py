@@ -110,7 +110,9 @@ def test_nothing_qualifying_says_how_many_tags_were_seen_and_the_newest_rejected
     assert message.startswith('image "ghcr.io/acme/web": no tag qualifies for semver ">=2.0.0" among 27 tags')
     assert "17 prereleases" in message
     assert "3 not versions" in message
-    assert "newest rejected: 2.0.0-rc.2 (a prerelease)" in message
+    assert (
+        "newest rejected: 2.0.0-rc.2 (a prerelease: set prerelease: true, or name one in the range" in message
+    )
 
 
 def test_nothing_qualifying_counts_tags_dropped_by_allow_and_ignore() -> None:

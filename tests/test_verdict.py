@@ -14,7 +14,6 @@ from ruamel.yaml import YAML
 from bot.argocd import app_state_from_application
 from bot.core.text import STATUS_DESCRIPTION_LIMIT
 from bot.core.verdict import (
-
     AppState,
     app_verdict,
     format_duration,

@@ -132,7 +132,7 @@ def run_select(args: argparse.Namespace) -> int:
     if sys.stdin.isatty():
         raise FerryError(MSG_NO_STDIN)
     tags = [line.strip() for line in sys.stdin if line.strip()]
-    print(select_tag(tags, rule, subject="stdin"))
+    print(select_tag(tags, rule, subject="tags on stdin"))
     return 0
 
 

@@ -73,7 +73,7 @@ class MergePromotion:
 
 @dataclass(frozen=True)
 class PostComment:
-    """A comment on an issue or PR; ``marker`` is a hidden tag so a second pass finds it and does not repeat."""
+    """A comment on an issue or PR; ``marker`` is a hidden tag that stops a second pass repeating it."""
 
     kind: ClassVar[str] = "post_comment"
     number: int

@@ -90,7 +90,10 @@ class HelmPaths:
 
 @dataclass(frozen=True)
 class ImageOccurrence:
-    """One image reference Ferry sees in a file. ``line`` is 1-based: the tag's line, or the reference's."""
+    """One image reference Ferry sees in a file. ``line`` is 1-based: the tag's line, or the reference's.
+
+    ``image`` is the normalised name; it is empty for Helm paths that name no repository.
+    """
 
     image: str
     tag: str | None

@@ -28,6 +28,7 @@ MSG_MANY_STRATEGIES = "choose one of semver, lexical, numeric, digest; this rule
 MSG_NO_TAGS = "the repository has no tags"
 MSG_FOLLOWED_TAG_MISSING = 'tag "{tag}" to follow is not among the {count} tags of the repository'
 MSG_NOTHING_QUALIFIES = "no tag qualifies for {rule} among {count} tags ({drops}){newest}"
+MSG_PRERELEASE_HINT = "set prerelease: true, or name one in the range, e.g. >=2.0.0-0"
 MSG_NEWEST_REJECTED = "; newest rejected: {tag} ({reason})"
 
 # Why a tag was rejected, in the order the message counts them.
@@ -292,7 +293,7 @@ def _explain(tags: list[str], compiled: _Compiled) -> str:
     labels = {
         "allow": "dropped by allow",
         "ignore": "by ignore",
-        "prerelease": "prereleases (set prerelease: true, or name one in the range, e.g. >=2.0.0-0)",
+        "prerelease": "prereleases",
         "not_comparable": _NOT_COMPARABLE[rule.strategy],
         "range": f'outside "{rule.semver}"' if rule.semver else "outside the range",
     }
@@ -302,7 +303,7 @@ def _explain(tags: list[str], compiled: _Compiled) -> str:
         why = {
             "allow": f'does not match allow "{rule.allow}"',
             "ignore": "matches an ignore pattern",
-            "prerelease": "a prerelease",
+            "prerelease": "a prerelease: " + MSG_PRERELEASE_HINT,
             "range": f'outside "{rule.semver}"',
             "not_comparable": _NOT_COMPARABLE[rule.strategy].removesuffix("s"),
         }[newest[2]]

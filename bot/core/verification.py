@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.core.actions import Action, PostComment, RequestSync, SetStatus
+from bot.core.config import Stage
 from bot.core.gates import health_context
 from bot.core.snapshot import Snapshot
 from bot.core.stage_view import StageView
@@ -17,15 +18,45 @@ from bot.core.verdict import format_duration, same_revision, stage_verdict
 VERDICT_MARKER = "ferry:verdict"
 
 
-def promotion_id(stage: str, view: StageView) -> str:
+def promotion_id(stage: str, deploy_commit: str) -> str:
     """Carried in the Argo CD operation's info so a later pass recognises its own sync."""
-    assert view.deploy is not None
-    return f"{stage}/{view.deploy.commit[:12]}"
+    return f"{stage}/{deploy_commit[:12]}"
 
 
-def app_url(snapshot: Snapshot, server: str, app: str) -> str | None:
-    base = snapshot.argocd_urls.get(server)
+def app_url(argocd_urls: Mapping[str, str], server: str, app: str) -> str | None:
+    base = argocd_urls.get(server)
     return f"{base.rstrip('/')}/applications/{app}" if base else None
+
+
+def start_verification(
+    name: str, stage: Stage, deploy_commit: str, argocd_urls: Mapping[str, str]
+) -> tuple[RequestSync, SetStatus]:
+    """The sync request for a deploy commit and the pending status that records when it was asked."""
+    argocd = stage.argocd
+    assert argocd is not None
+    apps = tuple(argocd.app_names)
+    sync = RequestSync(
+        stage=name,
+        server=argocd.server,
+        apps=apps,
+        revision=deploy_commit,
+        promotion_id=promotion_id(name, deploy_commit),
+        prune=argocd.prune,
+        app_namespace=argocd.namespace,
+        project=argocd.project,
+    )
+    description = (
+        f"Syncing {', '.join(apps)} to {deploy_commit[:7]}; "
+        f"checking health (timeout {format_duration(stage.verify.timeout)})"
+    )
+    pending = SetStatus(
+        deploy_commit,
+        health_context(name),
+        "pending",
+        fit_description(description),
+        app_url(argocd_urls, argocd.server, apps[0]),
+    )
+    return sync, pending
 
 
 def verification_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> list[Action]:
@@ -50,24 +81,9 @@ def verification_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> 
                     )
                 )
             continue
-        apps = tuple(argocd.app_names)
-        target_url = app_url(snapshot, argocd.server, apps[0])
-        sync = RequestSync(
-            stage=name,
-            server=argocd.server,
-            apps=apps,
-            revision=deploy.commit,
-            promotion_id=promotion_id(name, view),
-            prune=argocd.prune,
-            app_namespace=argocd.namespace,
-            project=argocd.project,
-        )
+        sync, pending = start_verification(name, stage, deploy.commit, snapshot.argocd_urls)
         if status is None:
-            description = f"Syncing {', '.join(apps)} to {deploy.commit[:7]}; checking health (timeout {format_duration(stage.verify.timeout)})"
-            actions += [
-                sync,
-                SetStatus(deploy.commit, context, "pending", fit_description(description), target_url),
-            ]
+            actions += [sync, pending]
             continue
         if status.state != "pending":
             continue
@@ -94,7 +110,9 @@ def verification_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> 
         if verdict.state == "pending":
             continue
         actions.append(
-            SetStatus(deploy.commit, context, verdict.state, fit_description(verdict.reason), target_url)
+            SetStatus(
+                deploy.commit, context, verdict.state, fit_description(verdict.reason), pending.target_url
+            )
         )
         if verdict.state == "failure" and deploy.promotion is not None:
             marker = f"<!-- {VERDICT_MARKER}:{name}:{deploy.commit} -->"
@@ -102,7 +120,8 @@ def verification_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> 
                 f"**{name} failed verification** after this merge ({deploy.commit[:7]}):\n\n"
                 f"> {verdict.reason}\n\n"
                 f"Downstream stages keep their freight: their gates stay closed for it. "
-                f"To go back, comment `/rollback {name}`; to retry after a fix, promote new freight.\n\n{marker}\n"
+                f"To go back, comment `/rollback {name}`; to retry after a fix, promote new freight."
+                f"\n\n{marker}\n"
             )
             actions.append(PostComment(deploy.promotion.number, body, marker))
     return actions

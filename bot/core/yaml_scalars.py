@@ -12,10 +12,12 @@ Everything here is pure: it takes and returns text.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -61,7 +63,7 @@ _NON_STRING = re.compile(
       y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|
       [-+]?0b[0-1_]+|
       [-+]?0o?[0-7_]+|
-      [-+]?(?:0|[1-9][0-9_]*)|
+      [-+]?[0-9][0-9_]*|
       [-+]?0x[0-9a-fA-F_]+|
       [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|
       [-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|
@@ -114,10 +116,28 @@ class Parsed:
     events: list[Any]
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cycle collector while building many small objects that hold no cycles.
+
+    A 6,000-line file yields ~12,000 events and as many nodes; each allocation burst triggers
+    collections that re-walk everything built so far, which doubles the parse time. Pausing it
+    only delays collection; reference counting still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse(text: str, source: str) -> Parsed:
     """Parse every document of ``text``; raise ManifestError with file:line:column when malformed."""
-    events = parse_events(text, source)
-    return Parsed(_compose(events, source), events)
+    with _no_cyclic_gc():
+        events = parse_events(text, source)
+        return Parsed(_compose(events, source), events)
 
 
 def parse_events(text: str, source: str) -> list[Any]:
@@ -310,34 +330,29 @@ def confirm(
         where = f"line {event.start_mark.line + 1}: " if event is not None else ""
         return ManifestError(CONFIRM_FAILED.format(source=source, what=where + what))
 
-    try:
-        new_events = parse_events(new_text, source)
-    except ManifestError as exc:
-        raise fail(None, f"the file no longer parses ({exc})") from None
-    want: list[tuple[Any, Any] | None] = []
-    checks: list[tuple[int, str]] = []  # (new event number, value it must read as)
-    for number, signature in enumerate(_signature(old.events)):
-        if number in appended:
-            for value in appended[number]:
-                checks.append((len(want), value))
-                want.append(None)
-        if number in expected:
-            checks.append((len(want), expected[number]))
-            want.append(None)
-        else:
-            want.append(signature)
-    got: list[tuple[Any, Any] | None] = list(_signature(new_events))
-    if len(got) != len(want):
-        raise fail(None, "the structure of the file changed")
-    for number, value in checks:
-        event = new_events[number]
-        is_string = isinstance(event, ScalarEvent) and (bool(event.style) or not reads_as_non_string(value))
-        if not is_string or event.value != value:
-            raise fail(event, f"it reads {getattr(event, 'value', None)!r}, not the string {value!r}")
-        got[number] = None
-    if got != want:
-        first = next(n for n, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
-        raise fail(new_events[first], "a value that should not change changed")
+    with _no_cyclic_gc():
+        try:
+            new_events = parse_events(new_text, source)
+        except ManifestError as exc:
+            raise fail(None, f"the file no longer parses ({exc})") from None
+        want: list[tuple[Any, Any] | None] = list(_signature(old.events))
+        checks = dict(expected)  # event number -> the string it must read as, renumbered below
+        for number in sorted(appended, reverse=True):
+            want[number:number] = [None, None]
+            checks = {n + 2 if n >= number else n: value for n, value in checks.items()}
+            checks.update({number: appended[number][0], number + 1: appended[number][1]})
+        got: list[tuple[Any, Any] | None] = list(_signature(new_events))
+        if len(got) != len(want):
+            raise fail(None, "the structure of the file changed")
+        for number, value in checks.items():
+            event = new_events[number]
+            reads_as_string = bool(getattr(event, "style", None)) or not reads_as_non_string(value)
+            if not isinstance(event, ScalarEvent) or event.value != value or not reads_as_string:
+                raise fail(event, f"it reads {getattr(event, 'value', None)!r}, not the string {value!r}")
+            got[number] = want[number] = None
+        if got != want:
+            first = next(n for n, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
+            raise fail(new_events[first], "a value that should not change changed")
 
 
 # --- navigating and editing ---------------------------------------------------------------------

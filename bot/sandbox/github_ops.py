@@ -20,7 +20,14 @@ from bot.sandbox import github_payloads as payloads
 from bot.sandbox import github_shapes as shapes
 from bot.sandbox.github_issue_shapes import PullFacts
 from bot.sandbox.github_shapes import Json
-from bot.sandbox.github_state import GITHUB_COMMITTER, Account, GitHubState, IssueRecord, Site
+from bot.sandbox.github_state import (
+    GITHUB_COMMITTER,
+    Account,
+    GitHubState,
+    IssueRecord,
+    Site,
+    StatusRecord,
+)
 from bot.sandbox.gitstore import ZERO_SHA, CommitInfo
 
 T = TypeVar("T")
@@ -126,6 +133,13 @@ class GitHubOps:
         author = self.state.account(record.user)
         return ishapes.issue(self.site, record, author, self.labels(record.labels), self.association(author))
 
+    def latest_statuses(self, sha: str) -> list[StatusRecord]:
+        """The newest status of each context on ``sha``, as the combined status counts them."""
+        latest: dict[str, StatusRecord] = {}
+        for record in self.state.statuses.get(sha, []):
+            latest[record.context] = record
+        return sorted(latest.values(), key=lambda r: r.context)
+
     async def commit_or_404(self, rev: str) -> str:
         sha = await self.state.store.resolve_commit(rev)
         if sha is None:
@@ -145,7 +159,10 @@ class GitHubOps:
         mergeable_state = "unknown"
         if record.state == "open":
             mergeable = await store.merge_tree(base_sha, info.head_sha) is not None
-            mergeable_state = "clean" if mergeable else "dirty"
+            checks = ishapes.combined_state(self.latest_statuses(info.head_sha))
+            # GitHub says "unstable" when it could merge but a (non-required) status is not green.
+            unstable = self.state.statuses.get(info.head_sha) and checks != "success"
+            mergeable_state = "dirty" if not mergeable else "unstable" if unstable else "clean"
         fork_point = await store.merge_base(base_sha, info.head_sha) if not info.merged else info.base_sha
         commits = await store.rev_list(info.head_sha, exclude=fork_point) if fork_point else []
         changes = await store.diff(fork_point, info.head_sha) if fork_point else []

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import secrets
+import time
 
 from aiohttp import web
 
@@ -51,9 +51,9 @@ class AppRoutes:
 
     async def create_token(self, request: web.Request) -> web.Response:
         self._installation_id(request)
-        token = "ghs_" + secrets.token_hex(18)
-        expires_at = self.state.clock() + TOKEN_LIFETIME
-        self.state.installation_tokens[token] = expires_at
+        # Real time, not the stand-in's clock: githubkit compares expires_at with its own clock.
+        expires_at = time.time() + TOKEN_LIFETIME
+        token = self.state.issue_installation_token(expires_at)
         return json_response(payloads.access_token(token, expires_at), 201)
 
     async def installation_repositories(self, request: web.Request) -> web.Response:

@@ -324,16 +324,10 @@ class IssueRoutes:
             )
         return json_response(status, 201)
 
-    def latest_statuses(self, sha: str) -> list[StatusRecord]:
-        latest: dict[str, StatusRecord] = {}
-        for record in self.state.statuses.get(sha, []):
-            latest[record.context] = record
-        return sorted(latest.values(), key=lambda r: r.context)
-
     async def combined_status(self, request: web.Request) -> web.Response:
         sha = await self.ops.commit_or_404(request.match_info["ref"])
         return json_response(
-            ishapes.combined_status(self.ops.site, sha, self.latest_statuses(sha), self.ops.owner)
+            ishapes.combined_status(self.ops.site, sha, self.ops.latest_statuses(sha), self.ops.owner)
         )
 
     async def list_statuses(self, request: web.Request) -> web.Response:

@@ -1,27 +1,24 @@
 """The GitHub stand-in: an aiohttp server on 127.0.0.1 over a real bare git repository, speaking the REST
 API version 2022-11-28 as far as Ferry uses it, and sending signed webhooks to Ferry as GitHub does.
 
-This module holds the public class, the request pipeline (authentication, fault injection, rate-limit
-headers, ETags and 304s, GitHub-shaped errors) and the webhook sender. Routes live in
-``github_routes_*``; shapes in ``github_shapes`` and ``github_payloads``.
+This module holds the public class and its Python API for the sandbox driver and tests. The request
+pipeline (auth, faults, rate limits, ETags) is ``github_pipeline``; routes are ``github_routes_*``; bodies
+are ``github_shapes``, ``github_issue_shapes`` and ``github_payloads``; webhooks leave by ``github_webhooks``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hashlib
 import logging
-import re
 import secrets
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -29,8 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot.sandbox import github_issue_shapes as ishapes
 from bot.sandbox import github_payloads as payloads
 from bot.sandbox import github_shapes as shapes
-from bot.sandbox.github_ops import CURRENT_ACTOR, CURRENT_IDENTITY, ApiError, GitHubOps, json_response
-from bot.sandbox.github_routes_app import RATE_LIMIT, AppRoutes
+from bot.sandbox.github_ops import GitHubOps
+from bot.sandbox.github_pipeline import Fault, Pipeline
+from bot.sandbox.github_routes_app import AppRoutes
 from bot.sandbox.github_routes_git import GitRoutes
 from bot.sandbox.github_routes_issues import IssueRoutes
 from bot.sandbox.github_routes_pulls import PullRoutes
@@ -40,26 +38,18 @@ from bot.sandbox.gitstore import GitStore, Signature, TreeChange
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-APP_ROUTE = re.compile(r"^/app(/.*)?$|^/repos/[^/]+/[^/]+/installation$")
-BAD_CREDENTIALS = "Bad credentials"
-BAD_JWT = "A JSON web token could not be decoded"
-NEEDS_AUTH = "Requires authentication"
-NEEDS_INSTALLATION_TOKEN = "Resource not accessible by integration"
-# What GitHub says about caching its GET answers; clients revalidate with If-None-Match.
-CACHE_CONTROL = "private, max-age=60, s-maxage=60"
-VARY = "Accept, Authorization, Cookie, X-GitHub-OTP"
-RATE_LIMITED = "API rate limit exceeded for {identity}."
 
-
-@dataclass
-class _Fault:
-    method: str
-    route: str
-    status: int
-    headers: dict[str, str]
-    body: dict[str, Any]
-    remaining: int
+@functools.cache
+def _process_app_key() -> str:
+    """One App key per process unless one is given: githubkit caches App JWTs and installation tokens
+    process-wide by App id, so successive stand-ins in one process (tests, sandbox restarts) must accept
+    what an earlier one issued."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 class GitHubStandIn:
@@ -81,21 +71,12 @@ class GitHubStandIn:
         self.workdir = Path(workdir)
         self.repo_path = self.workdir / f"{repo}.git"
         self._clock = clock
-        key = (
-            serialization.load_pem_private_key(app_key_pem.encode(), password=None)
-            if app_key_pem
-            else rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        )
+        self.app_private_key_pem: str = app_key_pem or _process_app_key()
+        key = serialization.load_pem_private_key(self.app_private_key_pem.encode(), password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise TypeError(
                 "app_key_pem: the App key must be an RSA private key (GitHub signs App JWTs with RS256)"
             )
-        self._public_key = key.public_key()
-        self.app_private_key_pem: str = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        ).decode()
         site = Site(
             owner,
             repo,
@@ -106,6 +87,7 @@ class GitHubStandIn:
             created_at=clock(),
         )
         self.state = GitHubState(GitStore(self.repo_path), site, clock)
+        self.state.token_key = hashlib.sha256(self.app_private_key_pem.encode()).digest()
         self.owner = Account(owner, site.owner_id, "Organization")
         self.bot = Account(BOT_LOGIN, 900 + app_id, "Bot")
         self.state.accounts |= {owner: self.owner, BOT_LOGIN: self.bot}
@@ -113,9 +95,9 @@ class GitHubStandIn:
         self.state.emit = self._webhooks.emit
         self.on_event: list[Callable[[str, dict[str, Any]], None]] = self._webhooks.on_event
         self.ops = GitHubOps(self.state, self.owner)
-        self.requests: collections.Counter[str] = collections.Counter()
-        self._faults: list[_Fault] = []
-        self._rate_usage: dict[str, tuple[int, int]] = {}
+        self._pipeline = Pipeline(self.state, key.public_key(), self.bot, self.owner)
+        # "GET /repos/{owner}/{repo}/pulls"-style route keys, counted per request (faults included).
+        self.requests: collections.Counter[str] = self._pipeline.requests
         self._runner: web.AppRunner | None = None
         self.app = self._build_app()
 
@@ -182,8 +164,8 @@ class GitHubStandIn:
             "message": "Server Error" if status >= 500 else "Forced failure",
             "documentation_url": shapes.DOCS,
         }
-        self._faults.append(
-            _Fault(method.upper(), route, status, dict(headers or {}), body or default, times)
+        self._pipeline.faults.append(
+            Fault(method.upper(), route, status, dict(headers or {}), body or default, times)
         )
 
     # repository helpers for the sandbox driver -------------------------------------------------
@@ -300,136 +282,12 @@ class GitHubStandIn:
         """Return once every queued webhook has been sent (or failed to be)."""
         await self._webhooks.drained()
 
-    # request pipeline --------------------------------------------------------------------------
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._pipeline], client_max_size=100 * 1024 * 1024)
+        app = web.Application(middlewares=[self._pipeline.middleware], client_max_size=100 * 1024 * 1024)
         git = GitRoutes(self.ops)
         git.register(app.router)
         PullRoutes(self.ops).register(app.router)
         IssueRoutes(self.ops).register(app.router)
-        AppRoutes(self.ops, self._rate_usage).register(app.router)
+        AppRoutes(self.ops, self._pipeline.rate_usage).register(app.router)
         git.register_late(app.router)
         return app
-
-    def _route_key(self, request: web.Request) -> str:
-        resource = request.match_info.route.resource
-        return f"{request.method} {resource.canonical if resource is not None else request.path}"
-
-    def _take_fault(self, request: web.Request, key: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.method == request.method and fault.route in (key.split(" ", 1)[1], request.path):
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
-
-    def _authenticate(self, request: web.Request) -> None:
-        """Set ``actor`` and ``identity`` on the request, or raise 401/403 as GitHub would."""
-        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-        app_route = bool(APP_ROUTE.match(request.path))
-        if scheme.lower() == "bearer" and credential.count(".") == 2:
-            try:
-                claims = jwt.decode(
-                    credential,
-                    self._public_key,
-                    algorithms=["RS256"],
-                    leeway=60,
-                    options={"require": ["iat", "exp", "iss"]},
-                )
-            except jwt.PyJWTError as exc:
-                raise ApiError(401, BAD_JWT) from exc
-            if str(claims["iss"]) != str(self.state.site.app_id):
-                raise ApiError(401, BAD_JWT)
-            if not app_route:
-                raise ApiError(403, NEEDS_INSTALLATION_TOKEN)
-            self._identify(self.bot, f"app:{self.state.site.app_id}")
-            return
-        if scheme.lower() in ("token", "bearer") and credential:
-            if app_route:
-                raise ApiError(401, BAD_JWT)
-            if self.state.installation_tokens.get(credential, 0.0) > time.time():
-                self._identify(self.bot, f"installation ID {self.state.site.installation_id}")
-                return
-            if credential in self.state.tokens:
-                login = self.state.tokens[credential]
-                self._identify(self.state.accounts[login], f"user {login}")
-                return
-            raise ApiError(401, BAD_CREDENTIALS)
-        if request.path == "/rate_limit":
-            self._identify(self.owner, f"IP {request.remote}")
-            return
-        raise ApiError(401, NEEDS_AUTH)
-
-    @staticmethod
-    def _identify(account: Account, identity: str) -> None:
-        CURRENT_ACTOR.set(account)
-        CURRENT_IDENTITY.set(identity)
-
-    def _rate_headers(self, identity: str, *, count: bool) -> dict[str, str]:
-        now = int(self._clock())
-        used, reset = self._rate_usage.get(identity, (0, now + 3600))
-        if now >= reset:
-            used, reset = 0, now + 3600
-        if count:
-            used += 1
-        self._rate_usage[identity] = (used, reset)
-        return {
-            "X-RateLimit-Limit": str(RATE_LIMIT),
-            "X-RateLimit-Remaining": str(max(0, RATE_LIMIT - used)),
-            "X-RateLimit-Reset": str(reset),
-            "X-RateLimit-Used": str(used),
-            "X-RateLimit-Resource": "core",
-            "X-GitHub-Api-Version-Selected": "2022-11-28",
-            "X-GitHub-Request-Id": uuid.uuid4().hex[:20],
-        }
-
-    def _admit(self, request: web.Request) -> str:
-        """Authenticate, check the repository and the rate limit; returns the caller's rate-limit identity."""
-        self._authenticate(request)
-        identity = CURRENT_IDENTITY.get()
-        info = request.match_info
-        if "owner" in info and (info["owner"], info["repo"]) != (self.state.site.owner, self.state.site.repo):
-            raise ApiError(404, "Not Found")
-        used, _ = self._rate_usage.get(identity, (0, 0))
-        if used >= RATE_LIMIT and request.path != "/rate_limit":
-            raise ApiError(403, RATE_LIMITED.format(identity=identity))
-        return identity
-
-    @web.middleware
-    async def _pipeline(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        key = self._route_key(request)
-        self.requests[key] += 1
-        identity = "anonymous"
-        fault = self._take_fault(request, key)
-        if fault is not None:
-            injected = json_response(fault.body, fault.status)
-            injected.headers.update(self._rate_headers(identity, count=False) | fault.headers)
-            return injected
-        response: web.StreamResponse
-        try:
-            identity = self._admit(request)
-            response = await handler(request)
-        except ApiError as exc:
-            response = exc.response()
-        except web.HTTPException as exc:
-            # GitHub answers unknown routes and methods with a JSON 404.
-            response = ApiError(404 if exc.status in (404, 405) else exc.status, exc.reason).response()
-        except Exception:
-            log.exception("GitHub stand-in failed on %s", key)
-            response = ApiError(500, "Server Error").response()
-        conditional = False
-        if request.method == "GET" and response.status == 200 and isinstance(response, web.Response):
-            etag = 'W/"' + hashlib.sha256(response.body or b"").hexdigest()[:40] + '"'  # type: ignore[arg-type]
-            response.headers["ETag"] = etag
-            response.headers["Cache-Control"] = CACHE_CONTROL
-            response.headers["Vary"] = VARY
-            wanted = {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}
-            if etag in wanted or etag.removeprefix("W/") in wanted:
-                conditional = True
-                response = web.Response(
-                    status=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
-                )
-        counted = not conditional and request.path != "/rate_limit"
-        response.headers.update(self._rate_headers(identity, count=counted))
-        return response

@@ -8,6 +8,8 @@ are not mirrored here: they live in the bare repository (``GitStore``) and are r
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import time
 from collections.abc import Callable
@@ -151,7 +153,7 @@ class GitHubState:
         self.ids = itertools.count(1000)
         self.accounts: dict[str, Account] = {}
         self.tokens: dict[str, str] = {}  # personal token -> login
-        self.installation_tokens: dict[str, float] = {}  # token -> expiry
+        self.token_key = b""  # signs installation tokens; set from the App key by the stand-in
         self.issues: dict[int, IssueRecord] = {}
         self.comments: dict[int, CommentRecord] = {}
         self.commit_comments: dict[int, CommentRecord] = {}
@@ -162,6 +164,26 @@ class GitHubState:
         # Writes are serialised so ref updates, their webhooks and PR bookkeeping happen in one order.
         self.write_lock = asyncio.Lock()
         self.emit: Callable[[str, dict[str, Any]], None] = lambda event, payload: None
+
+    def issue_installation_token(self, expires_at: float) -> str:
+        """A token that proves itself (expiry + HMAC), so every stand-in sharing the App key accepts it:
+        githubkit caches installation tokens process-wide, across stand-ins of successive tests."""
+        claim = f"{self.site.installation_id}.{int(expires_at)}"
+        return f"ghs_{claim}.{self._token_mac(claim)}"
+
+    def installation_token_valid(self, token: str) -> bool:
+        claim, _, mac = token.removeprefix("ghs_").rpartition(".")
+        installation, _, expiry = claim.partition(".")
+        return (
+            token.startswith("ghs_")
+            and hmac.compare_digest(mac, self._token_mac(claim))
+            and installation == str(self.site.installation_id)
+            and expiry.isdigit()
+            and int(expiry) > time.time()
+        )
+
+    def _token_mac(self, claim: str) -> str:
+        return hmac.new(self.token_key, claim.encode(), hashlib.sha256).hexdigest()[:32]
 
     def next_id(self) -> int:
         return next(self.ids)

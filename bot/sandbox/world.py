@@ -121,15 +121,19 @@ class World:
         await self._wait_for_port(self.ferry_port)
         await self.runtime.start()
 
-    async def stop_ferry(self) -> None:
-        """Stop Ferry the way a crash or a deploy would: whatever it was doing is dropped."""
+    async def stop_ferry(self, *, crash: bool = False) -> None:
+        """Stop Ferry; with ``crash``, whatever it was doing is dropped mid-way."""
+        if crash and self.runtime is not None:
+            for task in self.runtime.tasks:
+                task.cancel()
+            await self.runtime.reconciler.abandon()
         if self._server is not None:
             self._server.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._server
             self._server = None
         if self.runtime is not None:
-            await self.runtime.close()
+            await self.runtime.close(abrupt=crash)
             self.runtime = None
 
     async def stop(self) -> None:
