@@ -10,34 +10,27 @@ the bare handler's throughput, and its p99 acknowledgement latency stays under 5
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import multiprocessing
 import os
-import sys
+import socket
+import statistics
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 
-# `python bench/webhooks.py` puts bench/ first on sys.path, where a sibling script named like a stdlib
-# module (bench/select.py) would shadow it; swap bench/ for the repository root before importing more.
-BENCH = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [os.path.dirname(BENCH)] + [p for p in sys.path if os.path.abspath(p or ".") != BENCH]
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import multiprocessing  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from multiprocessing.process import BaseProcess  # noqa: E402
-from pathlib import Path  # noqa: E402
+from bot.logs import configure_logging
+from bot.metrics import Metrics
+from bot.server import WEBHOOK_PATH, WebhookDelivery, create_app, run_server, signature_for
+from bot.settings import Settings
 
-import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
-
-from bot.logs import configure_logging  # noqa: E402
-from bot.metrics import Metrics  # noqa: E402
-from bot.server import WEBHOOK_PATH, WebhookDelivery, create_app, run_server, signature_for  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-
-REPO = Path(BENCH).parent
+REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
 PAYLOAD = REPO.parent / "shared" / "contracts" / "github-webhooks" / "push.payload.json"
 WARM_UP = 300
