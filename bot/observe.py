@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.core.config import PipelineConfig, Warehouse
 from bot.core.config_load import CONFIG_PATH, load_config
 from bot.core.freight import Freight
 from bot.core.gates import health_context
+from bot.core.promotion import parse_trailers
 from bot.core.snapshot import CommitStatus, Deploy, MergedPromotion, Snapshot
 from bot.core.stage_view import all_target_paths, stage_targets
 from bot.core.verdict import AppState
 from bot.errors import ConfigError, ExternalError, FerryError, Problem
 from bot.github.repo import RepoGitHub
+
+# How far back (beyond a stage's verify timeout) earlier merges are checked for a pending health status.
+OVERTAKEN_GRACE = timedelta(minutes=5)
 
 
 class FreightSource(Protocol):
@@ -72,7 +76,10 @@ async def observe(
         targets = stage_targets(stage, base.paths)
         deploy = await _deploy(gh, branch, targets[0].path, merged) if targets else None
         if deploy is not None:
-            deploys[stage_name] = deploy
+            window = stage.verify.timeout + OVERTAKEN_GRACE
+            deploys[stage_name] = replace(
+                deploy, overtaken=await _overtaken(gh, stage_name, deploy, merged, now - window)
+            )
     app_states: dict[str, tuple[AppState, ...]] = {}
     for stage_name, stage in config.stages.items():
         deploy = deploys.get(stage_name)
@@ -143,6 +150,21 @@ async def _deploy(gh: RepoGitHub, branch: str, path: str, merged: list[MergedPro
     )
     commit = promotion.merge_commit_sha if promotion else changed_by
     statuses: dict[str, CommitStatus] = await gh.statuses(commit)
+    previous_images: tuple[str, ...] = ()
+    if promotion is not None and health_context(promotion.stage) not in statuses:
+        # Only while verification has not started: that is when a backwards merge is reported.
+        merged_at = promotion.merged_at
+        earlier = [
+            (m.merged_at, m)
+            for m in merged
+            if m.stage == promotion.stage
+            and m.merged_at is not None
+            and merged_at is not None
+            and m.merged_at < merged_at
+        ]
+        if earlier:
+            previous = max(earlier, key=lambda pair: pair[0])[1]
+            previous_images = parse_trailers(await gh.commit_message(previous.head_sha)).images
     return Deploy(
         commit=commit,
         changed_by=changed_by,
@@ -150,7 +172,24 @@ async def _deploy(gh: RepoGitHub, branch: str, path: str, merged: list[MergedPro
         committed_at=when,
         promotion=promotion,
         statuses=statuses,
+        previous_images=previous_images,
     )
+
+
+async def _overtaken(
+    gh: RepoGitHub, stage: str, deploy: Deploy, merged: list[MergedPromotion], since: datetime
+) -> tuple[str, ...]:
+    """Merge commits of the stage's earlier promotions (recent enough to still be verifying) left pending."""
+    found = []
+    for promotion in merged:
+        if promotion.stage != stage or promotion.merge_commit_sha == deploy.commit:
+            continue
+        if promotion.merged_at is None or promotion.merged_at < since:
+            continue
+        status = (await gh.statuses(promotion.merge_commit_sha)).get(health_context(stage))
+        if status is not None and status.state == "pending":
+            found.append(promotion.merge_commit_sha)
+    return tuple(found)
 
 
 async def _app_state(

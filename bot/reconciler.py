@@ -176,16 +176,20 @@ class Reconciler:
         self._retry_handles[repo] = asyncio.get_running_loop().call_later(delay, self.trigger, repo)
 
     async def run_timer(self, fast: float, idle: float) -> None:
-        """Reconcile every owned repository: every ``fast`` seconds while one verifies, else ``idle``."""
-        waited = 0.0
+        """Reconcile each verifying repository every ``fast`` seconds, and every owned one every ``idle``."""
+        since_idle = 0.0
         while True:
             await asyncio.sleep(fast)
-            waited += fast
-            if waited >= idle or self.verifying:
-                waited = 0.0
-                for repo in list(self.repos):
-                    if self.owns(repo) and (repo in self.verifying or waited == 0.0):
-                        self.trigger(repo)
+            since_idle += fast
+            idle_due = since_idle >= idle
+            if idle_due:
+                since_idle = 0.0
+            for repo in self.due_repositories(idle_due):
+                self.trigger(repo)
+
+    def due_repositories(self, idle_due: bool) -> list[str]:
+        """The owned repositories a timer tick should reconcile."""
+        return [r for r in self.repos if self.owns(r) and (idle_due or r in self.verifying)]
 
     async def promotion_merged(self, repo: str, stage: str, merge_commit: str) -> None:
         """Fast path: a promotion PR just merged, so ask Argo CD to sync now rather than after a full pass.

@@ -6,12 +6,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.core.actions import ClosePromotion, OpenPromotion, SetStatus
+from bot.core.actions import ClosePromotion, OpenPromotion, PostComment, RequestSync, SetStatus
 from bot.core.config_load import CONFIG_PATH, load_config
 from bot.core.decide import decide
 from bot.core.freight import Freight, FreightImage
 from bot.core.promotion import branch_name, parse_trailers
-from bot.core.snapshot import CommitStatus, PullRequest, Snapshot
+from bot.core.snapshot import CommitStatus, Deploy, MergedPromotion, PullRequest, Snapshot
 from bot.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example"
@@ -102,3 +102,36 @@ def test_config_status_is_not_posted_again_when_unchanged() -> None:
         if isinstance(a, SetStatus) and a.context == "ferry/config"
     ]
     assert again == []
+
+
+def test_an_earlier_merge_overtaken_before_its_verdict_is_marked_superseded() -> None:
+    earlier, later = "e" * 40, "f" * 40
+    pending = {"ferry/health/dev": CommitStatus("ferry/health/dev", "pending", "Syncing")}
+    deploy = Deploy(commit=later, changed_by=later, statuses=pending, overtaken=(earlier,))
+    statuses = [a for a in decide(snapshot(deploys={"dev": deploy})) if isinstance(a, SetStatus)]
+    superseded = [s for s in statuses if s.sha == earlier]
+    assert [(s.context, s.state) for s in superseded] == [("ferry/health/dev", "error")]
+    assert later[:7] in superseded[0].description and "Superseded" in superseded[0].description
+
+
+def _merged_dev(labels: tuple[str, ...] = ()) -> Deploy:
+    promotion = MergedPromotion(9, "u", "dev", NEW.id, "h" * 40, "m" * 40, labels=labels)
+    return Deploy(
+        commit="m" * 40,
+        changed_by="h" * 40,
+        promotion=promotion,
+        previous_images=("ghcr.io/acme/web:1.6.0", "ghcr.io/acme/worker:1.4.2"),
+    )
+
+
+def test_a_merge_to_older_freight_is_synced_and_said_out_loud() -> None:
+    actions = decide(snapshot(deploys={"dev": _merged_dev()}))
+    comments = [a for a in actions if isinstance(a, PostComment)]
+    assert any(isinstance(a, RequestSync) and a.stage == "dev" for a in actions)
+    assert [c.number for c in comments] == [9]
+    assert "web 1.6.0 → 1.4.2" in comments[0].body and "worker" not in comments[0].body
+
+
+def test_a_rollback_merge_goes_backwards_without_a_warning() -> None:
+    actions = decide(snapshot(deploys={"dev": _merged_dev(labels=("ferry", "rollback"))}))
+    assert not [a for a in actions if isinstance(a, PostComment)]

@@ -53,6 +53,7 @@ class MergedPromotion:
     merge_commit_sha: str
     merged_at: datetime | None = None
     merged_by: str = ""
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class Deploy:
     committed_at: datetime | None = None
     promotion: MergedPromotion | None = None
     statuses: Mapping[str, CommitStatus] = field(default_factory=dict)  # on ``commit``, by context
+    # Earlier promotion merges of the stage whose health is still pending: a later merge overtook them.
+    overtaken: tuple[str, ...] = ()
+    # ``Ferry-Image`` references of the stage's previous promotion, to notice a merge that goes backwards.
+    previous_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

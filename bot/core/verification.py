@@ -10,10 +10,15 @@ from collections.abc import Mapping
 from bot.core.actions import Action, PostComment, RequestSync, SetStatus
 from bot.core.config import Stage
 from bot.core.gates import health_context
+from bot.core.images import parse_image
+from bot.core.promotion import LABEL_ROLLBACK
+from bot.core.selection import rank_tags
 from bot.core.snapshot import Snapshot
 from bot.core.stage_view import StageView
 from bot.core.text import fit_description
 from bot.core.verdict import format_duration, same_revision, stage_verdict
+from bot.core.warehouse import image_rules
+from bot.errors import InvalidReferenceError, SelectionError
 
 VERDICT_MARKER = "ferry:verdict"
 
@@ -26,6 +31,58 @@ def promotion_id(stage: str, deploy_commit: str) -> str:
 def app_url(argocd_urls: Mapping[str, str], server: str, app: str) -> str | None:
     base = argocd_urls.get(server)
     return f"{base.rstrip('/')}/applications/{app}" if base else None
+
+
+def backwards_changes(snapshot: Snapshot, view: StageView) -> list[str]:
+    """``web 1.5.0 → 1.4.9`` for each image a promotion merge moved to an older tag than it replaced.
+
+    Older is judged by the warehouse's own tag rule. Rollbacks go backwards on purpose and are not listed.
+    """
+    deploy = view.deploy
+    if deploy is None or deploy.promotion is None or LABEL_ROLLBACK in deploy.promotion.labels:
+        return []
+    assert snapshot.config is not None
+    previous: dict[str, str] = {}
+    for reference in deploy.previous_images:
+        try:
+            ref = parse_image(reference)
+        except InvalidReferenceError:
+            continue
+        if ref.tag:
+            previous[ref.name] = ref.tag
+    changes = []
+    for image, rule in image_rules(snapshot.config.warehouses[view.warehouse]):
+        old, new = previous.get(image), view.tags.get(image)
+        if not old or not new or old == new:
+            continue
+        try:
+            ranked = rank_tags([old, new], rule)
+        except SelectionError:
+            continue
+        if ranked and ranked[0] == old:
+            changes.append(f"{image.rsplit('/', 1)[-1]} {old} → {new}")
+    return changes
+
+
+def backwards_warning(snapshot: Snapshot, view: StageView) -> list[Action]:
+    changes = backwards_changes(snapshot, view)
+    deploy = view.deploy
+    if not changes or deploy is None or deploy.promotion is None:
+        return []
+    marker = f"<!-- ferry:backwards:{view.name}:{deploy.commit} -->"
+    body = (
+        f"**This merge moved `{view.name}` to older freight** than it ran: {', '.join(changes)}.\n\n"
+        f"Ferry syncs it anyway, because the default branch now says so. If that was not intended, "
+        f"comment `/promote {view.name}` to bring the newer freight back.\n\n{marker}\n"
+    )
+    return [PostComment(deploy.promotion.number, body, marker)]
+
+
+def superseded_description(stage: str, later_commit: str) -> str:
+    return fit_description(
+        f"Superseded: {stage} moved on to {later_commit[:7]} before this merge was verified; "
+        "that commit's status has the verdict"
+    )
 
 
 def start_verification(
@@ -69,6 +126,8 @@ def verification_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> 
             continue
         context = health_context(name)
         status = deploy.statuses.get(context)
+        for earlier in deploy.overtaken:
+            actions.append(SetStatus(earlier, context, "error", superseded_description(name, deploy.commit)))
         argocd = stage.argocd
         if argocd is None:
             if status is None:
@@ -84,6 +143,7 @@ def verification_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> 
         sync, pending = start_verification(name, stage, deploy.commit, snapshot.argocd_urls)
         if status is None:
             actions += [sync, pending]
+            actions += backwards_warning(snapshot, view)
             continue
         if status.state != "pending":
             continue

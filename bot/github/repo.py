@@ -30,6 +30,7 @@ class RepoGitHub:
         self._default_branch: str | None = None
         self._trees: dict[str, dict[str, str]] = {}  # commit sha -> {path: blob sha}; commits never change
         self._blobs: dict[str, str] = {}  # blob sha -> text
+        self._messages: dict[str, str] = {}  # commit sha -> message
 
     # ---- reads -------------------------------------------------------------------------------
     async def default_branch(self) -> str:
@@ -67,6 +68,14 @@ class RepoGitHub:
             raw = base64.b64decode(data.content) if data.encoding == "base64" else data.content.encode()
             self._blobs[sha] = raw.decode("utf-8", errors="replace")
         return self._blobs[sha]
+
+    async def commit_message(self, sha: str) -> str:
+        if sha not in self._messages:
+            commit = await call(
+                f"reading commit {sha[:7]}", self.rest.git.async_get_commit(self.owner, self.name, sha)
+            )
+            self._messages[sha] = commit.parsed_data.message
+        return self._messages[sha]
 
     async def last_commit(self, path: str, branch: str) -> tuple[str, str, datetime | None] | None:
         """The newest commit on ``branch`` that changed ``path``: (sha, message, date)."""
@@ -152,6 +161,7 @@ class RepoGitHub:
                     head_sha=pr.head.sha,
                     merge_commit_sha=pr.merge_commit_sha,
                     merged_at=_parse_time(pr.merged_at),
+                    labels=tuple(label.name for label in pr.labels),
                 )
             )
         return found
@@ -328,6 +338,58 @@ class RepoGitHub:
 
     async def post_comment(self, action: PostComment) -> None:
         await self.comment_once(action.number, action.body, marker=action.marker)
+
+    # ---- comment commands (bot.command_runner) -----------------------------------------------
+    async def comment_bodies(self, number: int) -> list[str]:
+        """The bodies of an issue's or pull request's comments (first 100), to look for a marker."""
+        comments = await call(
+            f"reading comments of #{number}",
+            self.rest.issues.async_list_comments(self.owner, self.name, number, per_page=100),
+        )
+        return [c.body or "" for c in comments.parsed_data]
+
+    async def commit_comment_bodies(self, sha: str) -> list[str]:
+        comments = await call(
+            f"reading comments of commit {sha[:7]}",
+            self.rest.repos.async_list_comments_for_commit(self.owner, self.name, sha, per_page=100),
+        )
+        return [c.body for c in comments.parsed_data]
+
+    async def commit_comment_once(self, sha: str, body: str, *, marker: str) -> bool:
+        """``comment_once`` for a commit: reply under it unless a comment with ``marker`` is there."""
+        if any(marker in text for text in await self.commit_comment_bodies(sha)):
+            return False
+        text = body if marker in body else f"{body}\n\n{marker}\n"
+        await call(
+            f"commenting on commit {sha[:7]}",
+            self.rest.repos.async_create_commit_comment(self.owner, self.name, sha, data={"body": text}),
+        )
+        return True
+
+    async def react_to_comment(self, kind: Literal["issue", "commit"], comment_id: int, content: str) -> None:
+        """Add a reaction (eyes, rocket, confused, ...); GitHub keeps one per person and content."""
+        reaction = cast(Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"], content)
+        what = f"reacting {content} to comment {comment_id}"
+        if kind == "issue":
+            await call(
+                what,
+                self.rest.reactions.async_create_for_issue_comment(
+                    self.owner, self.name, comment_id, data={"content": reaction}
+                ),
+            )
+        else:
+            await call(
+                what,
+                self.rest.reactions.async_create_for_commit_comment(
+                    self.owner, self.name, comment_id, data={"content": reaction}
+                ),
+            )
+
+    async def pull_head_repo(self, number: int) -> str | None:
+        """The full name of the repository a pull request's head branch lives in (None: deleted fork)."""
+        pull = await call(f"reading #{number}", self.rest.pulls.async_get(self.owner, self.name, number))
+        repo = pull.parsed_data.head.repo
+        return repo.full_name if repo else None
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -134,6 +134,10 @@ class GitHubStandIn:
             await self.state.store.init("main")
 
     # people and faults -------------------------------------------------------------------------
+    def rate_limit_used(self) -> int:
+        """Requests counted against the rate limit so far, over every caller (conditional 304s are free)."""
+        return sum(used for used, _reset in self._pipeline.rate_usage.values())
+
     def add_user(
         self, login: str, permission: str = "write", teams: list[str] | None = None, token: str | None = None
     ) -> str:

@@ -1,0 +1,69 @@
+"""Scheduling: shards, timer ticks and coalescing of triggers (no GitHub needed: passes are stubbed)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core.actions import Action
+from bot.github.client import GitHubApp
+from bot.reconciler import Reconciler, shard_of
+
+REPOS = [f"acme/repo-{i}" for i in range(200)]
+
+
+def reconciler(shard: tuple[int, int] = (0, 1)) -> Reconciler:
+    app = GitHubApp(app_id=1, private_key="unused: no request is made", base_url="http://127.0.0.1:9")
+    r = Reconciler(app, shard=shard)
+    r.repos = dict.fromkeys(REPOS, 1)
+    return r
+
+
+def test_every_repository_belongs_to_exactly_one_shard_and_always_the_same() -> None:
+    owners = [[i for i in range(3) if reconciler((i, 3)).owns(repo)] for repo in REPOS]
+    assert all(len(o) == 1 for o in owners)
+    assert [shard_of(r, 3) for r in REPOS] == [shard_of(r, 3) for r in REPOS]
+    assert {shard_of(r, 3) for r in REPOS} == {0, 1, 2}
+
+
+def test_fast_ticks_poll_only_repositories_that_are_verifying() -> None:
+    r = reconciler()
+    r.verifying = {"acme/repo-7"}
+    assert r.due_repositories(idle_due=False) == ["acme/repo-7"]
+    assert len(r.due_repositories(idle_due=True)) == len(REPOS)
+
+
+async def test_triggers_during_a_pass_coalesce_into_one_more_pass() -> None:
+    r = reconciler()
+    passes: list[str] = []
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_pass(repo: str) -> list[Action]:
+        passes.append(repo)
+        started.set()
+        await release.wait()
+        return []
+
+    r.reconcile = slow_pass  # type: ignore[method-assign]
+    r.trigger("acme/repo-1")
+    await started.wait()
+    for _ in range(5):
+        r.trigger("acme/repo-1")  # five webhooks while the first pass runs
+    release.set()
+    await r.idle()
+    assert passes == ["acme/repo-1", "acme/repo-1"]
+
+
+async def test_unknown_repositories_are_not_reconciled() -> None:
+    r = reconciler()
+    passes: list[str] = []
+
+    async def record(repo: str) -> list[Action]:
+        passes.append(repo)
+        return []
+
+    r.reconcile = record  # type: ignore[method-assign]
+    r.trigger("someone/else")
+    r.trigger("acme/repo-3")
+    await r.idle()
+    assert passes == ["acme/repo-3"]
