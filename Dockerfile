@@ -5,9 +5,8 @@ COPY bot ./bot
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim
-RUN apt-get update && apt-get install -y --no-install-recommends git \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --uid 10001 ferry
+# `ferry serve` writes through GitHub's Git Data API: no git binary, no clone, nothing on disk.
+RUN useradd --create-home --uid 10001 ferry
 COPY --from=build /install /usr/local
 USER ferry
 EXPOSE 8080
