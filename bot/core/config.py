@@ -5,18 +5,17 @@ The models hold every rule that one field, one item or the stage graph can check
 locating each error at its line and column is ``bot.core.config_load``'s job. Errors raised here
 are ``PydanticCustomError`` with optional context: ``at`` (a path below the error's location that
 names the offending key or item) and ``offset`` (a character offset inside the offending scalar).
+The messages, the checked string types and the error helper are in ``bot.core.config_fields``;
+every name there is re-exported here.
 """
 
 from __future__ import annotations
 
 import difflib
-import posixpath
-import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,8 +26,28 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+# Every name of config_fields (messages, checked field types) stays importable from here.
+from bot.core.config_fields import *  # noqa: F403
+from bot.core.config_fields import (
+    ARGOCD_BOTH,
+    ARGOCD_NEITHER,
+    BAD_VERSION,
+    DUPLICATE_IMAGE,
+    FROM_BOTH,
+    FROM_NEITHER,
+    MANY_RULES,
+    NAME_RE,
+    NO_RULE,
+    NOT_POSITIVE,
+    UPDATE_KIND,
+    DottedPath,
+    Name,
+    Promoter,
+    Regex,
+    RepoPath,
+    config_error,
+)
 from bot.core.durations import Duration, format_duration
 from bot.core.images import check_tag, parse_image
 from bot.core.pipeline import graph_problems, links_of
@@ -44,90 +63,11 @@ SCHEMA_TITLE = "Ferry pipeline config (.github/ferry.yml)"
 SKIP_GRAPH_CHECK = "ferry_skip_graph_check"
 
 SELECTION_RULES = ("semver", "lexical", "numeric", "digest")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-TEAM_RE = re.compile(r"^@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-DOTTED_RE = re.compile(r"^[^.\s]+(?:\.[^.\s]+)*$")
-
-BAD_NAME = (
-    'name "{name}" is not allowed: use letters, digits, "-" and "_" '
-    "(at most 63, starting with a letter or digit)"
-)
-BAD_VERSION = "unsupported version {got}; this Ferry reads version {known}"
-NO_RULE = (
-    "image {image} has no selection rule: "
-    "add one of semver: <range>, lexical: true, numeric: true or digest: <tag>"
-)
-MANY_RULES = "give one selection rule per image, found {found}"
-DUPLICATE_IMAGE = 'image "{image}" is listed twice in this warehouse'
-BAD_REGEX = "invalid regular expression: {error}"
-ABSOLUTE_PATH = 'path "{path}" is absolute; give it relative to the repository root'
-ESCAPING_PATH = 'path "{path}" leaves the repository ("..")'
-EMPTY_PATH = "path is empty; give a file or directory relative to the repository root"
-BAD_DOTTED = 'expected a dotted path such as image.tag, got "{path}"'
-BAD_PROMOTER = '"{who}" is neither a GitHub login nor a team slug like @acme/release-managers'
-FROM_BOTH = "give one source: {warehouse: <name>} or {stages: [<name>, ...]}, not both"
-FROM_NEITHER = "expected {warehouse: <name>} or {stages: [<name>, ...]}"
-UPDATE_KIND = (
-    "expected one update target: {kustomize: <dir>}, {helm: <values file>} "
-    "or {yaml: <file>, path: <dotted path>}"
-)
-ARGOCD_NEITHER = "name the Argo CD application: app: <name> or apps: [<name>, ...]"
-ARGOCD_BOTH = "give app or apps, not both"
-NOT_POSITIVE = "expected a duration above 0s"
 
 
 def _duration_field(default: timedelta, description: str) -> Any:
     # The schema shows the default as people write it ("5m"), not as ISO 8601 ("PT5M").
     return Field(default, description=description, json_schema_extra={"default": format_duration(default)})
-
-
-def _error(kind: str, message: str, **context: Any) -> PydanticCustomError:
-    return PydanticCustomError(kind, message, context or None)
-
-
-def _check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise _error("name", BAD_NAME.format(name=name))
-    return name
-
-
-def _check_regex(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        where = f" at position {exc.pos}" if exc.pos is not None else ""
-        raise _error("regex", BAD_REGEX.format(error=f"{exc.msg}{where}"), offset=exc.pos or 0) from None
-    return pattern
-
-
-def _check_repo_path(path: str) -> str:
-    if not path.strip():
-        raise _error("path", EMPTY_PATH)
-    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", path):
-        raise _error("path", ABSOLUTE_PATH.format(path=path))
-    if posixpath.normpath(path.replace("\\", "/")).split("/")[0] == "..":
-        raise _error("path", ESCAPING_PATH.format(path=path))
-    return path
-
-
-def _check_dotted(path: str) -> str:
-    if not DOTTED_RE.match(path):
-        raise _error("dotted_path", BAD_DOTTED.format(path=path))
-    return path
-
-
-def _check_promoter(who: str) -> str:
-    if not (LOGIN_RE.match(who) or TEAM_RE.match(who)):
-        raise _error("promoter", BAD_PROMOTER.format(who=who))
-    return who
-
-
-Name = Annotated[str, AfterValidator(_check_name)]
-Regex = Annotated[str, AfterValidator(_check_regex)]
-RepoPath = Annotated[str, AfterValidator(_check_repo_path)]
-DottedPath = Annotated[str, AfterValidator(_check_dotted)]
-Promoter = Annotated[str, AfterValidator(_check_promoter)]
 
 
 class _Model(BaseModel):
@@ -156,7 +96,7 @@ class ImageRule(_Model):
         try:
             parse_image(value, allow_tag=False)
         except InvalidReferenceError as exc:
-            raise _error("image", str(exc)) from None
+            raise config_error("image", str(exc)) from None
         return value
 
     @field_validator("semver")
@@ -167,7 +107,7 @@ class ImageRule(_Model):
         try:
             parse_constraint(value)
         except SelectionError as exc:
-            raise _error("semver", str(exc)) from None
+            raise config_error("semver", str(exc)) from None
         return value
 
     @field_validator("digest")
@@ -177,16 +117,18 @@ class ImageRule(_Model):
             try:
                 check_tag(value)
             except InvalidReferenceError as exc:
-                raise _error("tag", str(exc)) from None
+                raise config_error("tag", str(exc)) from None
         return value
 
     @model_validator(mode="after")
     def _one_rule(self) -> ImageRule:
         given = [rule for rule in SELECTION_RULES if getattr(self, rule) not in (None, False)]
         if not given:
-            raise _error("selection_rule", NO_RULE.format(image=f'"{self.image}"'), at=["image"], at_key=True)
+            raise config_error(
+                "selection_rule", NO_RULE.format(image=f'"{self.image}"'), at=["image"], at_key=True
+            )
         if len(given) > 1:
-            raise _error(
+            raise config_error(
                 "selection_rule", MANY_RULES.format(found=" and ".join(given)), at=[given[1]], at_key=True
             )
         return self
@@ -214,7 +156,7 @@ class Warehouse(_Model):
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
-            raise _error("duration", NOT_POSITIVE)
+            raise config_error("duration", NOT_POSITIVE)
         return value
 
     @model_validator(mode="after")
@@ -222,7 +164,7 @@ class Warehouse(_Model):
         seen: set[str] = set()
         for index, rule in enumerate(self.images):
             if rule.name in seen:
-                raise _error(
+                raise config_error(
                     "duplicate", DUPLICATE_IMAGE.format(image=rule.image), at=["images", index, "image"]
                 )
             seen.add(rule.name)
@@ -327,9 +269,9 @@ class ArgoCDTarget(_Model):
     @model_validator(mode="after")
     def _names_an_app(self) -> ArgoCDTarget:
         if self.app is None and not self.apps:
-            raise _error("argocd_app", ARGOCD_NEITHER)
+            raise config_error("argocd_app", ARGOCD_NEITHER)
         if self.app is not None and self.apps:
-            raise _error("argocd_app", ARGOCD_BOTH, at=["apps"], at_key=True)
+            raise config_error("argocd_app", ARGOCD_BOTH, at=["apps"], at_key=True)
         return self
 
     @property
@@ -349,7 +291,7 @@ class Verify(_Model):
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
-            raise _error("duration", NOT_POSITIVE)
+            raise config_error("duration", NOT_POSITIVE)
         return value
 
 
@@ -381,7 +323,7 @@ class Stage(_Model):
     @classmethod
     def _one_source(cls, value: Any) -> Any:
         if isinstance(value, dict) and all(key in value for key in SOURCE_KINDS):
-            raise _error("from_both", FROM_BOTH, at=["stages"], at_key=True)
+            raise config_error("from_both", FROM_BOTH, at=["stages"], at_key=True)
         return value
 
 
@@ -389,7 +331,7 @@ def _check_version(value: Any) -> Any:
     if value not in SUPPORTED_VERSIONS or isinstance(value, bool):
         known = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
         got = f'"{value}"' if isinstance(value, str) else repr(value)
-        raise _error("version", BAD_VERSION.format(got=got, known=known))
+        raise config_error("version", BAD_VERSION.format(got=got, known=known))
     return value
 
 
@@ -418,7 +360,7 @@ class PipelineConfig(_Model):
         problems = graph_problems(list(self.warehouses), links_of(self))
         if problems:
             first = problems[0]
-            raise _error("graph", first.message, at=list(first.path))
+            raise config_error("graph", first.message, at=list(first.path))
         return self
 
 

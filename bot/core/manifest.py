@@ -12,36 +12,30 @@ Three shapes are recognised, in every document of a file:
 
 Names compare after normalisation (``nginx`` = ``docker.io/library/nginx``). Digests follow the
 rule "only where already pinned": a pinned digest with an update that has none is an error, since
-the stale digest would win over the new tag. Pure: takes and returns text; the splicing and the
-confirm step live in ``bot.core.yaml_scalars``.
+the stale digest would win over the new tag. Pure: takes and returns text. Recognising the shapes
+lives in ``bot.core.manifest_find``; the splicing and the confirm step in ``bot.core.yaml_scalars``.
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
-from bot.core.images import check_digest, check_tag, normalise_name, parse_image
-from bot.core.yaml_scalars import (
-    Editor,
-    MappingNode,
-    Node,
-    ScalarNode,
-    SequenceNode,
-    Slot,
-    fields,
-    is_plain,
-    lookup,
-    parse,
-    reads_as_non_string,
-    scalar_slot,
+from bot.core.images import check_digest, check_tag, normalise_name
+from bot.core.manifest_find import (
+    BAD_REFERENCE_AT_PATH,
+    NO_TAG_PATH,
+    PATH_NOT_FOUND,
+    PATH_NOT_SCALAR,
+    Found,
+    HelmPaths,
+    ImageOccurrence,
+    Kind,
+    find_all,
 )
-from bot.errors import InvalidReferenceError, ManifestError
-
-Kind = Literal["kustomize", "helm", "reference"]
+from bot.core.yaml_scalars import Editor, parse
+from bot.errors import ManifestError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 NOT_IN_FILE = '{source}: image "{image}" is not in this file; {holds}'
@@ -51,23 +45,15 @@ HOLDS_NOTHING = (
     "repository/tag mappings, or image: name:tag strings)"
 )
 DIGEST_MISSING = (
-    '{source}:{line}: {image} at {path} pins a digest, but the update for it has none; '
+    "{source}:{line}: {image} at {path} pins a digest, but the update for it has none; "
     "give IMAGE=TAG@sha256:DIGEST, or remove the digest from the file"
 )
 DUPLICATE_UPDATE = 'image "{image}" is given twice ({first} and {second}); give each image once'
 NO_KUSTOMIZATION = '"{target}" has no kustomization: tried {tried}'
-PATH_NOT_FOUND = "{source}: {what} path {path!r} is not in this file"
-PATH_NOT_SCALAR = "{source}:{line}: {what} path {path!r} holds a {kind}, not a single value"
-BAD_REFERENCE_AT_PATH = "{source}:{line}: the value at {path!r} is not an image reference: {error}"
 AMBIGUOUS_HELM = (
     "{source}: the Helm values paths name no repository, so the tag at {path!r} cannot be matched "
     "to one of {count} images; give the repository path too"
 )
-NO_TAG_PATH = "the Helm values paths need at least the tag path"
-
-_IMAGE_KEY = re.compile(r"(?i)(?:^|[-_a-z0-9])image$")
-_IMAGES_KEY = re.compile(r"(?i)(?:^|[-_a-z0-9])images$")
-_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 
 
 @dataclass(frozen=True)
@@ -77,31 +63,6 @@ class ImageUpdate:
     image: str
     tag: str
     digest: str | None = None
-
-
-@dataclass(frozen=True)
-class HelmPaths:
-    """Dotted paths inside a values file, e.g. ``image.repository``; given by the pipeline config."""
-
-    repository: str | None = None
-    tag: str | None = None
-    digest: str | None = None
-
-
-@dataclass(frozen=True)
-class ImageOccurrence:
-    """One image reference Ferry sees in a file. ``line`` is 1-based: the tag's line, or the reference's.
-
-    ``image`` is the normalised name; it is empty for Helm paths that name no repository.
-    """
-
-    image: str
-    tag: str | None
-    digest: str | None
-    line: int
-    kind: Kind
-    path: str
-    document: int
 
 
 @dataclass(frozen=True)
@@ -120,16 +81,6 @@ class BumpResult:
     changes: tuple[Change, ...]
 
 
-@dataclass(frozen=True)
-class _Found:
-    occurrence: ImageOccurrence
-    spelled: str
-    tag: Slot | None = None
-    digest: Slot | None = None
-    entry: MappingNode | None = None  # the kustomize entry, to append newTag to
-    explicit_digest: bool = False
-
-
 def find_images(
     text: str,
     *,
@@ -139,7 +90,7 @@ def find_images(
 ) -> list[ImageOccurrence]:
     """Every image reference in ``text``, in file order."""
     documents = parse(text, source).documents
-    return [f.occurrence for f in _find(documents, source, helm_paths, reference_path)]
+    return [f.occurrence for f in find_all(documents, source, helm_paths, reference_path)]
 
 
 def bump_text(
@@ -153,13 +104,13 @@ def bump_text(
     """Apply ``updates`` to every matching reference; only the changed scalars differ in the result."""
     wanted = _check_updates(updates)
     parsed = parse(text, source)
-    found = _find(parsed.documents, source, helm_paths, reference_path)
+    found = find_all(parsed.documents, source, helm_paths, reference_path)
     if helm_paths is not None and helm_paths.repository is None:
         if len(wanted) != 1:
             raise ManifestError(AMBIGUOUS_HELM.format(source=source, path=helm_paths.tag, count=len(wanted)))
         (only,) = wanted
         found = [_with_image(f, only) for f in found]
-    by_image: dict[str, list[_Found]] = {}
+    by_image: dict[str, list[Found]] = {}
     for f in found:
         by_image.setdefault(f.occurrence.image, []).append(f)
     missing = [u for name, u in wanted.items() if name not in by_image]
@@ -200,7 +151,7 @@ def _check_updates(updates: Sequence[ImageUpdate]) -> dict[str, ImageUpdate]:
     return wanted
 
 
-def _holdings(found: list[_Found]) -> str:
+def _holdings(found: list[Found]) -> str:
     if not found:
         return HOLDS_NOTHING
     lines: dict[str, list[int]] = {}
@@ -212,213 +163,8 @@ def _holdings(found: list[_Found]) -> str:
     return HOLDS.format(listing=listing)
 
 
-def _with_image(found: _Found, image: str) -> _Found:
+def _with_image(found: Found, image: str) -> Found:
     return replace(found, occurrence=replace(found.occurrence, image=image), spelled=image)
-
-
-# --- finding ------------------------------------------------------------------------------------
-
-
-def _value(slot: Slot | None) -> str | None:
-    """A scalar's text as people read it; an empty or null plain value is None."""
-    if slot is None or not slot.value.value or (is_plain(slot.value) and slot.value.value in _NULLS):
-        return None
-    return str(slot.value.value)
-
-
-def _line(*slots: Slot | None, default: Node) -> int:
-    node = next((slot.value for slot in slots if slot is not None), default)
-    return int(node.start_mark.line) + 1
-
-
-def _find(
-    documents: list[Node], source: str, helm_paths: HelmPaths | None, reference_path: str | None
-) -> list[_Found]:
-    found: list[_Found] = []
-    for number, root in enumerate(documents):
-        if helm_paths is not None:
-            found.extend(_explicit_helm(root, number, source, helm_paths))
-        elif reference_path is not None:
-            found.extend(_explicit_reference(root, number, source, reference_path))
-        else:
-            found.extend(_scan(root, number))
-    if (helm_paths is not None or reference_path is not None) and not found:
-        what, path = ("Helm tag", helm_paths.tag) if helm_paths is not None else ("image", reference_path)
-        raise ManifestError(PATH_NOT_FOUND.format(source=source, what=what, path=path))
-    found.sort(key=lambda f: (f.occurrence.document, f.occurrence.line))
-    return found
-
-
-def _scan(root: Node, document: int) -> list[_Found]:
-    found: list[_Found] = []
-    visited: set[int] = set()
-    # (node, path, key it sits under, whether it is a list item, whether its parent is flow style)
-    stack: list[tuple[Node, str, str, bool, bool]] = [(root, "", "", False, False)]
-    while stack:
-        node, path, key, item, flow = stack.pop()
-        if id(node) in visited:  # an alias: already seen where its anchor is
-            continue
-        visited.add(id(node))
-        if isinstance(node, MappingNode):
-            pairs = fields(node)
-            images = _kustomize_images(pairs) if not path else None
-            if images is not None:
-                found.extend(_kustomize_entries(images, document))
-            helm = _helm_mapping(node, pairs, path, document)
-            if helm is not None:
-                found.append(helm)
-                continue
-            for child_key, child in reversed(node.value):
-                if isinstance(child_key, ScalarNode) and child is not images:
-                    name = str(child_key.value)
-                    child_path = f"{path}.{name}" if path else name
-                    stack.append((child, child_path, name, False, bool(node.flow_style)))
-        elif isinstance(node, SequenceNode):
-            for position in range(len(node.value) - 1, -1, -1):
-                stack.append((node.value[position], f"{path}[{position}]", key, True, bool(node.flow_style)))
-        elif isinstance(node, ScalarNode) and key:
-            reference = _reference(node, Slot(None, node, flow), path, document, image_key=(
-                (_IMAGES_KEY if item else _IMAGE_KEY).search(key) is not None
-            ))
-            if reference is not None:
-                found.append(reference)
-    return found
-
-
-def _kustomize_images(pairs: dict[str, tuple[ScalarNode, Node]]) -> SequenceNode | None:
-    images = pairs.get("images", (None, None))[1]
-    kind = pairs.get("kind", (None, None))[1]
-    if not isinstance(images, SequenceNode):
-        return None
-    if kind is None or (isinstance(kind, ScalarNode) and kind.value in ("Kustomization", "Component")):
-        return images
-    return None
-
-
-def _kustomize_entries(images: SequenceNode, document: int) -> list[_Found]:
-    found = []
-    for position, entry in enumerate(images.value):
-        if not isinstance(entry, MappingNode):
-            continue
-        pairs, flow = fields(entry), bool(entry.flow_style)
-        name = _value(scalar_slot(pairs, "newName", flow)) or _value(scalar_slot(pairs, "name", flow))
-        try:
-            image = normalise_name(name or "")
-        except InvalidReferenceError:
-            continue
-        tag, digest = scalar_slot(pairs, "newTag", flow), scalar_slot(pairs, "digest", flow)
-        line = _line(tag, digest, default=entry)
-        occurrence = ImageOccurrence(
-            image, _value(tag), _value(digest), line, "kustomize", f"images[{position}]", document
-        )
-        found.append(_Found(occurrence, name or "", tag=tag, digest=digest, entry=entry))
-    return found
-
-
-def _helm_mapping(
-    node: MappingNode, pairs: dict[str, tuple[ScalarNode, Node]], path: str, document: int
-) -> _Found | None:
-    flow = bool(node.flow_style)
-    repository = _value(scalar_slot(pairs, "repository", flow))
-    tag = scalar_slot(pairs, "tag", flow)
-    if repository is None or tag is None:
-        return None
-    registry = _value(scalar_slot(pairs, "registry", flow))
-    spelled = f"{registry}/{repository}" if registry else repository
-    try:
-        ref = parse_image(spelled)
-    except InvalidReferenceError:
-        return None
-    if ref.tag or ref.digest:
-        return None
-    digest = scalar_slot(pairs, "digest", flow)
-    tag_text, tag_digest = _split_tag(_value(tag))
-    line = _line(tag, default=node)
-    digest_text = _value(digest) or tag_digest
-    occurrence = ImageOccurrence(ref.name, tag_text, digest_text, line, "helm", path, document)
-    return _Found(occurrence, spelled, tag=tag, digest=digest)
-
-
-def _split_tag(value: str | None) -> tuple[str | None, str | None]:
-    """Some charts write ``tag: 1.2.3@sha256:...``."""
-    if value is None or "@" not in value:
-        return value, None
-    tag, _, digest = value.partition("@")
-    return tag or None, digest
-
-
-def _reference(node: ScalarNode, slot: Slot, path: str, document: int, *, image_key: bool) -> _Found | None:
-    """A whole reference: under an image-like key, or fully qualified (``host/name:tag``) anywhere."""
-    value = str(node.value).strip()
-    if not image_key and ("/" not in value or (":" not in value and "@" not in value)):
-        return None  # cheap test first: most scalars of a values file are not references
-    if is_plain(node) and reads_as_non_string(value):
-        return None
-    try:
-        ref = parse_image(value)
-    except InvalidReferenceError:
-        return None
-    first, slash, _ = value.partition("/")
-    qualified = bool(slash) and ("." in first or ":" in first or first == "localhost")
-    if not image_key and not (qualified and (ref.tag or ref.digest)):
-        return None
-    line = int(node.start_mark.line) + 1
-    occurrence = ImageOccurrence(ref.name, ref.tag, ref.digest, line, "reference", path, document)
-    suffix = (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
-    return _Found(occurrence, value[: len(value) - len(suffix)], tag=slot)
-
-
-def _explicit_slot(root: Node, path: str, what: str, source: str) -> tuple[Slot | None, MappingNode | None]:
-    node, slot, parent = lookup(root, path)
-    if node is not None and slot is None:
-        kind = "list" if isinstance(node, SequenceNode) else "mapping"
-        line = node.start_mark.line + 1
-        raise ManifestError(PATH_NOT_SCALAR.format(source=source, line=line, what=what, path=path, kind=kind))
-    return slot, parent
-
-
-def _explicit_helm(root: Node, document: int, source: str, paths: HelmPaths) -> list[_Found]:
-    if paths.tag is None:
-        raise ManifestError(NO_TAG_PATH)
-    tag, _ = _explicit_slot(root, paths.tag, "Helm tag", source)
-    if tag is None:
-        return []
-    spelled = image = ""
-    if paths.repository is not None:
-        repository, parent = _explicit_slot(root, paths.repository, "Helm repository", source)
-        spelled = _value(repository) or ""
-        if repository is None or not spelled:
-            what = "Helm repository"
-            raise ManifestError(PATH_NOT_FOUND.format(source=source, what=what, path=paths.repository))
-        registry = _value(scalar_slot(fields(parent), "registry", False)) if parent is not None else None
-        spelled = f"{registry}/{spelled}" if registry else spelled
-        try:
-            image = normalise_name(spelled)
-        except InvalidReferenceError as exc:
-            line = repository.value.start_mark.line + 1
-            raise ManifestError(
-                BAD_REFERENCE_AT_PATH.format(source=source, line=line, path=paths.repository, error=exc)
-            ) from None
-    digest = _explicit_slot(root, paths.digest, "Helm digest", source)[0] if paths.digest else None
-    tag_text, tag_digest = _split_tag(_value(tag))
-    parent_path = re.sub(r"(?:\.[^.\[\]]+|\[\d+\])$", "", paths.tag)
-    line = _line(tag, default=root)
-    occurrence = ImageOccurrence(
-        image, tag_text, _value(digest) or tag_digest, line, "helm", parent_path, document
-    )
-    return [_Found(occurrence, spelled, tag=tag, digest=digest, explicit_digest=digest is not None)]
-
-
-def _explicit_reference(root: Node, document: int, source: str, path: str) -> list[_Found]:
-    slot, _ = _explicit_slot(root, path, "image", source)
-    if slot is None:
-        return []
-    found = _reference(slot.value, slot, path, document, image_key=True)
-    if found is None:
-        line = slot.value.start_mark.line + 1
-        problem = f"{slot.value.value!r} does not parse as [registry/]name[:tag][@digest]"
-        raise ManifestError(BAD_REFERENCE_AT_PATH.format(source=source, line=line, path=path, error=problem))
-    return [found]
 
 
 # --- planning the edits ---------------------------------------------------------------------------
@@ -429,14 +175,16 @@ def _show(tag: str | None, digest: str | None) -> str:
     return text or "(none)"
 
 
-def _plan(editor: Editor, found: _Found, update: ImageUpdate) -> Change | None:
+def _plan(editor: Editor, found: Found, update: ImageUpdate) -> Change | None:
     """Record the edits that bring one occurrence to ``update``; the Change, or None if already there."""
     occurrence = found.occurrence
     pinned = occurrence.digest is not None
     if pinned and update.digest is None:
         raise ManifestError(
             DIGEST_MISSING.format(
-                source=editor.source, line=occurrence.line, image=occurrence.image,
+                source=editor.source,
+                line=occurrence.line,
+                image=occurrence.image,
                 path=occurrence.path or "the top level",
             )
         )
@@ -462,17 +210,25 @@ def _plan(editor: Editor, found: _Found, update: ImageUpdate) -> Change | None:
     if not changed:
         return None
     return Change(
-        occurrence.line, found.spelled or occurrence.image, _show(occurrence.tag, occurrence.digest),
+        occurrence.line,
+        found.spelled or occurrence.image,
+        _show(occurrence.tag, occurrence.digest),
         _show(new_tag, new_digest),
     )
 
 
+# Kind and the path messages live in bot.core.manifest_find; they stay importable from here.
 __all__ = [
+    "BAD_REFERENCE_AT_PATH",
+    "NO_TAG_PATH",
+    "PATH_NOT_FOUND",
+    "PATH_NOT_SCALAR",
     "BumpResult",
     "Change",
     "HelmPaths",
     "ImageOccurrence",
     "ImageUpdate",
+    "Kind",
     "bump_text",
     "find_images",
     "resolve_kustomization",

@@ -1,7 +1,8 @@
 """Byte-exact YAML scalar edits: locate a scalar in the original text, quote a new value, patch, confirm.
 
 ruamel.yaml (libyaml through ruamel.yaml.clib when installed) is used only to *locate*: its events
-give the line and column of every scalar, and a small composer here builds light nodes from them.
+give the line and column of every scalar, and ``bot.core.yaml_nodes`` builds light nodes from them
+(and navigates them; its names are re-exported here).
 The edit itself is a splice of the original text at those positions, so comments, blank lines,
 quoting, flow style, anchors, indentation, CRLF and a missing final newline all survive. After
 patching, the new text is parsed again and its events compared with the old ones (Renovate's
@@ -24,15 +25,22 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
+from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 
+from bot.core.yaml_nodes import (
+    UNDEFINED_ALIAS,
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    Slot,
+    TextIndex,
+    compose,
+    fields,
+    is_plain,
+    lookup,
+    scalar_slot,
+)
 from bot.errors import ManifestError
 
 try:  # libyaml through ruamel.yaml.clib: ~20x faster than the pure-Python parser
@@ -42,7 +50,6 @@ except ImportError:  # pragma: no cover - the pure parser gives the same marks, 
 
 MALFORMED_YAML = "{source}:{line}:{column}: malformed YAML: {problem}"
 TAB_HINT = " (YAML indentation must use spaces, not tabs)"
-UNDEFINED_ALIAS = "{source}:{line}: alias *{anchor} names no anchor (&{anchor}) defined before it"
 CONFIRM_FAILED = (
     "{source}: refusing to write: after the edit {what}; this is a bug in Ferry, please report it "
     "with the file"
@@ -52,7 +59,6 @@ BLOCK_SCALAR = (
     "scalar so Ferry can update it"
 )
 
-_BREAKS = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 _PLAIN_SAFE = re.compile(r"^\w[\w.:/@+-]*(?<!:)$")
 
 # What YAML 1.1 (PyYAML, Helm's go-yaml v2 heritage) or 1.2 (go-yaml v3, ruamel) reads as
@@ -74,38 +80,6 @@ _NON_STRING = re.compile(
     )$""",
     re.VERBOSE,
 )
-
-
-class ScalarNode:
-    """A scalar: its text, quoting style ('' plain, "'", '"', '|', '>'), marks, and event number."""
-
-    __slots__ = ("end_mark", "event", "start_mark", "style", "value")
-
-    def __init__(self, value: str, style: str | None, start_mark: Any, end_mark: Any, event: int) -> None:
-        self.value, self.style, self.event = value, style or "", event
-        self.start_mark, self.end_mark = start_mark, end_mark
-
-
-class MappingNode:
-    """``value`` holds (key, value) pairs; ``end_event`` is the number of its closing event."""
-
-    __slots__ = ("end_event", "end_mark", "flow_style", "start_mark", "value")
-
-    def __init__(self, flow_style: bool, start_mark: Any) -> None:
-        self.value: list[Any] = []
-        self.flow_style, self.start_mark, self.end_mark = flow_style, start_mark, start_mark
-        self.end_event = 0
-
-
-class SequenceNode:
-    __slots__ = ("end_mark", "flow_style", "start_mark", "value")
-
-    def __init__(self, flow_style: bool, start_mark: Any) -> None:
-        self.value: list[Node] = []
-        self.flow_style, self.start_mark, self.end_mark = flow_style, start_mark, start_mark
-
-
-Node = ScalarNode | MappingNode | SequenceNode
 
 
 @dataclass(frozen=True)
@@ -137,7 +111,7 @@ def parse(text: str, source: str) -> Parsed:
     """Parse every document of ``text``; raise ManifestError with file:line:column when malformed."""
     with _no_cyclic_gc():
         events = parse_events(text, source)
-        return Parsed(_compose(events, source), events)
+        return Parsed(compose(events, source), events)
 
 
 def parse_events(text: str, source: str) -> list[Any]:
@@ -163,80 +137,9 @@ def parse_events(text: str, source: str) -> list[Any]:
     return events
 
 
-def _compose(events: list[Any], source: str) -> list[Node]:
-    """Nodes from events; an alias is the very node its anchor names, as in ruamel's composer."""
-    documents: list[Node] = []
-    anchors: dict[str, Node] = {}
-    stack: list[MappingNode | SequenceNode] = []
-    node: Node
-    for number, event in enumerate(events):
-        kind = event.__class__
-        if kind is ScalarEvent:
-            node = ScalarNode(event.value, event.style, event.start_mark, event.end_mark, number)
-        elif kind is MappingStartEvent or kind is SequenceStartEvent:
-            collection = (MappingNode if kind is MappingStartEvent else SequenceNode)(
-                bool(event.flow_style), event.start_mark
-            )
-            if event.anchor:
-                anchors[event.anchor] = collection
-            stack.append(collection)
-            continue
-        elif kind is MappingEndEvent or kind is SequenceEndEvent:
-            node = stack.pop()
-            node.end_mark = event.end_mark
-            if isinstance(node, MappingNode):
-                node.value = list(zip(node.value[::2], node.value[1::2], strict=True))
-                node.end_event = number
-        elif kind is AliasEvent:
-            if event.anchor not in anchors:
-                line = event.start_mark.line + 1
-                raise ManifestError(UNDEFINED_ALIAS.format(source=source, line=line, anchor=event.anchor))
-            node = anchors[event.anchor]
-        else:
-            continue
-        if kind is ScalarEvent and event.anchor:
-            anchors[event.anchor] = node
-        if stack:
-            stack[-1].value.append(node)
-        else:
-            documents.append(node)
-    return documents
-
-
 def _char_at(text: str, line: int, column: int) -> str:
     offset = TextIndex(text).offset(line, column)
     return text[offset] if 0 <= offset < len(text) else ""
-
-
-class TextIndex:
-    """Turns the parser's (line, column) marks into offsets of the original text."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.line_starts = [0]
-        self.line_starts.extend(m.end() for m in _BREAKS.finditer(text))
-        # libyaml and ruamel skip a byte-order mark without counting it as a column.
-        self._bom = 1 if text.startswith("\ufeff") else 0
-
-    def offset(self, line: int, column: int) -> int:
-        if line >= len(self.line_starts):
-            return len(self.text)
-        return self.line_starts[line] + column + (self._bom if line == 0 else 0)
-
-    def start(self, node: Node) -> int:
-        return self.offset(node.start_mark.line, node.start_mark.column)
-
-    def end(self, node: Node) -> int:
-        return self.offset(node.end_mark.line, node.end_mark.column)
-
-    def newline_at(self, offset: int) -> str:
-        """The line break ending the line that holds ``offset`` (the file's first one at EOF)."""
-        match = _BREAKS.search(self.text, offset) or _BREAKS.search(self.text)
-        return match.group() if match else "\n"
-
-
-def is_plain(node: ScalarNode) -> bool:
-    return not node.style
 
 
 def scalar_span(index: TextIndex, node: ScalarNode, source: str) -> tuple[int, int]:
@@ -355,64 +258,11 @@ def confirm(
             raise fail(new_events[first], "a value that should not change changed")
 
 
-# --- navigating and editing ---------------------------------------------------------------------
+# --- editing --------------------------------------------------------------------------------------
 
 EMPTY_VALUE = '{source}:{line}: cannot find where the empty value goes; write it as "" and retry'
 CANNOT_APPEND = "{source}:{line}: cannot add {key} to this mapping; add `{key}:` to it by hand"
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _LINE_END = re.compile(r"\r\n|[\r\n]")
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A value scalar, the key it belongs to (None for list items), and whether it sits in flow style."""
-
-    key: ScalarNode | None
-    value: ScalarNode
-    flow: bool
-
-
-def fields(node: MappingNode, _seen: frozenset[int] = frozenset()) -> dict[str, tuple[ScalarNode, Node]]:
-    """A mapping's pairs by key text, merge keys (``<<: *defaults``) included; other keys left out."""
-    pairs: dict[str, tuple[ScalarNode, Node]] = {}
-    merged: list[Node] = []
-    for key, value in node.value:
-        if isinstance(key, ScalarNode):
-            if key.value == "<<" and is_plain(key):
-                merged.extend(value.value if isinstance(value, SequenceNode) else [value])
-            else:
-                pairs[key.value] = (key, value)
-    for source in merged:
-        if isinstance(source, MappingNode) and id(source) not in _seen:
-            for name, pair in fields(source, _seen | {id(node)}).items():
-                pairs.setdefault(name, pair)
-    return pairs
-
-
-def scalar_slot(pairs: dict[str, tuple[ScalarNode, Node]], name: str, flow: bool) -> Slot | None:
-    pair = pairs.get(name)
-    if pair is None or not isinstance(pair[1], ScalarNode):
-        return None
-    return Slot(pair[0], pair[1], flow)
-
-
-def lookup(root: Node, path: str) -> tuple[Node | None, Slot | None, MappingNode | None]:
-    """Follow a dotted path (``a.b[0].c``): the node there, its Slot if a scalar, its parent mapping."""
-    node: Node | None = root
-    parent: MappingNode | None = None
-    key: ScalarNode | None = None
-    flow = False
-    for match in _PATH_PART.finditer(path):
-        name, position = match.group(1), match.group(2)
-        flow = bool(getattr(node, "flow_style", False))
-        if name is not None and isinstance(node, MappingNode):
-            pair = fields(node).get(name)
-            parent, key, node = (node, pair[0], pair[1]) if pair else (None, None, None)
-        elif position is not None and isinstance(node, SequenceNode) and int(position) < len(node.value):
-            parent, key, node = None, None, node.value[int(position)]
-        else:
-            return None, None, None
-    return node, (Slot(key, node, flow) if isinstance(node, ScalarNode) else None), parent
 
 
 class Editor:
@@ -472,3 +322,34 @@ class Editor:
         new_text = apply_patches(self.index.text, self.patches)
         confirm(self.parsed, new_text, source=self.source, expected=self.expected, appended=self.appended)
         return new_text
+
+
+__all__ = [
+    "BLOCK_SCALAR",
+    "CANNOT_APPEND",
+    "CONFIRM_FAILED",
+    "EMPTY_VALUE",
+    "MALFORMED_YAML",
+    "TAB_HINT",
+    "UNDEFINED_ALIAS",
+    "Editor",
+    "MappingNode",
+    "Node",
+    "Parsed",
+    "Patch",
+    "ScalarNode",
+    "SequenceNode",
+    "Slot",
+    "TextIndex",
+    "apply_patches",
+    "confirm",
+    "fields",
+    "is_plain",
+    "lookup",
+    "parse",
+    "parse_events",
+    "reads_as_non_string",
+    "render_scalar",
+    "scalar_slot",
+    "scalar_span",
+]

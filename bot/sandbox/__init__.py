@@ -1,8 +1,14 @@
 """Offline stand-ins for GitHub, Argo CD and a registry, for ``ferry sandbox`` and end-to-end tests.
 
-Everything here listens on 127.0.0.1 and needs nothing from the internet. The GitHub stand-in
-(``github_standin``) serves the REST endpoints Ferry uses over a real bare git repository on disk
-(``gitstore``) and sends signed webhooks shaped like GitHub's; its parts are ``github_pipeline`` (auth,
-faults, rate limits, ETags), ``github_routes_*``, ``github_shapes``/``github_issue_shapes``/
-``github_payloads`` (bodies) and ``github_webhooks`` (deliveries).
+Everything here listens on 127.0.0.1 and needs nothing from the internet.
+
+- GitHub (``github_standin``): the REST endpoints Ferry uses over a real bare git repository on disk
+  (``gitstore``), sending signed webhooks shaped like GitHub's; its parts are ``github_pipeline`` (auth,
+  faults, rate limits, ETags), ``github_routes_*``, ``github_shapes``/``github_issue_shapes``/
+  ``github_payloads`` (bodies) and ``github_webhooks`` (deliveries).
+- Argo CD (``argocd_standin``, bodies in ``argocd_shapes``): applications that "deploy" what the git
+  repository holds at the synced revision; Degraded when an image tag contains ``-broken``.
+- Registry (``registry_standin``): tag lists and manifest digests of the OCI distribution API.
+- The world (``world``): the three stand-ins plus the real Ferry; ``example`` builds its GitOps repository
+  from config/example/, ``scenarios``/``run`` play and summarise what ``ferry sandbox`` shows.
 """

@@ -10,7 +10,8 @@ injected clock on each request, so no background task runs and tests advance a f
 
 Like Argo CD it answers 401 (code 16) without a valid bearer token, 403 "permission denied" (code 7)
 for an application it does not know (404 when a ``project`` is given), and 400 "another operation is
-already in progress" (code 9) while an operation runs.
+already in progress" (code 9) while an operation runs. The application records and the JSON
+shapes rendered from them are in ``bot.sandbox.argocd_shapes``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,21 @@ from aiohttp.typedefs import Handler
 
 from bot.core.manifest import ImageOccurrence, find_images
 from bot.errors import FerryError
+from bot.sandbox.argocd_shapes import (
+    ARGOCD_NAMESPACE,
+    BROKEN_MARKER,
+    IN_CLUSTER,
+    MSG_BACKOFF,
+    MSG_PROGRESSING,
+    MSG_SYNCED,
+    App,
+    Operation,
+    application,
+    history_entry,
+)
 
-ARGOCD_NAMESPACE = "argocd"
 FERRY_USERNAME = "ferry"
 FOREIGN_USERNAME = "admin"
-BROKEN_MARKER = "-broken"
-IN_CLUSTER = "https://kubernetes.default.svc"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZE = "kustomize"
 
@@ -47,46 +55,9 @@ ERR_IN_PROGRESS = "another operation is already in progress"
 ERR_BAD_REVISION = "rpc error: code = Unknown desc = unable to resolve '{revision}' to a commit SHA"
 ERR_NO_PATH = 'app path "{path}" does not exist at {revision}'
 ERR_INJECTED = "injected failure"
-MSG_SYNCED = "successfully synced (all tasks run)"
-MSG_PROGRESSING = "Waiting for rollout to finish: 0 of 1 updated replicas are available..."
-MSG_BACKOFF = 'Back-off pulling image "{image}": ImagePullBackOff'
 
 # Code for each HTTP status, as grpc-gateway maps them (runtimeError.code is the gRPC code).
 _GRPC_CODES = {400: 9, 401: 16, 403: 7, 404: 5, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
-
-
-@dataclass
-class _Operation:
-    revision: str
-    infos: dict[str, str]
-    username: str
-    started_at: float
-    finish_at: float
-    prune: bool = False
-    sha: str | None = None
-    images: tuple[str, ...] | None = None
-    error: str | None = None
-    finished: bool = False
-
-    @property
-    def broken_image(self) -> str | None:
-        return next((i for i in self.images or () if BROKEN_MARKER in _tag(i)), None)
-
-
-@dataclass
-class _App:
-    name: str
-    path: str
-    created_at: float
-    revision: str | None = None
-    images: tuple[str, ...] = ()
-    health: str = "Missing"
-    health_since: float = 0.0
-    reconciled_at: float | None = None
-    operation: _Operation | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    generation: int = 1
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass
@@ -114,7 +85,7 @@ class ArgoCDStandIn:
         self.syncs: list[tuple[str, str, dict[str, str], float]] = []
         self._token = token
         self._clock = clock
-        self._apps = {name: _App(name, path.strip("/"), clock()) for name, path in apps.items()}
+        self._apps = {name: App(name, path.strip("/"), clock()) for name, path in apps.items()}
         self._faults: dict[tuple[str, str], _Fault] = {}
         self._resource_version = 0
         self._runner: web.AppRunner | None = None
@@ -150,7 +121,7 @@ class ArgoCDStandIn:
     def start_foreign_operation(self, app: str, revision: str) -> None:
         """Someone else (no Ferry info) starts a sync of ``app`` to ``revision``; it runs like any other."""
         now = self._clock()
-        self._apps[app].operation = _Operation(
+        self._apps[app].operation = Operation(
             revision=revision,
             infos={},
             username=FOREIGN_USERNAME,
@@ -212,7 +183,7 @@ class ArgoCDStandIn:
             listed = listed if isinstance(listed, list) else []
             infos = {str(i.get("name")): str(i.get("value", "")) for i in listed if isinstance(i, dict)}
             now = self._clock()
-            operation = _Operation(revision, infos, FERRY_USERNAME, now, now + self.progress_seconds)
+            operation = Operation(revision, infos, FERRY_USERNAME, now, now + self.progress_seconds)
             operation.prune = bool(body.get("prune"))
             app.operation = operation
             self.syncs.append((app.name, revision, infos, now))
@@ -221,16 +192,16 @@ class ArgoCDStandIn:
 
     # --- the deployment model -------------------------------------------------------------------
 
-    async def _deploy_initial(self, app: _App, sha: str) -> None:
+    async def _deploy_initial(self, app: App, sha: str) -> None:
         images, error = await self._images_at(app.path, sha)
         if error is not None:
             return
         now = self._clock()
-        operation = _Operation(sha, {}, FOREIGN_USERNAME, now, now, sha=sha, images=images)
+        operation = Operation(sha, {}, FOREIGN_USERNAME, now, now, sha=sha, images=images)
         app.operation = operation
         self._complete(app, operation)
 
-    async def _read_operation(self, app: _App, operation: _Operation) -> None:
+    async def _read_operation(self, app: App, operation: Operation) -> None:
         sha = await self._resolve(operation.revision)
         if sha is None:
             operation.error = ERR_BAD_REVISION.format(revision=operation.revision)
@@ -238,13 +209,13 @@ class ArgoCDStandIn:
         operation.sha = sha
         operation.images, operation.error = await self._images_at(app.path, sha)
 
-    async def _render(self, app: _App) -> dict[str, Any]:
+    async def _render(self, app: App) -> dict[str, Any]:
         await self._advance(app)
         if app.operation is None or app.operation.finished:
             app.reconciled_at = self._clock()
-        return self._application(app)
+        return application(app, self.repo_path.as_uri(), self._resource_version)
 
-    async def _advance(self, app: _App) -> None:
+    async def _advance(self, app: App) -> None:
         """Finish the running operation if its time has come (reading its manifests first if needed)."""
         operation = app.operation
         if operation is None or operation.finished:
@@ -254,7 +225,7 @@ class ArgoCDStandIn:
         if self._clock() >= operation.finish_at:
             self._complete(app, operation)
 
-    def _complete(self, app: _App, operation: _Operation) -> None:
+    def _complete(self, app: App, operation: Operation) -> None:
         operation.finished = True
         self._resource_version += 1
         if operation.error is not None:
@@ -265,105 +236,7 @@ class ArgoCDStandIn:
         # Health went through Progressing while the operation ran, so it transitions now either way.
         app.health = "Degraded" if operation.broken_image else "Healthy"
         app.health_since = operation.finish_at
-        app.history.append(
-            {
-                "id": len(app.history),
-                "revision": operation.sha,
-                "deployStartedAt": _ts(operation.started_at),
-                "deployedAt": _ts(operation.finish_at),
-                "source": self._source(app),
-                "initiatedBy": _initiator(operation),
-            }
-        )
-
-    def _application(self, app: _App) -> dict[str, Any]:
-        operation = app.operation
-        running = operation is not None and not operation.finished
-        status: dict[str, Any] = {
-            "sync": {
-                "status": "Synced" if app.revision and not running else "OutOfSync",
-                "comparedTo": {"source": self._source(app), "destination": self._destination(app)},
-            },
-            "health": {"status": "Progressing" if running else app.health},
-            "resources": self._resources(app, running),
-            "summary": {"images": list(app.images)},
-            "history": app.history[-10:],
-            "sourceType": "Directory",
-            "controllerNamespace": ARGOCD_NAMESPACE,
-        }
-        if app.revision:
-            status["sync"]["revision"] = app.revision
-        if not running and app.health_since:
-            status["health"]["lastTransitionTime"] = _ts(app.health_since)
-        if app.reconciled_at is not None:
-            status["reconciledAt"] = _ts(app.reconciled_at)
-        document: dict[str, Any] = {
-            "metadata": {
-                "name": app.name,
-                "namespace": ARGOCD_NAMESPACE,
-                "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.repo_path.as_uri()}#{app.name}")),
-                "resourceVersion": str(self._resource_version),
-                "generation": app.generation,
-                "creationTimestamp": _ts(app.created_at),
-            },
-            "spec": {
-                "project": "default",
-                "source": self._source(app),
-                "destination": self._destination(app),
-                "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
-            },
-            "status": status,
-        }
-        if operation is not None:
-            status["operationState"] = self._operation_state(operation)
-            if running:
-                document["operation"] = _operation(operation)
-        return document
-
-    def _operation_state(self, operation: _Operation) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "operation": _operation(operation),
-            "phase": "Running",
-            "message": "one or more tasks are running",
-            "startedAt": _ts(operation.started_at),
-        }
-        if operation.finished:
-            state["finishedAt"] = _ts(operation.finish_at)
-            state["phase"] = "Failed" if operation.error else "Succeeded"
-            state["message"] = operation.error or MSG_SYNCED
-        if operation.sha and operation.finished and not operation.error:
-            state["syncResult"] = {"revision": operation.sha, "resources": self._results(operation)}
-        return state
-
-    def _resources(self, app: _App, running: bool) -> list[dict[str, Any]]:
-        health: dict[str, Any] = {"status": "Healthy"}
-        if running:
-            health = {"status": "Progressing", "message": MSG_PROGRESSING}
-        elif app.health == "Degraded":
-            broken = next((i for i in app.images if BROKEN_MARKER in _tag(i)), "?")
-            health = {"status": "Degraded", "message": MSG_BACKOFF.format(image=broken)}
-        elif app.health == "Missing":
-            health = {"status": "Missing"}
-        sync = "OutOfSync" if running or not app.revision else "Synced"
-        return [
-            {"version": "v1", "kind": "Service", "namespace": app.name, "name": app.name, "status": sync,
-             "health": {"status": "Healthy" if app.revision else "Missing"}},
-            {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": app.name, "name": app.name,
-             "status": sync, "health": health},
-        ]  # fmt: skip
-
-    def _results(self, operation: _Operation) -> list[dict[str, Any]]:
-        return [
-            {"group": "apps", "version": "v1", "kind": "Deployment", "name": "workload", "status": "Synced",
-             "message": "deployment.apps/workload configured", "syncPhase": "Sync", "hookPhase": "Running",
-             "images": list(operation.images or ())},
-        ]  # fmt: skip
-
-    def _source(self, app: _App) -> dict[str, Any]:
-        return {"repoURL": self.repo_path.as_uri(), "path": app.path, "targetRevision": "HEAD"}
-
-    def _destination(self, app: _App) -> dict[str, Any]:
-        return {"server": IN_CLUSTER, "namespace": app.name}
+        app.history.append(history_entry(app, operation, self.repo_path.as_uri()))
 
     # --- git ------------------------------------------------------------------------------------
 
@@ -414,31 +287,6 @@ def _reference(occurrence: ImageOccurrence) -> str:
     return text
 
 
-def _tag(image: str) -> str:
-    without_digest = image.split("@", 1)[0]
-    _, sep, tail = without_digest.rpartition(":")
-    return tail if sep and "/" not in tail else ""
-
-
-def _operation(operation: _Operation) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "sync": {"revision": operation.revision, "prune": operation.prune},
-        "initiatedBy": _initiator(operation),
-    }
-    if operation.infos:
-        result["info"] = [{"name": k, "value": v} for k, v in operation.infos.items()]
-    return result
-
-
-def _initiator(operation: _Operation) -> dict[str, Any]:
-    return {"username": operation.username}
-
-
-def _ts(moment: float) -> str:
-    """Argo CD's v1Time: RFC 3339, whole seconds, UTC."""
-    return datetime.fromtimestamp(int(moment), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _error(status: int, message: str, *, code: int | None = None) -> web.Response:
     grpc = code if code is not None else _GRPC_CODES.get(status, 2)
     return web.json_response({"error": message, "code": grpc, "message": message}, status=status)
@@ -448,3 +296,27 @@ def _unknown_app(request: web.Request) -> web.Response:
     if request.query.get("project"):
         return _error(404, ERR_NOT_FOUND.format(app=request.match_info["name"]))
     return _error(403, ERR_DENIED)
+
+
+__all__ = [
+    "ARGOCD_NAMESPACE",
+    "BROKEN_MARKER",
+    "ERR_BAD_REVISION",
+    "ERR_BAD_TOKEN",
+    "ERR_DENIED",
+    "ERR_INJECTED",
+    "ERR_IN_PROGRESS",
+    "ERR_NOT_FOUND",
+    "ERR_NO_PATH",
+    "ERR_NO_SESSION",
+    "FERRY_USERNAME",
+    "FOREIGN_USERNAME",
+    "IN_CLUSTER",
+    "KUSTOMIZE",
+    "MANIFEST_SUFFIXES",
+    "MSG_BACKOFF",
+    "MSG_PROGRESSING",
+    "MSG_SYNCED",
+    "ArgoCDStandIn",
+    "deployed_images",
+]
