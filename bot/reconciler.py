@@ -21,6 +21,7 @@ from bot.argocd import PROMOTION_INFO_KEY
 from bot.core.actions import (
     Action,
     ClosePromotion,
+    LabelPromotion,
     MergePromotion,
     OpenPromotion,
     PostComment,
@@ -101,6 +102,12 @@ class Reconciler:
         for installation_id, _account in await self.github.installations():
             for repo in await self.github.repositories(installation_id):
                 self.repos[repo] = installation_id
+
+    async def add_installation(self, installation_id: int) -> None:
+        """Learn an installation's repositories from GitHub and reconcile each."""
+        for repo in await self.github.repositories(installation_id):
+            self.repos[repo] = installation_id
+            self.trigger(repo)
 
     def owns(self, repo: str) -> bool:
         index, count = self.shard
@@ -202,6 +209,11 @@ class Reconciler:
         if stage_config is not None and stage_config.argocd is not None and self.argocd is not None:
             sync, pending = start_verification(stage, stage_config, merge_commit, self.argocd_urls)
             try:
+                # A redelivered merge event (after a restart, or on another replica) must not sync a
+                # verified stage again: its health status says verification already began.
+                if pending.context in await self.repo_client(repo).statuses(merge_commit):
+                    self.trigger(repo)
+                    return
                 await Actor(self, repo, None).run([sync, pending])
             except ExternalError as exc:
                 log.warning("fast sync failed", extra={"repo": repo, "stage": stage, "error": str(exc)})
@@ -276,6 +288,7 @@ class Actor:
             OpenPromotion: self.open_promotion,
             ClosePromotion: self.close_promotion,
             MergePromotion: self.merge,
+            LabelPromotion: self.label,
             PostComment: self.comment,
             RequestSync: self.request_sync,
         }
@@ -339,6 +352,9 @@ class Actor:
     async def merge(self, action: MergePromotion) -> None:
         sha = await self.gh.merge(action)
         self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}")
+
+    async def label(self, action: LabelPromotion) -> None:
+        await self.gh.add_labels(action.number, action.labels)
 
     async def comment(self, action: PostComment) -> None:
         await self.gh.post_comment(action)

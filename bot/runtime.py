@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot import events
 from bot.argocd import ArgoCDClient
+from bot.command_runner import CommandRunner
 from bot.core.config import Warehouse
 from bot.core.freight import Freight
 from bot.errors import SettingsError
@@ -112,7 +113,8 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
         on_pass=on_pass,
         on_action=on_action,
     )
-    router = WebhookRouter(reconciler, on_package=freight.invalidate)
+    commands = CommandRunner.for_reconciler(reconciler)
+    router = WebhookRouter(reconciler, on_comment=commands, on_package=freight.invalidate)
     runtime = Runtime(
         settings=settings,
         metrics=metrics,

@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from bot.errors import SettingsError
 
@@ -122,7 +124,11 @@ class _SettingsFileSource(PydanticBaseSettingsSource):
             text = Path(path).read_text()
         except OSError as exc:
             raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE: cannot read {path}: {exc.strerror}") from exc
-        data = YAML(typ="safe").load(text) if path.endswith((".yml", ".yaml")) else json.loads(text)
+        kind = "YAML" if path.endswith((".yml", ".yaml")) else "JSON"
+        try:
+            data = YAML(typ="safe").load(text) if kind == "YAML" else json.loads(text)
+        except (ValueError, YAMLError) as exc:
+            raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE: {path} is not valid {kind}: {exc}") from None
         if not isinstance(data, dict):
             raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE: {path} must hold a mapping of settings")
         return data
@@ -132,12 +138,26 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings, or raise SettingsError naming the variable that is missing or malformed."""
     try:
         return Settings(**overrides)
+    except PydanticSettingsError as exc:
+        # pydantic-settings could not decode a variable (malformed JSON in a mapping setting).
+        raise SettingsError(f"{_variable_in(str(exc))}: {exc}") from None
     except ValidationError as exc:
         messages = []
         for error in exc.errors():
-            variable = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+            # The variable is the top-level field; deeper parts are a path inside its value (JSON).
+            variable = ENV_PREFIX + str(error["loc"][0]).upper()
+            inside = ".".join(str(part) for part in error["loc"][1:])
+            subject = f"{variable}: {inside}" if inside else variable
             if error["type"] == "missing":
-                messages.append(f"{variable} is required but not set")
+                messages.append(f"{subject} is required but not set")
             else:
-                messages.append(f"{variable}: {error['msg']}")
+                messages.append(f"{subject}: {error['msg']}")
         raise SettingsError("; ".join(messages)) from None
+
+
+def _variable_in(message: str) -> str:
+    """The FERRY_* variable a pydantic-settings error is about, as it names the field."""
+    for name in Settings.model_fields:
+        if f'"{name}"' in message:
+            return ENV_PREFIX + name.upper()
+    return "a FERRY_* setting"

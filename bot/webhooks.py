@@ -48,7 +48,7 @@ class WebhookRouter:
         payload = delivery.payload
         event = delivery.event
         if event == "installation":
-            self._installation(payload)
+            await self._installation(payload)
             return
         if event == "installation_repositories":
             self._installation_repositories(payload)
@@ -71,14 +71,18 @@ class WebhookRouter:
             await self.on_comment(delivery)
         self.reconciler.trigger(repo)
 
-    def _installation(self, payload: Mapping[str, Any]) -> None:
+    async def _installation(self, payload: Mapping[str, Any]) -> None:
         installation = _installation_id(payload)
         repos = [r.get("full_name") for r in payload.get("repositories") or [] if isinstance(r, dict)]
-        if payload.get("action") == "deleted":
+        action = payload.get("action")
+        if action in ("deleted", "suspend"):  # a suspended installation's tokens are refused
             for name in [n for n, i in self.reconciler.repos.items() if i == installation]:
                 del self.reconciler.repos[name]
             return
         if installation is None:
+            return
+        if action == "unsuspend":
+            await self.reconciler.add_installation(installation)  # the payload does not list them
             return
         for added in repos:
             if isinstance(added, str):

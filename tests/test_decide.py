@@ -8,10 +8,11 @@ from pathlib import Path
 
 from bot.core.actions import ClosePromotion, OpenPromotion, PostComment, RequestSync, SetStatus
 from bot.core.config_load import CONFIG_PATH, load_config
-from bot.core.decide import decide
+from bot.core.decide import build_promotion, decide
 from bot.core.freight import Freight, FreightImage
 from bot.core.promotion import branch_name, parse_trailers
 from bot.core.snapshot import CommitStatus, Deploy, MergedPromotion, PullRequest, Snapshot
+from bot.core.stage_view import stage_view
 from bot.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example"
@@ -135,3 +136,48 @@ def test_a_merge_to_older_freight_is_synced_and_said_out_loud() -> None:
 def test_a_rollback_merge_goes_backwards_without_a_warning() -> None:
     actions = decide(snapshot(deploys={"dev": _merged_dev(labels=("ferry", "rollback"))}))
     assert not [a for a in actions if isinstance(a, PostComment)]
+
+
+def test_a_rollback_pr_gets_an_open_gate_and_a_title_that_says_rollback() -> None:
+    snap = snapshot()
+    views = {name: stage_view(snap, name) for name in ("dev", "staging", "prod")}
+    rollback = build_promotion(snap, views, "prod", NEW, rollback=True, requested_by_login="rita")
+    assert rollback.title == "Roll back prod to web 1.5.0, worker 1.5.0"
+    assert "rollback" in rollback.labels
+    pr = PullRequest(
+        5, "u", rollback.branch, "prod", NEW.id, "h" * 40, rollback.title, rollback.body, rollback.labels
+    )
+    gates = [
+        a for a in decide(snapshot(open_prs=(pr,))) if isinstance(a, SetStatus) and a.context == "ferry/gate"
+    ]
+    assert [g.state for g in gates] == ["success"]
+
+
+def test_a_rollback_label_added_by_hand_does_not_open_the_gate() -> None:
+    normal = next(a for a in decide(snapshot()) if isinstance(a, OpenPromotion))
+    pr = PullRequest(
+        6,
+        "u",
+        branch_name("staging", NEW.id),
+        "staging",
+        NEW.id,
+        "h" * 40,
+        "Promote web 1.5.0 to staging",
+        "",
+        ("ferry", "rollback"),
+    )
+    gates = [
+        a for a in decide(snapshot(open_prs=(pr,))) if isinstance(a, SetStatus) and a.context == "ferry/gate"
+    ]
+    assert normal.stage == "dev" and [g.state for g in gates] == ["pending"]
+
+
+def test_a_promotion_a_person_asked_for_is_not_closed_by_automatic_promotion() -> None:
+    snap = snapshot()
+    views = {name: stage_view(snap, name) for name in ("dev", "staging", "prod")}
+    older = Freight(
+        "shop", (FreightImage("ghcr.io/acme/web", "1.4.9"), FreightImage("ghcr.io/acme/worker", "1.4.9"))
+    )
+    asked = build_promotion(snap, views, "dev", older, requested_by_login="rita")
+    pr = PullRequest(4, "u", asked.branch, "dev", older.id, "h" * 40, asked.title, asked.body, asked.labels)
+    assert not [a for a in decide(snapshot(open_prs=(pr,))) if isinstance(a, ClosePromotion)]

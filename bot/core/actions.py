@@ -72,6 +72,19 @@ class MergePromotion:
 
 
 @dataclass(frozen=True)
+class LabelPromotion:
+    """Add the labels a promotion PR lacks (an earlier attempt may have failed after opening it)."""
+
+    kind: ClassVar[str] = "label_promotion"
+    number: int
+    stage: str
+    labels: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"label #{self.number} with {', '.join(self.labels)}"
+
+
+@dataclass(frozen=True)
 class PostComment:
     """A comment on an issue or PR; ``marker`` is a hidden tag that stops a second pass repeating it."""
 
@@ -102,4 +115,6 @@ class RequestSync:
         return f"sync {', '.join(self.apps)} ({self.stage}) to {self.revision[:7]}"
 
 
-Action = SetStatus | OpenPromotion | ClosePromotion | MergePromotion | PostComment | RequestSync
+Action = (
+    SetStatus | OpenPromotion | ClosePromotion | MergePromotion | LabelPromotion | PostComment | RequestSync
+)

@@ -12,24 +12,28 @@ from collections.abc import Mapping
 from bot.core.actions import (
     Action,
     ClosePromotion,
+    LabelPromotion,
     MergePromotion,
     OpenPromotion,
     SetStatus,
 )
 from bot.core.config import StagesSource, WarehouseSource
 from bot.core.freight import Freight
-from bot.core.gates import STATUS_CONFIG, STATUS_GATE, gate_for, verified_upstream_freight_id
+from bot.core.gates import STATUS_CONFIG, STATUS_GATE, Gate, gate_for, verified_upstream_freight_id
 from bot.core.manifest import ImageUpdate, bump_text, find_images
 from bot.core.pipeline import stage_order
 from bot.core.promotion import (
     LABEL_FERRY,
     LABEL_ROLLBACK,
+    MARKER_REQUESTED_BY,
+    MARKER_ROLLBACK,
     BodyParts,
     branch_name,
     commit_message,
     parse_marker,
     promotion_body,
     promotion_title,
+    rollback_title,
     stage_label,
 )
 from bot.core.snapshot import PullRequest, Snapshot
@@ -37,6 +41,11 @@ from bot.core.stage_view import StageView, stage_view
 from bot.core.text import fit_description
 from bot.core.verification import verification_actions
 from bot.errors import FerryError
+
+# A rollback returns a stage to freight it already ran: upstream verification does not apply to it.
+ROLLBACK_GATE = Gate(
+    "success", "Rollback: returns to freight this stage ran before; the upstream gate does not apply"
+)
 
 
 def decide(snapshot: Snapshot) -> list[Action]:
@@ -52,6 +61,7 @@ def decide(snapshot: Snapshot) -> list[Action]:
         actions += promotions
         merges += stage_merges
     actions += gate_actions(snapshot, views)
+    actions += label_actions(snapshot)
     return actions + merges
 
 
@@ -140,15 +150,23 @@ def build_promotion(
     *,
     rebuild_pr: int | None = None,
     requested_by: str = "",
+    requested_by_login: str = "",
+    rollback: bool = False,
     reason: str = "",
     extra_labels: tuple[str, ...] = (),
 ) -> OpenPromotion:
+    """The PR moving ``name`` to ``freight``; a person's request and a rollback are recorded in its marker."""
     assert snapshot.config is not None
     view = views[name]
-    gate = gate_for(freight.id, freight.label, name, snapshot.config, views)
+    rollback_labels = (LABEL_ROLLBACK,) if rollback else ()
+    gate = ROLLBACK_GATE if rollback else gate_for(freight.id, freight.label, name, snapshot.config, views)
     source = snapshot.config.stages[name].source
     verified_in = list(source.stages) if isinstance(source, StagesSource) and gate.state == "success" else []
     marker = {"stage": name, "freight": freight.id, "base": base_fingerprint(snapshot, view)}
+    if requested_by_login:
+        marker[MARKER_REQUESTED_BY] = requested_by_login
+    if rollback:
+        marker[MARKER_ROLLBACK] = "1"
     body = promotion_body(
         BodyParts(
             stage=name,
@@ -167,10 +185,10 @@ def build_promotion(
         branch=branch_name(name, freight.id),
         base_sha=snapshot.head_sha,
         files=promotion_files(snapshot, view, freight),
-        title=promotion_title(name, freight),
+        title=rollback_title(name, freight) if rollback else promotion_title(name, freight),
         body=body,
         message=commit_message(name, freight, reason=reason),
-        labels=(LABEL_FERRY, stage_label(name), *extra_labels),
+        labels=tuple(dict.fromkeys((LABEL_FERRY, stage_label(name), *rollback_labels, *extra_labels))),
         rebuild_pr=rebuild_pr,
     )
 
@@ -208,14 +226,32 @@ def promotion_actions(
 
 
 def _close_stale(open_prs: list[PullRequest], *, keep: str | None, why: str) -> list[Action]:
-    """Close the stage's other open promotions (rollbacks stay: a person asked for them)."""
+    """Close the stage's other automatic promotions; those a person asked for (and rollbacks) stay."""
     return [
         ClosePromotion(
             pr.number, pr.stage, f"Ferry closed this pull request: {why}.", superseded_by_branch=keep
         )
         for pr in open_prs
-        if pr.branch != keep and LABEL_ROLLBACK not in pr.labels
+        if pr.branch != keep and not person_asked(pr)
     ]
+
+
+def person_asked(pr: PullRequest) -> bool:
+    marker = parse_marker(pr.body)
+    return MARKER_REQUESTED_BY in marker or MARKER_ROLLBACK in marker
+
+
+def label_actions(snapshot: Snapshot) -> list[Action]:
+    """Labels an open promotion PR should carry and lacks (labelling is a separate request that can fail)."""
+    actions: list[Action] = []
+    for pr in snapshot.open_prs:
+        wanted = [LABEL_FERRY, stage_label(pr.stage)]
+        if parse_marker(pr.body).get(MARKER_ROLLBACK) == "1":
+            wanted.append(LABEL_ROLLBACK)
+        missing = tuple(label for label in wanted if label not in pr.labels)
+        if missing:
+            actions.append(LabelPromotion(pr.number, pr.stage, missing))
+    return actions
 
 
 def gate_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> list[Action]:
@@ -225,7 +261,10 @@ def gate_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> list[Act
         if pr.stage not in snapshot.config.stages:
             continue
         label = pr.title.removeprefix("Promote ").rsplit(" to ", 1)[0] or pr.freight_id
-        gate = gate_for(pr.freight_id, label, pr.stage, snapshot.config, views)
+        if parse_marker(pr.body).get(MARKER_ROLLBACK) == "1":
+            gate = ROLLBACK_GATE
+        else:
+            gate = gate_for(pr.freight_id, label, pr.stage, snapshot.config, views)
         description = fit_description(gate.description)
         current = pr.statuses.get(STATUS_GATE)
         if current is not None and (current.state, current.description) == (gate.state, description):

@@ -16,6 +16,10 @@ BRANCH_PREFIX = "ferry/"
 LABEL_FERRY = "ferry"
 LABEL_STAGE_PREFIX = "stage:"
 LABEL_ROLLBACK = "rollback"
+MARKER_REQUESTED_BY = "by"  # marker field: the login of the person whose command opened the PR
+MARKER_ROLLBACK = (
+    "rollback"  # marker field: "1" on rollback PRs (a label could be added by anyone with triage)
+)
 TRAILER_STAGE = "Ferry-Stage"
 TRAILER_FREIGHT = "Ferry-Freight"
 TRAILER_IMAGE = "Ferry-Image"
@@ -41,6 +45,10 @@ def stage_label(stage: str) -> str:
 
 def promotion_title(stage: str, freight: Freight) -> str:
     return f"Promote {freight.label} to {stage}"
+
+
+def rollback_title(stage: str, freight: Freight) -> str:
+    return f"Roll back {stage} to {freight.label}"
 
 
 def image_trailer(image: FreightImage) -> str:

@@ -83,7 +83,7 @@ def _occurrences(snapshot: Snapshot, target: Target) -> list[ImageOccurrence]:
         return []
 
 
-def _freight_from_trailers(warehouse: str, message: str) -> Freight | None:
+def freight_from_trailers(warehouse: str, message: str) -> Freight | None:
     trailers = parse_trailers(message)
     if not trailers.images:
         return None
@@ -115,7 +115,7 @@ def stage_view(snapshot: Snapshot, name: str) -> StageView:
     if deploy is not None:
         trailers = parse_trailers(deploy.message)
         if trailers.stage == name:
-            candidate = _freight_from_trailers(warehouse, deploy.message)
+            candidate = freight_from_trailers(warehouse, deploy.message)
             if candidate is not None and all(tags.get(i.image) == i.tag for i in candidate.images):
                 freight = candidate
     return StageView(

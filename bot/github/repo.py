@@ -19,6 +19,7 @@ from bot.errors import GitHubError
 from bot.github.client import REST_API_VERSION, call
 
 CLOSED_PRS_SCANNED = 50
+Reaction = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 
 
 class RepoGitHub:
@@ -289,6 +290,12 @@ class RepoGitHub:
             return existing
         return pr.parsed_data.number, pr.parsed_data.html_url
 
+    async def add_labels(self, number: int, labels: tuple[str, ...]) -> None:
+        await call(
+            f"labelling #{number}",
+            self.rest.issues.async_add_labels(self.owner, self.name, number, data={"labels": list(labels)}),
+        )
+
     async def close_promotion(self, action: ClosePromotion, link: str | None) -> None:
         comment = action.comment if link is None else f"{action.comment.rstrip('.')}: {link}"
         await self.comment_once(action.number, comment, marker=f"<!-- ferry:closed:{action.number} -->")
@@ -368,7 +375,7 @@ class RepoGitHub:
 
     async def react_to_comment(self, kind: Literal["issue", "commit"], comment_id: int, content: str) -> None:
         """Add a reaction (eyes, rocket, confused, ...); GitHub keeps one per person and content."""
-        reaction = cast(Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"], content)
+        reaction = cast(Reaction, content)
         what = f"reacting {content} to comment {comment_id}"
         if kind == "issue":
             await call(

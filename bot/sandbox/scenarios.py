@@ -12,6 +12,7 @@ from typing import Any
 
 from bot import events
 from bot.core.gates import health_context
+from bot.sandbox import scenario_commands
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.world import World
 
@@ -129,6 +130,12 @@ SCENARIOS = {
             "a broken release fails verification in dev; staging and prod keep their freight",
             degraded,
             _degraded_edit,
+        ),
+        Scenario(
+            "commands",
+            "prod moves only by /promote from a release manager; a reader is refused; /rollback shown",
+            scenario_commands.commands,
+            scenario_commands.commands_edit,
         ),
     )
 }

@@ -1,0 +1,392 @@
+"""Comment commands, wired: from a webhook delivery to reactions, look-ups, a pull request and one reply.
+
+Belongs here: reading ``issue_comment``/``commit_comment`` payloads, asking GitHub who the commenter is,
+resolving the freight once (to digests) from the default branch's snapshot, opening the promotion through
+``build_promotion`` and ``RepoGitHub.open_promotion``, and answering exactly once. The grammar and the
+permission rules are pure, in ``bot.commands``; choosing a freight and the ``/status`` page, in
+``bot.command_views``.
+
+A redelivered comment is harmless: the reply carries ``<!-- ferry:reply-to:<comment-id> -->`` and is
+looked for before any work, and the promotion branch name is deterministic, so an earlier PR is found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from bot import events
+from bot.command_views import promote_freight, render_status
+from bot.commands import (
+    Asker,
+    Command,
+    CommandError,
+    Selector,
+    echo,
+    is_bot,
+    is_promoter,
+    matches,
+    parse_comment,
+    promoter_teams,
+    refusal,
+    render_error,
+    render_help,
+    unknown_stage,
+)
+from bot.core.actions import OpenPromotion
+from bot.core.config import PipelineConfig
+from bot.core.decide import build_promotion
+from bot.core.freight import Freight
+from bot.core.gates import health_context
+from bot.core.pipeline import stage_order
+from bot.core.promotion import parse_trailers
+from bot.core.snapshot import CommitStatus, MergedPromotion, Snapshot
+from bot.core.stage_view import StageView, freight_from_trailers, stage_view
+from bot.errors import ExternalError, FerryError
+
+if TYPE_CHECKING:
+    from bot.reconciler import Reconciler
+    from bot.server import WebhookDelivery
+
+log = logging.getLogger("ferry.commands")
+
+EYES, ROCKET, CONFUSED = "eyes", "rocket", "confused"
+REPLY_MARKER = "<!-- ferry:reply-to:{comment_id} -->"
+ROLLBACK_HISTORY = 20  # merged promotions of a stage read back, newest first
+
+NO_CONFIG = "{repo} has no `.github/ferry.yml` on its default branch"
+INVALID_CONFIG = "`.github/ferry.yml` on {branch} is invalid (see its `ferry/config` status); fix it first"
+NOTHING_EARLIER = "`{stage}` has no earlier verified freight to return to{matching}"
+ALREADY_RUNS = "`{stage}` already runs {label} (`{id}`)"
+NOTHING_TO_EDIT = "the files of `{stage}` already hold {label}"
+REFUSED = "@{login} Ferry did not run `{command}`: {reason}."
+OPENED = "@{login} opened {url}: {title} (freight `{id}`, resolved to digests now)."
+RESTORED = (
+    "@{login} {url} had commits pushed after Ferry opened it; Ferry rebuilt it from {label} "
+    "(freight `{id}`, resolved to digests now)."
+)
+ALREADY_OPEN = "@{login} {url} already moves `{stage}` to {label} (freight `{id}`)."
+REQUESTED_BY = "@{login} in {url}"
+REASON_LINE = "Requested by @{login} in {url}"
+
+Verdict = Literal["ignored", "duplicate", "answered", "accepted", "refused"]
+
+
+@dataclass(frozen=True)
+class CommentEvent:
+    """A new comment, from an ``issue_comment`` or ``commit_comment`` payload."""
+
+    kind: Literal["issue", "commit"]
+    repo: str
+    comment_id: int
+    body: str
+    login: str
+    account_type: str
+    association: str
+    url: str
+    issue_number: int | None = None  # issue or pull request the comment is on
+    is_pull: bool = False
+    commit_sha: str | None = None  # commit comments
+
+    @property
+    def where(self) -> str:
+        return f"#{self.issue_number}" if self.issue_number is not None else f"commit {self.commit_sha}"
+
+
+def comment_event(event: str, payload: Mapping[str, Any]) -> CommentEvent | None:
+    """The comment a delivery announces, or None: edits, deletions and other events are not commands."""
+    if event not in ("issue_comment", "commit_comment") or payload.get("action") != "created":
+        return None
+    comment, repository = payload.get("comment"), payload.get("repository")
+    if not isinstance(comment, dict) or not isinstance(repository, dict):
+        return None
+    user = comment.get("user") or payload.get("sender") or {}
+    sender = payload.get("sender") or {}
+    login, account_type = str(user.get("login", "")), str(user.get("type", ""))
+    if is_bot(str(sender.get("login", "")), str(sender.get("type", ""))):
+        account_type = "Bot"  # whoever sent it, a bot's comment is never obeyed
+    issue = payload.get("issue") if event == "issue_comment" else None
+    return CommentEvent(
+        kind="issue" if isinstance(issue, dict) else "commit",
+        repo=str(repository.get("full_name", "")),
+        comment_id=int(comment.get("id", 0)),
+        body=str(comment.get("body") or ""),
+        login=login,
+        account_type=account_type,
+        association=str(comment.get("author_association", "NONE")),
+        url=str(comment.get("html_url", "")),
+        issue_number=int(issue.get("number", 0)) if isinstance(issue, dict) else None,
+        is_pull=isinstance(issue, dict) and "pull_request" in issue,
+        commit_sha=None if isinstance(issue, dict) else str(comment.get("commit_id", "")),
+    )
+
+
+class CommandGitHub(Protocol):
+    """What the runner asks of one repository (``bot.github.repo.RepoGitHub``)."""
+
+    async def permission(self, login: str) -> str: ...
+    async def team_member(self, org: str, team: str, login: str) -> bool: ...
+    async def react_to_comment(
+        self, kind: Literal["issue", "commit"], comment_id: int, content: str
+    ) -> None: ...
+    async def comment_bodies(self, number: int) -> list[str]: ...
+    async def commit_comment_bodies(self, sha: str) -> list[str]: ...
+    async def comment_once(self, number: int, body: str, *, marker: str) -> bool: ...
+    async def commit_comment_once(self, sha: str, body: str, *, marker: str) -> bool: ...
+    async def pull_head_repo(self, number: int) -> str | None: ...
+    async def pull_for_branch(self, branch: str) -> tuple[int, str] | None: ...
+    async def open_promotion(self, action: OpenPromotion) -> tuple[int, str]: ...
+    async def merged_promotions(self) -> list[MergedPromotion]: ...
+    async def statuses(self, sha: str) -> dict[str, CommitStatus]: ...
+    async def commit_message(self, sha: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    reply: str = ""
+    stage: str = ""
+    pull: str = ""  # the pull request opened (or found) for the command
+    summary: str = ""  # one line for the timeline event
+
+
+class CommandRunner:
+    """The ``on_comment`` handler of ``WebhookRouter``."""
+
+    def __init__(
+        self,
+        *,
+        snapshot: Callable[[str], Awaitable[Snapshot | None]],
+        client: Callable[[str], CommandGitHub],
+        emit: events.EventSink = events.discard,
+        trigger: Callable[[str], None] = lambda repo: None,
+        known: Callable[[str], bool] = lambda repo: True,
+    ) -> None:
+        self.snapshot = snapshot
+        self.client = client
+        self.emit = emit
+        self.trigger = trigger
+        self.known = known
+        self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+
+    @classmethod
+    def for_reconciler(cls, reconciler: Reconciler) -> CommandRunner:
+        return cls(
+            snapshot=reconciler.snapshot,
+            client=reconciler.repo_client,
+            emit=reconciler.emit,
+            trigger=reconciler.trigger,
+            known=lambda repo: repo in reconciler.repos,
+        )
+
+    async def __call__(self, delivery: WebhookDelivery) -> None:
+        event = comment_event(delivery.event, delivery.payload)
+        if event is not None and self.known(event.repo):
+            await self.handle(event)
+
+    async def handle(self, event: CommentEvent) -> Outcome:
+        if is_bot(event.login, event.account_type):
+            return Outcome("ignored")
+        parsed = parse_comment(event.body)
+        if parsed is None:
+            return Outcome("ignored")
+        key = (event.repo, event.kind, event.comment_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:  # two deliveries of one comment at once: the second sees the first's reply
+                return await self._handle(event, parsed)
+        finally:
+            if not lock.locked():
+                self._locks.pop(key, None)
+
+    async def _handle(self, event: CommentEvent, parsed: Command | CommandError) -> Outcome:
+        gh = self.client(event.repo)
+        await gh.react_to_comment(event.kind, event.comment_id, EYES)
+        marker = REPLY_MARKER.format(comment_id=event.comment_id)
+        if any(marker in body for body in await self._bodies(gh, event)):
+            return Outcome("duplicate")
+        try:
+            outcome = await self._answer(event, parsed, gh)
+        except ExternalError as exc:
+            if exc.temporary:
+                raise  # no reply yet, so a redelivery (or the same comment again) retries it all
+            outcome = self._refuse(event, parsed, str(exc))
+        if outcome.verdict == "accepted" and outcome.pull:
+            await gh.react_to_comment(event.kind, event.comment_id, ROCKET)
+        elif outcome.verdict == "refused":
+            await gh.react_to_comment(event.kind, event.comment_id, CONFUSED)
+        if event.kind == "issue" and event.issue_number is not None:
+            await gh.comment_once(event.issue_number, outcome.reply, marker=marker)
+        elif event.commit_sha:
+            await gh.commit_comment_once(event.commit_sha, outcome.reply, marker=marker)
+        kind = events.COMMAND_REFUSED if outcome.verdict == "refused" else events.COMMAND_ACCEPTED
+        text = parsed.text if isinstance(parsed, Command) else f"/{parsed.name}"
+        summary = outcome.summary or outcome.verdict
+        self.emit(
+            events.Event(
+                kind, event.repo, outcome.stage, f"{text} by @{event.login} on {event.where}: {summary}"
+            )
+        )
+        return outcome
+
+    async def _bodies(self, gh: CommandGitHub, event: CommentEvent) -> list[str]:
+        if event.kind == "issue" and event.issue_number is not None:
+            return await gh.comment_bodies(event.issue_number)
+        return await gh.commit_comment_bodies(event.commit_sha or "")
+
+    @staticmethod
+    def _refuse(event: CommentEvent, parsed: Command | CommandError, reason: str, stage: str = "") -> Outcome:
+        text = parsed.text if isinstance(parsed, Command) else f"/{parsed.name}"
+        reason = reason.rstrip(".")
+        reply = REFUSED.format(login=event.login, command=echo(text), reason=reason)
+        return Outcome("refused", reply, stage, summary=f"refused: {' '.join(reason.split())}")
+
+    async def _answer(
+        self, event: CommentEvent, parsed: Command | CommandError, gh: CommandGitHub
+    ) -> Outcome:
+        if isinstance(parsed, CommandError):
+            reply = f"@{event.login} {render_error(parsed)}"
+            return Outcome("refused", reply, summary=f"refused: {parsed.message}")
+        if parsed.name == "help":
+            return Outcome("answered", render_help())
+        snapshot = await self.snapshot(event.repo)
+        if snapshot is None:
+            return self._refuse(event, parsed, NO_CONFIG.format(repo=event.repo))
+        config = snapshot.config
+        if config is None or snapshot.config_problems:
+            return self._refuse(event, parsed, INVALID_CONFIG.format(branch=snapshot.default_branch))
+        if parsed.name == "status":
+            return Outcome("answered", render_status(snapshot))
+        stages = stage_order(config)
+        if parsed.stage not in config.stages:
+            return self._refuse(event, parsed, unknown_stage(parsed.stage, stages))
+        why = await self._authorize(event, parsed, gh, snapshot)
+        if why is not None:
+            return self._refuse(event, parsed, why, parsed.stage)
+        views = {name: stage_view(snapshot, name) for name in stages}
+        if parsed.name == "rollback":
+            found = await rollback_freight(gh, config, views[parsed.stage], parsed.selector)
+        else:
+            found = promote_freight(snapshot, views, parsed.stage, parsed.selector)
+        if isinstance(found, str):
+            return self._refuse(event, parsed, found, parsed.stage)
+        return await self._open(event, parsed, gh, snapshot=snapshot, views=views, freight=found)
+
+    async def _authorize(
+        self, event: CommentEvent, command: Command, gh: CommandGitHub, snapshot: Snapshot
+    ) -> str | None:
+        assert snapshot.config is not None
+        promoters = list(snapshot.config.stages[command.stage].promoters)
+        permission = await gh.permission(event.login)
+        member_of: set[str] = set()
+        if promoters and not is_promoter(event.login, promoters, ()):
+            for org, team in promoter_teams(promoters):
+                if await gh.team_member(org, team, event.login):
+                    member_of.add(f"{org}/{team}")
+                    break
+        on_fork = False
+        if event.is_pull and event.issue_number is not None:
+            on_fork = await gh.pull_head_repo(event.issue_number) != event.repo
+        asker = Asker(event.login, permission, event.association, frozenset(member_of))
+        return refusal(
+            command,
+            asker,
+            repo=event.repo,
+            promoters=promoters,
+            on_fork_pull=on_fork,
+            default_branch=snapshot.default_branch,
+        )
+
+    async def _open(
+        self,
+        event: CommentEvent,
+        command: Command,
+        gh: CommandGitHub,
+        *,
+        snapshot: Snapshot,
+        views: Mapping[str, StageView],
+        freight: Freight,
+    ) -> Outcome:
+        stage = command.stage
+        if views[stage].runs(freight):
+            return self._refuse(event, command, _fill(ALREADY_RUNS, stage, freight), stage)
+        reason = REASON_LINE.format(login=event.login, url=event.url)
+        if command.reason:
+            reason += f": {' '.join(command.reason.split())}"
+        try:
+            action = build_promotion(
+                snapshot,
+                views,
+                stage,
+                freight,
+                requested_by=REQUESTED_BY.format(login=event.login, url=event.url),
+                requested_by_login=event.login,
+                rollback=command.name == "rollback",
+                reason=reason,
+            )
+        except FerryError as exc:
+            return self._refuse(event, command, str(exc), stage)
+        if not action.files:
+            return self._refuse(event, command, _fill(NOTHING_TO_EDIT, stage, freight), stage)
+        existing = await gh.pull_for_branch(action.branch)
+        if existing is not None:
+            url = existing[1]
+            if await self._tampered(gh, snapshot, action.branch, stage, freight):
+                # Someone pushed to Ferry's branch after it was opened: put back what was asked for.
+                await gh.open_promotion(replace(action, rebuild_pr=existing[0]))
+                self.emit(
+                    events.Event(events.PR_REBUILT, event.repo, stage, f"#{existing[0]} {action.title}")
+                )
+                self.trigger(event.repo)
+                reply = RESTORED.format(login=event.login, url=url, label=freight.label, id=freight.id)
+                return Outcome("accepted", reply, stage, url, f"restored {url}")
+            reply = ALREADY_OPEN.format(
+                login=event.login, url=url, stage=stage, label=freight.label, id=freight.id
+            )
+            return Outcome("accepted", reply, stage, url, f"already open: {url}")
+        number, url = await gh.open_promotion(action)
+        self.emit(events.Event(events.PR_OPENED, event.repo, stage, f"#{number} {action.title}"))
+        self.trigger(event.repo)  # the pass sets the gate on the new pull request
+        reply = OPENED.format(login=event.login, url=url, title=action.title, id=freight.id)
+        return Outcome("accepted", reply, stage, url, f"opened #{number} {action.title}")
+
+    @staticmethod
+    async def _tampered(
+        gh: CommandGitHub, snapshot: Snapshot, branch: str, stage: str, freight: Freight
+    ) -> bool:
+        """Whether the open PR's head is not Ferry's commit for this freight (a person pushed to it)."""
+        pull = next((pr for pr in snapshot.open_prs if pr.branch == branch), None)
+        if pull is None:
+            return False  # opened since the snapshot: Ferry's own, moments old
+        trailers = parse_trailers(await gh.commit_message(pull.head_sha))
+        return (trailers.stage, trailers.freight_id) != (stage, freight.id)
+
+
+def _fill(template: str, stage: str, freight: Freight) -> str:
+    return template.format(stage=stage, label=freight.label, id=freight.id)
+
+
+# ---- freight for /rollback (it reads history) ------------------------------------------------
+async def rollback_freight(
+    gh: CommandGitHub, config: PipelineConfig, view: StageView, selector: Selector
+) -> Freight | str:
+    """The freight ``/rollback`` returns a stage to: verified there before, newest first, not the current."""
+    merged = [m for m in await gh.merged_promotions() if m.stage == view.name]
+    merged.sort(key=lambda m: m.merged_at.timestamp() if m.merged_at else 0.0, reverse=True)
+    needs_status = config.stages[view.name].argocd is not None
+    for promotion in merged[:ROLLBACK_HISTORY]:
+        if promotion.freight_id == view.freight_id:
+            continue
+        status = (await gh.statuses(promotion.merge_commit_sha)).get(health_context(view.name))
+        if (status.state if status else ("none" if needs_status else "success")) != "success":
+            continue
+        freight = freight_from_trailers(view.warehouse, await gh.commit_message(promotion.head_sha))
+        if freight is None or view.runs(freight):
+            continue
+        if selector.empty or matches(freight, selector):
+            return freight
+    matching = f" matching {selector.describe()}" if not selector.empty else ""
+    return NOTHING_EARLIER.format(stage=view.name, matching=matching)

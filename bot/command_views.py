@@ -1,0 +1,156 @@
+"""What comment commands read and show, pure: the freight ``/promote`` may move, and the ``/status`` page.
+
+Belongs here: choosing a freight (with digests) for ``/promote`` from a snapshot, saying which upstream
+stage has not verified it and since when, and rendering every stage as a table and a Mermaid diagram.
+The grammar and permission rules are ``bot.commands``; the I/O is ``bot.command_runner``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from bot.commands import Selector, pick, unique
+from bot.core.config import StagesSource, WarehouseSource
+from bot.core.freight import Freight
+from bot.core.gates import health_context, verification, verified_upstream_freight_id
+from bot.core.pipeline import stage_order, upstream_stages
+from bot.core.snapshot import Snapshot
+from bot.core.stage_view import StageView, stage_view
+
+NO_WAREHOUSE_FREIGHT = "warehouse `{warehouse}` has no freight yet{why}"
+NOTHING_VERIFIED = "no freight is verified in every stage upstream of `{stage}`: {waits}"
+NOT_VERIFIED = "{label} (`{id}`) is not verified in every stage upstream of `{stage}`: {waits}"
+NO_SUCH_FREIGHT = "no freight Ferry knows matches {selector}; known: {known}"
+WAIT_NOT_RUNNING = "`{stage}` does not run it (it runs {running})"
+WAIT_FAILED = "`{stage}` failed to verify it: {why}"
+WAIT_PENDING = "`{stage}` is still verifying it, pending since {since}"
+STATUS_TITLE = "**Ferry status of {repo}** ({branch} at `{head}`)"
+STATUS_HEADER = "| stage | freight | images | verdict | since | open PRs |"
+VERDICT_WORDS = {
+    "success": "✅ verified",
+    "pending": "⏳ verifying",
+    "failure": "❌ failed",
+    "none": "— none",
+}
+VERDICT_STYLES = {
+    "success": "fill:#dafbe1,stroke:#1a7f37",
+    "pending": "fill:#fff8c5,stroke:#9a6700",
+    "failure": "fill:#ffebe9,stroke:#cf222e",
+    "none": "fill:#f6f8fa,stroke:#8c959f",
+}
+
+
+def _when(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "an unknown time"
+    minutes = max(0, int((now - moment).total_seconds() // 60))
+    ago = f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago"
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({ago})"
+
+
+def _since(view: StageView, now: datetime) -> str:
+    if view.deploy is None:
+        return "—"
+    status = view.deploy.statuses.get(health_context(view.name))
+    moment = (status.updated_at or status.created_at) if status else None
+    return _when(moment or view.deploy.committed_at, now)
+
+
+def upstream_waits(
+    snapshot: Snapshot, views: Mapping[str, StageView], stage: str, freight: Freight
+) -> list[str]:
+    """Each upstream stage where ``freight`` is not verified, and why; empty when the gate is open."""
+    assert snapshot.config is not None
+    waits = []
+    for upstream in upstream_stages(snapshot.config, stage):
+        view = views[upstream]
+        if view.freight_id != freight.id:
+            running = view.freight.label if view.freight else "freight Ferry did not promote"
+            waits.append(WAIT_NOT_RUNNING.format(stage=upstream, running=running))
+            continue
+        verdict = verification(view, snapshot.config)
+        if verdict.state == "failure":
+            waits.append(WAIT_FAILED.format(stage=upstream, why=verdict.description))
+        elif verdict.state != "success":
+            waits.append(WAIT_PENDING.format(stage=upstream, since=_since(view, snapshot.now)))
+    return waits
+
+
+def promote_freight(
+    snapshot: Snapshot, views: Mapping[str, StageView], stage: str, selector: Selector
+) -> Freight | str:
+    """The freight ``/promote`` moves ``stage`` to, with digests, or why there is none it may move."""
+    assert snapshot.config is not None
+    source = snapshot.config.stages[stage].source
+    newest = snapshot.warehouse_freight.get(views[stage].warehouse)
+    if selector.empty:
+        if isinstance(source, WarehouseSource):
+            if newest is not None:
+                return newest
+            error = snapshot.warehouse_errors.get(source.warehouse)
+            return NO_WAREHOUSE_FREIGHT.format(warehouse=source.warehouse, why=f": {error}" if error else "")
+        verified = verified_upstream_freight_id(stage, snapshot.config, views)
+        ups = [views[u].freight for u in source.stages]
+        chosen = next((f for f in ups if f is not None and f.id == verified), None)
+        if chosen is None:
+            waits = [w for f in unique(ups) for w in upstream_waits(snapshot, views, stage, f)]
+            return NOTHING_VERIFIED.format(stage=stage, waits="; ".join(waits) or "none runs freight yet")
+        return chosen
+    upstream = [views[u].freight for u in source.stages] if isinstance(source, StagesSource) else []
+    candidates = unique([*upstream, newest, *(v.freight for v in views.values())])
+    chosen = pick(selector, candidates)
+    if chosen is None:
+        known = ", ".join(f"`{f.id}` ({f.label})" for f in candidates) or "none"
+        return NO_SUCH_FREIGHT.format(selector=selector.describe(), known=known)
+    waits = upstream_waits(snapshot, views, stage, chosen)
+    if waits:
+        return NOT_VERIFIED.format(label=chosen.label, id=chosen.id, stage=stage, waits="; ".join(waits))
+    return chosen
+
+
+# ---- /status --------------------------------------------------------------------------------------
+def _node(name: str) -> str:
+    return "n_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _images(view: StageView) -> str:
+    return ", ".join(f"{image.rsplit('/', 1)[-1]} `{tag}`" for image, tag in sorted(view.tags.items())) or "—"
+
+
+def render_status(snapshot: Snapshot) -> str:
+    """Every stage as a table row, then the pipeline as a Mermaid diagram coloured by verdict."""
+    config = snapshot.config
+    assert config is not None
+    rows = [STATUS_HEADER, "| --- " * 6 + "|"]
+    diagram = ["```mermaid", "graph LR"]
+    for warehouse in config.warehouses:
+        diagram.append(f'  {_node("w_" + warehouse)}[("{warehouse}")]')
+    states: dict[str, list[str]] = {}
+    for name in stage_order(config):
+        view = stage_view(snapshot, name)
+        state: str = verification(view, config).state
+        states.setdefault(state, []).append(_node(name))
+        prs = ", ".join(f"[#{pr.number}]({pr.url})" for pr in snapshot.open_prs if pr.stage == name) or "—"
+        freight = f"`{view.freight_id}`" if view.freight_id else "—"
+        rows.append(
+            f"| {name} | {freight} | {_images(view)} | {VERDICT_WORDS[state]} | {_since(view, snapshot.now)} "
+            f"| {prs} |"
+        )
+        source = config.stages[name].source
+        feeds: Sequence[str] = (
+            [_node("w_" + source.warehouse)]
+            if isinstance(source, WarehouseSource)
+            else [_node(s) for s in source.stages]
+        )
+        label = view.freight.label if view.freight else _images(view).replace("`", "")
+        diagram.append(f'  {_node(name)}["{name}<br/>{label}"]')
+        diagram += [f"  {feed} --> {_node(name)}" for feed in feeds]
+    for state, nodes in states.items():
+        diagram.append(f"  classDef {state} {VERDICT_STYLES[state]}")
+        diagram.append(f"  class {','.join(nodes)} {state}")
+    diagram.append("```")
+    title = STATUS_TITLE.format(
+        repo=snapshot.repo, branch=snapshot.default_branch, head=snapshot.head_sha[:7]
+    )
+    return "\n".join([title, "", *rows, "", *diagram])

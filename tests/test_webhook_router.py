@@ -1,0 +1,250 @@
+"""WebhookRouter: which repository a real GitHub payload wakes, and which installations it adds or drops.
+
+Every payload in ../shared/contracts/github-webhooks/ goes through the router into a recording fake that
+has only what the router uses of the Reconciler (``repos``, ``trigger``, ``promotion_merged``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from bot.reconciler import Reconciler
+from bot.server import WebhookDelivery
+from bot.webhooks import WebhookRouter
+
+KNOWN_INSTALLATION = 957387
+OTHER_INSTALLATION = 7
+OTHER_REPO = "someone/else"
+REPO_EVENTS = frozenset(
+    {"push", "pull_request", "issue_comment", "commit_comment", "status", "check_suite", "package",
+     "registry_package"}
+)  # fmt: skip
+QUIET_EVENTS = frozenset({"ping", "check_run"})  # Ferry reads commit statuses, never check runs
+MERGE_SHA = "c4295bd74fb0f4fda03689c3df3f2803b658fd85"
+
+
+class RecordingReconciler:
+    def __init__(self, repos: dict[str, int] | None = None) -> None:
+        self.repos: dict[str, int] = dict(repos or {})
+        self.triggered: list[str] = []
+        self.merged: list[tuple[str, str, str]] = []
+        self.installations_added: list[int] = []
+
+    async def add_installation(self, installation_id: int) -> None:
+        self.installations_added.append(installation_id)
+
+    def trigger(self, repo: str) -> None:
+        self.triggered.append(repo)
+
+    async def promotion_merged(self, repo: str, stage: str, merge_commit: str) -> None:
+        self.merged.append((repo, stage, merge_commit))
+
+
+def router_for(fake: RecordingReconciler) -> WebhookRouter:
+    return WebhookRouter(cast(Reconciler, fake))
+
+
+def delivery(event: str, payload: dict[str, Any]) -> WebhookDelivery:
+    return WebhookDelivery(event, "72d3162e-cc78-11e3-81ab-4c9367dc0958", payload, time.time())
+
+
+def payload_files(contracts: Path) -> list[Path]:
+    return sorted((contracts / "github-webhooks").glob("*.payload.json"))
+
+
+def load(contracts: Path, name: str) -> dict[str, Any]:
+    return dict(json.loads((contracts / "github-webhooks" / f"{name}.payload.json").read_text()))
+
+
+def event_of(path: Path) -> str:
+    return path.name.split(".", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def contracts(contracts_dir: Path) -> Path:
+    return contracts_dir
+
+
+def test_every_contract_payload_is_covered_by_this_suite(contracts: Path) -> None:
+    events = {event_of(p) for p in payload_files(contracts)}
+    assert events <= REPO_EVENTS | QUIET_EVENTS | {"installation", "installation_repositories"}
+    assert len(payload_files(contracts)) >= 40
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "push",
+        "push.with-new-branch",
+        "pull_request.opened",
+        "pull_request.closed",
+        "pull_request.synchronize",
+        "pull_request.labeled",
+        "pull_request.reopened",
+        "pull_request.converted_to_draft",
+        "pull_request.ready_for_review",
+        "issue_comment.created",
+        "issue_comment.edited",
+        "issue_comment.deleted",
+        "commit_comment.created",
+        "status",
+        "status.with-author-committer-null",
+        "check_suite.completed",
+        "check_suite.requested",
+        "package.published.docker",
+        "registry_package.published.docker",
+    ],
+)
+async def test_a_repository_event_triggers_a_pass_for_its_repository(contracts: Path, name: str) -> None:
+    payload = load(contracts, name)
+    repo = payload["repository"]["full_name"]
+    fake = RecordingReconciler({repo: KNOWN_INSTALLATION, OTHER_REPO: OTHER_INSTALLATION})
+    await router_for(fake).deliver(delivery(name.partition(".")[0], payload))
+    assert fake.triggered == [repo]
+    assert fake.merged == []
+    assert fake.repos[OTHER_REPO] == OTHER_INSTALLATION
+
+
+async def test_every_repository_payload_in_the_contracts_triggers_exactly_its_repository(
+    contracts: Path,
+) -> None:
+    for path in payload_files(contracts):
+        event = event_of(path)
+        if event not in REPO_EVENTS:
+            continue
+        payload = json.loads(path.read_text())
+        repo = payload["repository"]["full_name"]
+        fake = RecordingReconciler({repo: KNOWN_INSTALLATION})
+        await router_for(fake).deliver(delivery(event, payload))
+        assert fake.triggered == [repo], path.name
+
+
+async def test_ping_and_check_runs_trigger_nothing(contracts: Path) -> None:
+    for path in payload_files(contracts):
+        if event_of(path) not in QUIET_EVENTS:
+            continue
+        payload = json.loads(path.read_text())
+        repos = {payload["repository"]["full_name"]: KNOWN_INSTALLATION}
+        fake = RecordingReconciler(repos)
+        await router_for(fake).deliver(delivery(event_of(path), payload))
+        assert (fake.triggered, fake.merged, fake.repos) == ([], [], repos), path.name
+
+
+async def test_an_event_from_a_new_installation_repository_registers_it_before_triggering(
+    contracts: Path,
+) -> None:
+    payload = load(contracts, "push.with-new-branch")
+    fake = RecordingReconciler()
+    await router_for(fake).deliver(delivery("push", payload))
+    repo = payload["repository"]["full_name"]
+    assert fake.repos == {repo: payload["installation"]["id"]}
+    assert fake.triggered == [repo]
+
+
+@pytest.mark.parametrize("name", ["installation.created", "installation.created.with-requester"])
+async def test_a_new_installation_adds_and_reconciles_its_repositories(contracts: Path, name: str) -> None:
+    payload = load(contracts, name)
+    fake = RecordingReconciler({OTHER_REPO: OTHER_INSTALLATION})
+    await router_for(fake).deliver(delivery("installation", payload))
+    listed = [r["full_name"] for r in payload["repositories"]]
+    installation = payload["installation"]["id"]
+    assert fake.repos == {OTHER_REPO: OTHER_INSTALLATION} | dict.fromkeys(listed, installation)
+    assert fake.triggered == listed
+
+
+async def test_a_deleted_installation_drops_its_repositories_and_only_those(contracts: Path) -> None:
+    payload = load(contracts, "installation.deleted")
+    installation = payload["installation"]["id"]
+    fake = RecordingReconciler({"octocat/Hello-World": installation, "octocat/Spoon-Knife": installation,
+                                OTHER_REPO: OTHER_INSTALLATION})  # fmt: skip
+    await router_for(fake).deliver(delivery("installation", payload))
+    assert fake.repos == {OTHER_REPO: OTHER_INSTALLATION}
+    assert fake.triggered == []
+
+
+async def test_accepting_new_permissions_keeps_the_installation_repositories(contracts: Path) -> None:
+    payload = load(contracts, "installation.new_permissions_accepted")
+    installation = payload["installation"]["id"]
+    fake = RecordingReconciler({"Codertocat/Hello-World": installation})
+    await router_for(fake).deliver(delivery("installation", payload))
+    assert fake.repos == {"Codertocat/Hello-World": installation}
+
+
+async def test_a_suspended_installation_is_no_longer_reconciled(contracts: Path) -> None:
+    payload = load(contracts, "installation.suspend")
+    installation = payload["installation"]["id"]
+    fake = RecordingReconciler({"acme/gitops": installation, OTHER_REPO: OTHER_INSTALLATION})
+    await router_for(fake).deliver(delivery("installation", payload))
+    assert fake.repos == {OTHER_REPO: OTHER_INSTALLATION}
+
+
+async def test_unsuspending_an_installation_drops_nothing_and_lists_its_repositories_again(
+    contracts: Path,
+) -> None:
+    payload = load(contracts, "installation.unsuspend")
+    fake = RecordingReconciler({OTHER_REPO: OTHER_INSTALLATION})
+    await router_for(fake).deliver(delivery("installation", payload))
+    assert fake.repos == {OTHER_REPO: OTHER_INSTALLATION}
+    assert fake.installations_added == [payload["installation"]["id"]]
+
+
+async def test_repositories_added_to_an_installation_are_registered_and_reconciled(contracts: Path) -> None:
+    payload = load(contracts, "installation_repositories.added")
+    fake = RecordingReconciler()
+    await router_for(fake).deliver(delivery("installation_repositories", payload))
+    added = [r["full_name"] for r in payload["repositories_added"]]
+    assert fake.repos == dict.fromkeys(added, payload["installation"]["id"])
+    assert fake.triggered == added
+
+
+async def test_repositories_removed_from_an_installation_are_dropped(contracts: Path) -> None:
+    payload = load(contracts, "installation_repositories.removed")
+    installation = payload["installation"]["id"]
+    removed = [r["full_name"] for r in payload["repositories_removed"]]
+    fake = RecordingReconciler(dict.fromkeys(removed, installation) | {OTHER_REPO: OTHER_INSTALLATION})
+    await router_for(fake).deliver(delivery("installation_repositories", payload))
+    assert fake.repos == {OTHER_REPO: OTHER_INSTALLATION}
+    assert fake.triggered == []
+
+
+def merged(contracts: Path, head_ref: str) -> dict[str, Any]:
+    payload = copy.deepcopy(load(contracts, "pull_request.closed"))
+    payload["pull_request"]["merged"] = True
+    payload["pull_request"]["head"]["ref"] = head_ref
+    return payload
+
+
+async def test_a_merged_promotion_pr_starts_the_stage_sync_with_its_merge_commit(contracts: Path) -> None:
+    payload = merged(contracts, "ferry/staging/0123456789ab")
+    repo = payload["repository"]["full_name"]
+    fake = RecordingReconciler({repo: KNOWN_INSTALLATION})
+    await router_for(fake).deliver(delivery("pull_request", payload))
+    assert fake.merged == [(repo, "staging", MERGE_SHA)]
+
+
+@pytest.mark.parametrize("head_ref", ["changes", "ferry/staging", "ferry/staging/not-a-freight-id"])
+async def test_a_merged_pull_request_that_is_not_a_promotion_only_triggers_a_pass(
+    contracts: Path, head_ref: str
+) -> None:
+    payload = merged(contracts, head_ref)
+    repo = payload["repository"]["full_name"]
+    fake = RecordingReconciler({repo: KNOWN_INSTALLATION})
+    await router_for(fake).deliver(delivery("pull_request", payload))
+    assert fake.merged == []
+    assert fake.triggered == [repo]
+
+
+async def test_a_promotion_pr_closed_without_merging_only_triggers_a_pass(contracts: Path) -> None:
+    payload = merged(contracts, "ferry/dev/0123456789ab")
+    payload["pull_request"]["merged"] = False
+    repo = payload["repository"]["full_name"]
+    fake = RecordingReconciler({repo: KNOWN_INSTALLATION})
+    await router_for(fake).deliver(delivery("pull_request", payload))
+    assert fake.merged == []
+    assert fake.triggered == [repo]
