@@ -20,12 +20,12 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import respx
 
+from bot.core.config import ImageRule, Warehouse
 from bot.core.selection import TagRule, select_tag
 from bot.core.semver_range import version_key
 from bot.registry import RegistryClient, discover_freight
@@ -98,23 +98,6 @@ def selection_table() -> str:
     return title + "\n\n" + "\n".join(rows)
 
 
-@dataclass
-class Rule:
-    image: str
-    semver: str | None = None
-    lexical: bool = False
-    numeric: bool = False
-    digest: str | None = None
-    allow: str | None = None
-    ignore: list[str] = field(default_factory=list)
-    prerelease: bool = False
-
-
-@dataclass
-class Warehouse:
-    images: list[Rule]
-
-
 def _serve_fakes(router: respx.MockRouter, tags: list[str]) -> None:
     def bearer(
         token: str, challenge: str, answer: Callable[[httpx.Request], httpx.Response]
@@ -184,15 +167,26 @@ async def _three_polls(warehouse: Warehouse, tags: list[str]) -> list[int]:
 def requests_table() -> str:
     tags = ten_thousand_tags()
     cases = [
-        ("Docker Hub `nginx` (bearer, 500 tags, 1 page)", Warehouse([Rule("nginx", semver="^5")])),
+        (
+            "Docker Hub `nginx` (bearer, 500 tags, 1 page)",
+            Warehouse(images=[ImageRule(image="nginx", semver="^5")]),
+        ),
         (
             "ghcr.io `acme/web` (bearer, 10,000 tags, 10 pages)",
-            Warehouse([Rule("ghcr.io/acme/web", semver="^5")]),
+            Warehouse(images=[ImageRule(image="ghcr.io/acme/web", semver="^5")]),
         ),
-        ("ghcr.io `acme/web` digest of `latest`", Warehouse([Rule("ghcr.io/acme/web", digest="latest")])),
+        (
+            "ghcr.io `acme/web` digest of `latest`",
+            Warehouse(images=[ImageRule(image="ghcr.io/acme/web", digest="latest")]),
+        ),
         (
             "both images in one warehouse",
-            Warehouse([Rule("nginx", semver="^5"), Rule("ghcr.io/acme/web", semver="^5")]),
+            Warehouse(
+                images=[
+                    ImageRule(image="nginx", semver="^5"),
+                    ImageRule(image="ghcr.io/acme/web", semver="^5"),
+                ]
+            ),
         ),
     ]
     rows = ["| warehouse | first poll | second poll | after token expiry |", "|---|---|---|---|"]
@@ -208,7 +202,7 @@ def _real_registry_rows() -> list[str]:
         with tempfile.TemporaryDirectory() as workdir, running_registry(Path(workdir)) as registry:
             for tag in ("1.0.0", "1.1.0", "2.0.0-rc.1", "latest"):
                 registry.push("acme/web", tag)
-            warehouse = Warehouse([Rule(f"{registry.host}/acme/web", semver="^1")])
+            warehouse = Warehouse(images=[ImageRule(image=f"{registry.host}/acme/web", semver="^1")])
 
             async def run() -> tuple[list[int], float]:
                 async with RegistryClient() as client:

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ import respx
 from pydantic import SecretStr
 
 from bot.cli.select import registry_access_from_env
+from bot.core.config import ImageRule, Warehouse
 from bot.core.selection import TagRule
 from bot.errors import RegistryError, SettingsError
 from bot.registry import MANIFEST_MEDIA_TYPES, RegistryClient, discover_freight
@@ -373,23 +373,6 @@ async def test_requests_beyond_the_rate_cap_wait_their_turn(
     assert fake_time.sleeps == [0.5, 0.5, 0.5]
 
 
-@dataclass
-class Rule:
-    image: str
-    semver: str | None = None
-    lexical: bool = False
-    numeric: bool = False
-    digest: str | None = None
-    allow: str | None = None
-    ignore: list[str] = field(default_factory=list)
-    prerelease: bool = False
-
-
-@dataclass
-class Warehouse:
-    images: list[Rule]
-
-
 async def test_a_warehouse_poll_selects_each_image_and_records_its_digest(
     mock: respx.MockRouter, fake_time: FakeTime
 ) -> None:
@@ -398,7 +381,9 @@ async def test_a_warehouse_poll_selects_each_image_and_records_its_digest(
     mock.head("https://ghcr.io/v2/acme/web/manifests/stable").respond(
         200, headers={"Docker-Content-Digest": OTHER_DIGEST}
     )
-    warehouse = Warehouse([Rule("nginx", semver="^1"), Rule("ghcr.io/acme/web", digest="stable")])
+    warehouse = Warehouse(
+        images=[ImageRule(image="nginx", semver="^1"), ImageRule(image="ghcr.io/acme/web", digest="stable")]
+    )
     async with client_for(fake_time) as client:
         freight = await discover_freight(client, "web", warehouse)
     assert [(i.image, i.tag, i.digest) for i in freight.images] == [
@@ -464,7 +449,9 @@ async def test_images_of_one_registry_polled_together_ping_it_once(
         mock.head(f"https://ghcr.io/v2/acme/{name}/manifests/1.0.0").respond(
             200, headers={"Docker-Content-Digest": DIGEST}
         )
-    warehouse = Warehouse([Rule(f"ghcr.io/acme/{name}", semver="^1") for name in ("web", "api", "worker")])
+    warehouse = Warehouse(
+        images=[ImageRule(image=f"ghcr.io/acme/{name}", semver="^1") for name in ("web", "api", "worker")]
+    )
     async with client_for(fake_time) as client:
         freight = await discover_freight(client, "app", warehouse)
         assert client.requests_made == 1 + 3 * 2

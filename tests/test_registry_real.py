@@ -5,37 +5,18 @@ from __future__ import annotations
 import io
 import json
 import socket
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from registry_server import LocalRegistry, registry  # noqa: F401 - the fixture
 
 from bot.cli import main
+from bot.core.config import ImageRule, Warehouse
 from bot.core.selection import TagRule
 from bot.errors import RegistryError
 from bot.registry import RegistryClient, discover_freight
 
 pytestmark = pytest.mark.registry
-
-
-@dataclass
-class Rule:
-    """An image rule as the config has it (bot.core.config.ImageRule)."""
-
-    image: str
-    semver: str | None = None
-    lexical: bool = False
-    numeric: bool = False
-    digest: str | None = None
-    allow: str | None = None
-    ignore: list[str] = field(default_factory=list)
-    prerelease: bool = False
-
-
-@dataclass
-class Warehouse:
-    images: list[Rule]
 
 
 WEB_TAGS = ("1.9.0", "1.9.3", "1.10.0", "1.10.1-rc.1", "2.0.0-beta.1", "latest")
@@ -171,7 +152,7 @@ def test_ferry_select_refuses_malformed_rules_before_reading_anything(
 
 
 async def test_a_repushed_mutable_tag_changes_the_freight_id(registry: LocalRegistry) -> None:  # noqa: F811
-    warehouse = Warehouse([Rule(f"{registry.host}/acme/edge", digest="latest")])
+    warehouse = Warehouse(images=[ImageRule(image=f"{registry.host}/acme/edge", digest="latest")])
     first_digest = registry.push("acme/edge", "latest", salt="first")
     async with RegistryClient() as client:
         before = await discover_freight(client, "edge", warehouse)
