@@ -104,7 +104,7 @@ class Metrics:
         )
         self.sync_latency = Histogram(
             "sync_latency_seconds",
-            "seconds from a promotion PR's merge to the Argo CD sync request",
+            "seconds from a merged promotion's webhook arriving to its Argo CD sync request",
             buckets=SYNC_LATENCY_BUCKETS,
             namespace=NAMESPACE,
             registry=self.registry,

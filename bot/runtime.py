@@ -114,7 +114,12 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
         on_action=on_action,
     )
     commands = CommandRunner.for_reconciler(reconciler)
-    router = WebhookRouter(reconciler, on_comment=commands, on_package=freight.invalidate)
+    router = WebhookRouter(
+        reconciler,
+        on_comment=commands,
+        on_package=freight.invalidate,
+        on_merge_handled=metrics.sync_latency.observe,
+    )
     runtime = Runtime(
         settings=settings,
         metrics=metrics,

@@ -6,6 +6,7 @@ Webhooks only wake the loop; the pass re-reads the truth, so a lost or repeated 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -39,10 +40,12 @@ class WebhookRouter:
         *,
         on_comment: CommentHandler | None = None,
         on_package: Callable[[str], None] | None = None,
+        on_merge_handled: Callable[[float], None] | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.on_comment = on_comment
         self.on_package = on_package
+        self.on_merge_handled = on_merge_handled  # seconds from receipt to the sync request
 
     async def deliver(self, delivery: WebhookDelivery) -> None:
         payload = delivery.payload
@@ -66,6 +69,8 @@ class WebhookRouter:
         merged = _merged_promotion(event, payload)
         if merged is not None:
             await self.reconciler.promotion_merged(repo, *merged)
+            if self.on_merge_handled is not None:
+                self.on_merge_handled(time.time() - delivery.received_at)
             return
         if event in ("issue_comment", "commit_comment") and self.on_comment is not None:
             await self.on_comment(delivery)

@@ -228,6 +228,16 @@ async def test_a_merged_promotion_pr_starts_the_stage_sync_with_its_merge_commit
     assert fake.merged == [(repo, "staging", MERGE_SHA)]
 
 
+async def test_the_time_from_a_merge_webhook_to_its_sync_request_is_measured(contracts: Path) -> None:
+    payload = merged(contracts, "ferry/prod/0123456789ab")
+    fake = RecordingReconciler({payload["repository"]["full_name"]: KNOWN_INSTALLATION})
+    measured: list[float] = []
+    router = WebhookRouter(cast(Reconciler, fake), on_merge_handled=measured.append)
+    await router.deliver(delivery("pull_request", payload))
+    await router.deliver(delivery("push", load(contracts, "push")))
+    assert len(measured) == 1 and 0 <= measured[0] < 60
+
+
 @pytest.mark.parametrize("head_ref", ["changes", "ferry/staging", "ferry/staging/not-a-freight-id"])
 async def test_a_merged_pull_request_that_is_not_a_promotion_only_triggers_a_pass(
     contracts: Path, head_ref: str
