@@ -309,6 +309,11 @@ def render_docs() -> str:
     return "\n".join([DOCS_TITLE, "", DOCS_INTRO, "", *_table(), "", HELP_FOOTER]) + "\n"
 
 
+def render_reference() -> str:
+    """The command table and how commands are answered: the README's section, the same words as /help."""
+    return "\n".join([*_table(), "", HELP_FOOTER]) + "\n"
+
+
 def render_error(error: CommandError) -> str:
     return f"{error.message}. Usage:\n\n```\n{error.usage}\n```"
 
