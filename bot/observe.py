@@ -101,6 +101,7 @@ async def observe(
         warehouse_freight=warehouse_freight,
         warehouse_errors=warehouse_errors,
         deploys=deploys,
+        merged_commits=frozenset(m.merge_commit_sha for m in merged),
         open_prs=tuple(await gh.open_promotions()),
         app_states=app_states,
     )

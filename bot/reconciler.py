@@ -95,7 +95,10 @@ class Reconciler:
         self._retry_handles: dict[str, asyncio.TimerHandle] = {}
         self._seen_freight: dict[tuple[str, str], str] = {}  # only to narrate discoveries once
         self._stopped = False
-        self._configs: dict[str, PipelineConfig] = {}  # last valid config per repo, for the merge fast path
+        # What the last pass saw, for the merge fast path: the valid config, and the merge commits of
+        # recent promotions (a merge among them is old news).
+        self._configs: dict[str, PipelineConfig] = {}
+        self._merged_seen: dict[str, frozenset[str]] = {}
 
     # ---- repositories ------------------------------------------------------------------------
     async def discover(self) -> None:
@@ -209,15 +212,25 @@ class Reconciler:
         if stage_config is not None and stage_config.argocd is not None and self.argocd is not None:
             sync, pending = start_verification(stage, stage_config, merge_commit, self.argocd_urls)
             try:
-                # A redelivered merge event (after a restart, or on another replica) must not sync a
-                # verified stage again: its health status says verification already began.
-                if pending.context in await self.repo_client(repo).statuses(merge_commit):
-                    self.trigger(repo)
+                if await self._merge_already_handled(repo, merge_commit, pending.context):
+                    self.trigger(repo)  # a redelivered event: the pass decides from what is true now
                     return
                 await Actor(self, repo, None).run([sync, pending])
             except ExternalError as exc:
                 log.warning("fast sync failed", extra={"repo": repo, "stage": stage, "error": str(exc)})
         self.trigger(repo)
+
+    async def _merge_already_handled(self, repo: str, merge_commit: str, health: str) -> bool:
+        """Whether a merge event is old news (redelivered, or seen by another replica first).
+
+        Syncing an old merge could move a stage back to an older commit. The last pass listed the
+        recent merged promotions, so a merge commit among them is old; only a process that has not
+        passed over the repository yet (just restarted) asks GitHub whether verification began.
+        """
+        seen = self._merged_seen.get(repo)
+        if seen is not None:
+            return merge_commit in seen
+        return health in await self.repo_client(repo).statuses(merge_commit)
 
     # ---- one pass ----------------------------------------------------------------------------
     async def snapshot(self, repo: str) -> Snapshot | None:
@@ -240,6 +253,7 @@ class Reconciler:
         self._note_snapshot(snapshot)
         if snapshot.config is not None and not snapshot.config_problems:
             self._configs[repo] = snapshot.config
+            self._merged_seen[repo] = snapshot.merged_commits
         actions = decide(snapshot)
         await Actor(self, repo, snapshot).run(actions)
         self.last_pass[repo] = {

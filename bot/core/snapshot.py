@@ -90,4 +90,5 @@ class Snapshot:
     deploys: Mapping[str, Deploy] = field(default_factory=dict)  # by stage
     open_prs: tuple[PullRequest, ...] = ()
     argocd_urls: Mapping[str, str] = field(default_factory=dict)  # server name -> UI base URL
+    merged_commits: frozenset[str] = frozenset()  # merge commits of the recent merged promotions
     app_states: Mapping[str, tuple[AppState, ...]] = field(default_factory=dict)  # by stage, when verifying
