@@ -34,7 +34,7 @@ from bot.core.config import (
 )
 from bot.core.images import normalise_name
 from bot.core.pipeline import Path, StageLinks, graph_problems, warehouse_of
-from bot.errors import ConfigError, FerryError, ManifestError, Problem
+from bot.errors import ConfigError, FerryError, Problem
 
 __all__ = ["CONFIG_PATH", "load_config", "locate", "update_target_paths"]
 
@@ -284,7 +284,6 @@ def _raw_links(tree: Any) -> tuple[list[str], dict[str, StageLinks]]:
     return warehouses or [], links
 
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # kustomize's order
 MISSING_FILE = "{path} does not exist in the repository"
 MISSING_KUSTOMIZATION = "{path} holds no kustomization file ({tried})"
 UNREADABLE_TARGET = "{path}: {error}"
@@ -300,15 +299,9 @@ def target_path(target: UpdateTarget, exists: Callable[[str], bool]) -> str:
     """The repo-relative file an update target edits; a kustomize directory resolves to its file
     (``<dir>/kustomization.yaml`` when it holds none, so the caller reports that one missing)."""
     # Imported here so reading a config never depends on the manifest editor, only checking files does.
-    from bot.core.manifest import resolve_kustomization  # noqa: PLC0415
+    from bot.core.targets import target_of  # noqa: PLC0415
 
-    if isinstance(target, KustomizeUpdate):
-        directory = posixpath.normpath(target.kustomize)
-        try:
-            return resolve_kustomization(directory, exists)
-        except ManifestError:
-            return posixpath.join(directory, KUSTOMIZATION_NAMES[0])
-    return posixpath.normpath(target.helm if isinstance(target, HelmUpdate) else target.yaml)
+    return target_of(target, exists).path
 
 
 def update_target_paths(config: PipelineConfig, exists: Callable[[str], bool]) -> dict[str, list[str]]:
@@ -321,17 +314,15 @@ def update_target_paths(config: PipelineConfig, exists: Callable[[str], bool]) -
 
 def images_in(target: UpdateTarget, path: str, text: str) -> set[str]:
     """Normalised names of the images Ferry sees in one update target's text."""
-    from bot.core.manifest import HelmPaths, find_images  # noqa: PLC0415
+    from bot.core.targets import target_of  # noqa: PLC0415
 
-    helm_paths = None
-    if isinstance(target, HelmUpdate) and (target.repository or target.tag or target.digest):
-        helm_paths = HelmPaths(repository=target.repository, tag=target.tag, digest=target.digest)
-    reference_path = target.path if isinstance(target, YamlUpdate) else None
-    found = find_images(text, source=path, helm_paths=helm_paths, reference_path=reference_path)
-    return {normalise_name(f.image) for f in found}
+    resolved = target_of(target, lambda candidate: candidate == path)
+    return {normalise_name(f.image) for f in resolved.images(text)}
 
 
 def _target_problems(config: PipelineConfig, files: Mapping[str, str]) -> list[tuple[Path, bool, str]]:
+    from bot.core.manifest import KUSTOMIZATION_FILES  # noqa: PLC0415 (see target_path)
+
     problems: list[tuple[Path, bool, str]] = []
     for name, stage in config.stages.items():
         warehouse = warehouse_of(config, name)
@@ -346,7 +337,7 @@ def _target_problems(config: PipelineConfig, files: Mapping[str, str]) -> list[t
             if path not in files:
                 message = MISSING_FILE.format(path=path)
                 if isinstance(target, KustomizeUpdate) and path != posixpath.normpath(target.kustomize):
-                    tried = ", ".join(KUSTOMIZATION_NAMES)
+                    tried = ", ".join(KUSTOMIZATION_FILES)
                     message = MISSING_KUSTOMIZATION.format(path=target.kustomize, tried=tried)
                 problems.append((where, False, message))
                 complete = False

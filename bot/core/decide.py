@@ -20,7 +20,7 @@ from bot.core.actions import (
 from bot.core.config import StagesSource, WarehouseSource
 from bot.core.freight import Freight
 from bot.core.gates import STATUS_CONFIG, STATUS_GATE, Gate, gate_for, verified_upstream_freight_id
-from bot.core.manifest import ImageUpdate, bump_text, find_images
+from bot.core.manifest import ImageUpdate, bump_text
 from bot.core.pipeline import stage_order
 from bot.core.promotion import (
     LABEL_FERRY,
@@ -112,12 +112,7 @@ def promotion_files(snapshot: Snapshot, view: StageView, freight: Freight) -> tu
     files = []
     for target in view.targets:
         text = snapshot.files[target.path]
-        held = {
-            o.image
-            for o in find_images(
-                text, source=target.path, helm_paths=target.helm_paths, reference_path=target.reference_path
-            )
-        }
+        held = {o.image for o in target.images(text)}
         # A stage's images may be spread over its files: each file gets the images it holds.
         updates = [ImageUpdate(i.image, i.tag, i.digest) for i in freight.images if i.image in held]
         if not updates:

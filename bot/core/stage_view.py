@@ -5,46 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.core.config import HelmUpdate, KustomizeUpdate, PipelineConfig, Stage, YamlUpdate
+from bot.core.config import PipelineConfig, Stage
 from bot.core.freight import Freight, FreightImage
 from bot.core.images import parse_image
-from bot.core.manifest import (
-    HelmPaths,
-    ImageOccurrence,
-    find_images,
-    resolve_kustomization,
-)
+from bot.core.manifest import ImageOccurrence
 from bot.core.pipeline import warehouse_of
 from bot.core.promotion import parse_trailers
 from bot.core.snapshot import Deploy, Snapshot
+from bot.core.targets import Target, target_of
 from bot.errors import FerryError, InvalidReferenceError
 
 
-@dataclass(frozen=True)
-class Target:
-    """One file a stage's promotion edits, with how to find images in it."""
-
-    path: str
-    helm_paths: HelmPaths | None = None
-    reference_path: str | None = None
-
-
 def stage_targets(stage: Stage, paths: frozenset[str]) -> list[Target]:
-    targets = []
-    for update in stage.update:
-        if isinstance(update, KustomizeUpdate):
-            targets.append(Target(resolve_kustomization(update.kustomize, paths.__contains__)))
-        elif isinstance(update, HelmUpdate):
-            explicit = update.repository or update.tag or update.digest
-            helm = (
-                HelmPaths(repository=update.repository, tag=update.tag, digest=update.digest)
-                if explicit
-                else None
-            )
-            targets.append(Target(update.helm, helm_paths=helm))
-        elif isinstance(update, YamlUpdate):
-            targets.append(Target(update.yaml, reference_path=update.path))
-    return targets
+    return [target_of(update, paths.__contains__) for update in stage.update]
 
 
 def all_target_paths(config: PipelineConfig, paths: frozenset[str]) -> list[str]:
@@ -76,9 +49,7 @@ def _occurrences(snapshot: Snapshot, target: Target) -> list[ImageOccurrence]:
     if text is None:
         return []
     try:
-        return find_images(
-            text, source=target.path, helm_paths=target.helm_paths, reference_path=target.reference_path
-        )
+        return target.images(text)
     except FerryError:
         return []
 
