@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.core.config import PipelineConfig, Warehouse
-from bot.core.config_load import CONFIG_PATH, load_config
+from bot.core.config_load import CONFIG_PATH, load_config, update_target_paths
 from bot.core.freight import Freight
 from bot.core.gates import health_context
 from bot.core.promotion import parse_trailers
 from bot.core.snapshot import CommitStatus, Deploy, MergedPromotion, Snapshot
-from bot.core.stage_view import all_target_paths, stage_targets
+from bot.core.stage_view import stage_targets
 from bot.core.verdict import AppState
 from bot.errors import ConfigError, ExternalError, FerryError, Problem
 from bot.github.repo import RepoGitHub
@@ -114,10 +114,8 @@ async def _load(
         config = load_config(text)
     except ConfigError as exc:
         return None, exc.problems, {}
-    try:
-        paths = all_target_paths(config, frozenset(tree))
-    except FerryError as exc:
-        return config, [Problem(CONFIG_PATH, 0, 0, "update", str(exc))], {}
+    by_stage = update_target_paths(config, tree.__contains__)
+    paths = dict.fromkeys(path for stage_paths in by_stage.values() for path in stage_paths)
     files = {p: await gh.blob_text(tree[p], p) for p in paths if p in tree}
     try:
         return load_config(text, files=files), [], files

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.core.config import PipelineConfig, Stage
+from bot.core.config import Stage
 from bot.core.freight import Freight, FreightImage
 from bot.core.images import parse_image
 from bot.core.manifest import ImageOccurrence
@@ -18,15 +18,6 @@ from bot.errors import FerryError, InvalidReferenceError
 
 def stage_targets(stage: Stage, paths: frozenset[str]) -> list[Target]:
     return [target_of(update, paths.__contains__) for update in stage.update]
-
-
-def all_target_paths(config: PipelineConfig, paths: frozenset[str]) -> list[str]:
-    found: list[str] = []
-    for stage in config.stages.values():
-        for target in stage_targets(stage, paths):
-            if target.path not in found:
-                found.append(target.path)
-    return found
 
 
 @dataclass(frozen=True)

@@ -330,11 +330,7 @@ class RepoGitHub:
 
     async def comment_once(self, number: int, body: str, *, marker: str) -> bool:
         """Post ``body`` (which gets ``marker``) unless a comment with that marker is already there."""
-        comments = await call(
-            f"reading comments of #{number}",
-            self.rest.issues.async_list_comments(self.owner, self.name, number, per_page=100),
-        )
-        if any(marker in (c.body or "") for c in comments.parsed_data):
+        if any(marker in text for text in await self.comment_bodies(number)):
             return False
         text = body if marker in body else f"{body}\n\n{marker}\n"
         await call(
