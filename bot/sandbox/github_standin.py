@@ -30,6 +30,7 @@ from bot.sandbox.github_ops import GitHubOps
 from bot.sandbox.github_pipeline import Fault, Pipeline
 from bot.sandbox.github_routes_app import AppRoutes
 from bot.sandbox.github_routes_git import GitRoutes
+from bot.sandbox.github_routes_history import HistoryRoutes
 from bot.sandbox.github_routes_issues import IssueRoutes
 from bot.sandbox.github_routes_pulls import PullRoutes
 from bot.sandbox.github_state import BOT_LOGIN, PERMISSIONS, Account, Delivery, GitHubState, Site
@@ -293,5 +294,6 @@ class GitHubStandIn:
         PullRoutes(self.ops).register(app.router)
         IssueRoutes(self.ops).register(app.router)
         AppRoutes(self.ops, self._pipeline.rate_usage).register(app.router)
+        HistoryRoutes(self.ops).register(app.router)
         git.register_late(app.router)
         return app
