@@ -265,7 +265,7 @@ class Controller:
         operation.desired = comparison.desired
         operation.results = self._apply(app, operation, comparison.desired, long_ago)
         app.operation = operation
-        self._finish(app, operation, now)
+        self._finish(app, operation, long_ago + self.settings.progress_seconds)
         self.observe_health(app, now)
 
     def request(self, app: AppRecord, operation: Operation) -> None:
