@@ -23,23 +23,18 @@ time, lazily (on each API request and each ``tick``):
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.argocd_apps import ChartRepository, Project, Source
-from bot.sandbox.argocd_git import FULL_SHA_RE, GitReader
+from bot.sandbox.argocd_apps import ChartRepository, Project
+from bot.sandbox.argocd_git import GitReader
 from bot.sandbox.argocd_health import Rollouts, app_health
 from bot.sandbox.argocd_render import (
-    Files,
     Manifest,
-    RenderError,
     images_of,
-    render_chart,
-    render_source,
-    source_type,
 )
+from bot.sandbox.argocd_reposerver import RepoServer
 from bot.sandbox.argocd_state import (
     ERROR,
     FAILED,
@@ -58,24 +53,12 @@ from bot.sandbox.argocd_state import (
     key_of,
     resource_states,
     sync_status,
-    with_namespace,
 )
 from bot.sandbox.argocd_windows import SyncWindow, can_sync
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 HISTORY_LIMIT = 10  # spec.revisionHistoryLimit's default
 MSG_BLOCKED = "Sync operation blocked by sync window"
-MSG_GENERATE = "Failed to load target state: failed to generate manifest for source {i} of {n}: {detail}"
-MSG_UNRESOLVED = "rpc error: code = Unknown desc = unable to resolve '{revision}' to a commit SHA"
-MSG_NOT_FETCHED = (
-    "rpc error: code = Internal desc = Failed to fetch revision {revision}: `git fetch origin {revision} "
-    "--tags --force --prune` failed exit status 128: fatal: remote error: upload-pack: not our ref {revision}"
-)
-MSG_NO_CHART = (
-    'rpc error: code = Unknown desc = Error: chart "{chart}" version "{version}" not found in {url} '
-    "repository"
-)
-MSG_RENDER = "rpc error: code = Unknown desc = {detail}"
 MSG_FAILED_ATTEMPT = "Failed last sync attempt to [{revisions}]: {message}"
 MSG_REPO_DENIED = "application repo {url} is not permitted in project '{project}'"
 
@@ -110,16 +93,13 @@ class Controller:
         clock: Callable[[], float],
         settings: Settings,
     ) -> None:
-        self.git = git
+        self.repo = RepoServer(git, repo_url=repo_url, charts=charts)
         self.repo_url = repo_url
-        self.charts = charts
         self.projects = projects
         self.clock = clock
         self.settings = settings
         self.version = 0
         self.log: list[OperationRecord] = []
-        self.checkout_root = "/tmp/_argocd-repo/" + _uuid(repo_url)
-        self._manifests: dict[tuple[Any, ...], list[Manifest]] = {}
 
     # --- the reconcile pass -------------------------------------------------------------------------
 
@@ -156,8 +136,7 @@ class Controller:
     async def compare(self, app: AppRecord, at: float, *, hard: bool) -> None:
         """``CompareWithLatest``: resolve every source's targetRevision now and render it."""
         if hard:
-            self.git.drop_cache()
-            self._manifests.clear()
+            self.repo.drop_cache()
         self.version += 1
         project = self.projects.get(app.spec.project) or Project(app.spec.project)
         denied = next((s for s in app.spec.sources if not project.permits(s.repo_url or self.repo_url)), None)
@@ -168,84 +147,13 @@ class Controller:
             return  # refreshAppConditions: status Unknown, reconciledAt not moved
         app.spec_error = None
         wanted = ["" for _ in app.spec.sources]
-        revisions, desired, error = await self.generate(app, app.spec.sources, wanted)
-        types = [await self._type(s, r) for s, r in zip(app.spec.sources, revisions, strict=True)]
+        revisions, desired, error = await self.repo.generate(
+            app.name, app.namespace, app.spec.sources, wanted
+        )
+        sources = app.spec.sources
+        types = [await self.repo.source_type(s, r) for s, r in zip(sources, revisions, strict=True)]
         app.comparison = Comparison(at, revisions, app.spec.sources, desired, error, tuple(types))
         app.reconciled_at = at
-
-    async def generate(
-        self, app: AppRecord, sources: tuple[Source, ...], wanted: list[str]
-    ) -> tuple[list[str], list[Manifest] | None, str | None]:
-        """Resolve and render ``sources`` at ``wanted`` revisions ("": their targetRevision)."""
-        count = len(sources)
-        asked = [w or s.target_revision for w, s in zip(wanted, sources, strict=True)]
-        resolved = list(asked)
-        trees: list[Files | None] = []
-        for index, source in enumerate(sources):
-            found, tree, problem = await self._resolve(source, asked[index])
-            if problem is not None:
-                shown = asked if count == 1 else resolved
-                return shown, None, MSG_GENERATE.format(i=index + 1, n=count, detail=problem)
-            resolved[index] = found
-            trees.append(tree)
-        refs = {s.ref: t for s, t in zip(sources, trees, strict=True) if s.ref and t is not None}
-        cache_key = (app.name, app.namespace, sources, tuple(resolved))
-        cached = self._manifests.get(cache_key)
-        if cached is not None:
-            return resolved, cached, None
-        manifests: list[Manifest] = []
-        for index, (source, tree) in enumerate(zip(sources, trees, strict=True)):
-            try:
-                manifests += self._render(app, source, resolved[index], tree, refs)
-            except RenderError as exc:
-                shown = asked if count == 1 else resolved
-                detail = MSG_RENDER.format(detail=exc)
-                return shown, None, MSG_GENERATE.format(i=index + 1, n=count, detail=detail)
-        desired = {key_of(m): m for m in (with_namespace(m, app.namespace) for m in manifests)}
-        result = list(desired.values())
-        self._manifests[cache_key] = result
-        return resolved, result, None
-
-    async def _type(self, source: Source, revision: str) -> str:
-        if source.is_helm_repo:
-            return "Helm"
-        if not FULL_SHA_RE.match(revision) or (source.ref and source.path is None):
-            return "Directory"
-        return source_type(await self.git.files(revision), source.path or ".")
-
-    async def _resolve(self, source: Source, revision: str) -> tuple[str, Files | None, str | None]:
-        if source.is_helm_repo:
-            repository = self.charts.get(source.repo_url)
-            version = repository.resolve(source.chart or "", revision) if repository else None
-            if version is None:
-                url = source.repo_url
-                return revision, None, MSG_NO_CHART.format(chart=source.chart, version=revision, url=url)
-            return version, None, None
-        sha = await self.git.resolve(revision)
-        if sha is None:
-            template = MSG_NOT_FETCHED if FULL_SHA_RE.match(revision) else MSG_UNRESOLVED
-            return revision, None, template.format(revision=revision)
-        return sha, await self.git.files(sha), None
-
-    def _render(
-        self, app: AppRecord, source: Source, revision: str, tree: Files | None, refs: Mapping[str, Files]
-    ) -> list[Manifest]:
-        release = source.release_name or app.name
-        if source.is_helm_repo:
-            repository = self.charts[source.repo_url]
-            chart = repository.files(source.chart or "", revision) or {}
-            values = []
-            for name in source.value_files:
-                ref, _, rest = name.removeprefix("$").partition("/")
-                data = refs.get(ref, {}).get(rest) if name.startswith("$") else chart.get(name)
-                values.append((name, data))
-            return render_chart(chart, release_name=release, namespace=app.namespace, values=values)
-        if source.ref and source.path is None:
-            return []  # a ref-only source only lends its files to the others
-        return render_source(
-            tree or {}, source.path or ".", root=self.checkout_root, release_name=release,
-            namespace=app.namespace, value_files=source.value_files, refs=refs,
-        )  # fmt: skip
 
     # --- operations ---------------------------------------------------------------------------------
 
@@ -301,7 +209,9 @@ class Controller:
         return self._finish(app, operation, now if operation.message == MSG_BLOCKED else operation.finish_at)
 
     async def _start(self, app: AppRecord, operation: Operation, now: float) -> None:
-        resolved, desired, error = await self.generate(app, operation.sources, operation.revisions)
+        resolved, desired, error = await self.repo.generate(
+            app.name, app.namespace, operation.sources, operation.revisions
+        )
         operation.resolved = resolved
         failure = operation.fail_with or app.fail_next_operation
         if error is not None or failure is not None:
@@ -432,7 +342,3 @@ def _result(key: Key, manifest: Manifest, status: str, message: str) -> dict[str
     if images_of(manifest):
         result["images"] = images_of(manifest)
     return result
-
-
-def _uuid(text: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, text))

@@ -15,20 +15,15 @@ Pure: no I/O. ``render(name, text, data, defines)`` returns the text; errors are
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from bot.errors import FerryError
-
-NO_VALUE = "<no value>"  # what Go prints for a missing value; Helm then blanks it (engine.go)
+from bot.sandbox.argocd_gofuncs import FUNCTIONS, MISSING, NO_VALUE, go_print, truthy
 
 
 class TemplateError(FerryError):
@@ -239,7 +234,7 @@ class _Parser:
         raise self.error(action.line, f'function "{token}" not defined')
 
 
-_NOT_LITERAL = object()
+_NOT_LITERAL = MISSING
 
 
 def _literal(token: str) -> Any:
@@ -294,7 +289,7 @@ def _run(nodes: list[_Node], dot: Any, state: _State) -> str:
             assert node.pipe is not None
             value = _pipe(node.pipe, dot, state, node.line)
             if not node.pipe.decl:
-                out.write(_print(value))
+                out.write(go_print(value))
         elif node.kind == "template":
             value = _pipe(node.pipe, dot, state, node.line) if node.pipe else None
             out.write(_include(node.text, value, state, node.line))
@@ -311,7 +306,7 @@ def _control(node: _Node, dot: Any, state: _State) -> str:
             value = _pipe(_Pipe([], False, node.pipe.commands), dot, state, node.line)
             return _range(node, value, dot, state)
         value = _pipe(node.pipe, dot, state, node.line)
-        if not _truthy(value):
+        if not truthy(value):
             return _run(node.orelse, dot, state)
         return _run(node.body, value if node.kind == "with" else dot, state)
     finally:
@@ -329,7 +324,7 @@ def _range(node: _Node, value: Any, dot: Any, state: _State) -> str:
     elif value is None:
         items = []
     else:
-        raise TemplateError(f"template: {state.name}:{node.line}: range can't iterate over {_print(value)}")
+        raise TemplateError(f"template: {state.name}:{node.line}: range can't iterate over {go_print(value)}")
     if not items:
         return _run(node.orelse, dot, state)
     out = []
@@ -433,110 +428,3 @@ def _include(name: str, data: Any, state: _State, line: int) -> str:
         raise TemplateError(f"template: {state.name}:{line}: rendering template has a nested reference")
     inner = _State(state.name, state.defines, [{"$": data}], state.depth + 1)
     return _run(body, data, inner)
-
-
-def _truthy(value: Any) -> bool:
-    if value is None or value is False:
-        return False
-    if isinstance(value, int | float | str | list | tuple | dict):
-        return bool(value)
-    return True
-
-
-def _print(value: Any) -> str:
-    """Go's fmt.Sprint for the values YAML yields."""
-    if value is _NOT_LITERAL or value is None:
-        return NO_VALUE
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
-    if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{k}:{_print(value[k])}" for k in sorted(value)) + "]"
-    if isinstance(value, list | tuple):
-        return "[" + " ".join(_print(v) for v in value) + "]"
-    return str(value)
-
-
-def _to_yaml(value: Any) -> str:
-    if value is None:
-        return "null"
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    out = io.StringIO()
-    yaml.dump(value, out)
-    return out.getvalue().rstrip("\n").removesuffix("\n...")
-
-
-def _indent(width: int, text: str) -> str:
-    pad = " " * width
-    return "\n".join(pad + line for line in str(text).split("\n"))
-
-
-def _default(fallback: Any, *given: Any) -> Any:
-    return given[0] if given and _truthy(given[0]) else fallback
-
-
-def _dict(*pairs: Any) -> dict[str, Any]:
-    return {str(pairs[i]): pairs[i + 1] if i + 1 < len(pairs) else "" for i in range(0, len(pairs), 2)}
-
-
-def _printf(fmt: str, *args: Any) -> str:
-    values = iter(args)
-
-    def one(match: re.Match[str]) -> str:
-        verb = match.group(1)
-        if verb == "%":
-            return "%"
-        value = next(values, None)
-        return json.dumps(_print(value)) if verb == "q" else _print(value)
-
-    return re.sub(r"%[-+# 0-9.]*([svdqfgt%])", one, fmt)
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "default": _default,
-    "quote": lambda *a: " ".join(json.dumps(_print(v)) for v in a if v is not None),
-    "squote": lambda *a: " ".join(f"'{_print(v)}'" for v in a if v is not None),
-    "toYaml": _to_yaml,
-    "toJson": lambda v: json.dumps(v, separators=(",", ":")),
-    "indent": _indent,
-    "nindent": lambda width, text: "\n" + _indent(width, text),
-    "dict": _dict,
-    "list": lambda *a: list(a),
-    "printf": _printf,
-    "print": lambda *a: "".join(_print(v) for v in a),
-    "upper": lambda s: str(s).upper(),
-    "lower": lambda s: str(s).lower(),
-    "trim": lambda s: str(s).strip(),
-    "trunc": lambda n, s: str(s)[:n] if n >= 0 else str(s)[n:],
-    "trimSuffix": lambda suffix, s: str(s).removesuffix(suffix),
-    "trimPrefix": lambda prefix, s: str(s).removeprefix(prefix),
-    "replace": lambda old, new, s: str(s).replace(old, new),
-    "contains": lambda sub, s: sub in str(s),
-    "hasPrefix": lambda prefix, s: str(s).startswith(prefix),
-    "hasSuffix": lambda suffix, s: str(s).endswith(suffix),
-    "toString": _print,
-    "int": lambda v: int(v or 0),
-    "len": len,
-    "index": lambda v, *keys: _index(v, keys),
-    "hasKey": lambda m, key: isinstance(m, Mapping) and key in m,
-    "empty": lambda v: not _truthy(v),
-    "not": lambda v: not _truthy(v),
-    "and": lambda *a: next((v for v in a if not _truthy(v)), a[-1]),
-    "or": lambda *a: next((v for v in a if _truthy(v)), a[-1]),
-    "eq": lambda a, *b: any(a == v for v in b),
-    "ne": lambda a, b: a != b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-    "b64enc": lambda s: base64.b64encode(str(s).encode()).decode(),
-    "sha256sum": lambda s: hashlib.sha256(str(s).encode()).hexdigest(),
-}
-
-
-def _index(value: Any, keys: tuple[Any, ...]) -> Any:
-    for key in keys:
-        value = value.get(key) if isinstance(value, Mapping) else value[key]
-    return value

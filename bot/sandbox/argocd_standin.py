@@ -7,22 +7,7 @@ swagger.json by the tests) and its refusals, in the order server/application/app
 them. The application controller behind it is ``bot.sandbox.argocd_controller``: apps track a branch,
 compare on a poll and on refresh, sync themselves when automated, render the whole tree at a commit.
 
-Refusals, as ``Server.Sync`` words them (errors are grpc-gateway v1 bodies ``{"error", "code",
-"message"}``; the HTTP status is grpc-gateway's mapping of the gRPC code):
-
-- unknown app: 403 "permission denied" without ``project``, 404 ``applications.argoproj.io "x" not
-  found`` with it (``getAppEnforceRBAC``);
-- a sync window that blocks manual syncs: 403 "cannot sync: blocked by sync window";
-- no ``sync`` permission: 403 "permission denied: applications, sync, <project>/<app>, sub: <subject>,
-  iat: <time>" (util/rbac ``EnforceErr``); no ``override`` permission for a revision other than the
-  target revision when ``application.sync.requireOverridePrivilegeForRevisionSync`` is on: the same
-  with ``override``;
-- an app being deleted: 400 (FailedPrecondition, code 9) "application is deleting";
-- a revision other than ``targetRevision`` on an automated app: 400 code 9 "Cannot sync to <rev>:
-  auto-sync currently set to <targetRevision>" (multi-source: "Cannot sync source <repoURL> to <rev>:
-  auto-sync currently set to <targetRevision>") (``resolveSourceRevisions``);
-- a revision that does not resolve: 400 code 9 "error resolving repo revision: rpc error: ...";
-- an operation already set: 400 code 9 "another operation is already in progress" (``SetAppOperation``).
+Refusals are decided in ``bot.sandbox.argocd_api``, in the order and words of ``Server.Sync``.
 
 Time is the injected clock's; the controller runs on each request, on ``tick()``, and every
 ``controller_interval`` seconds when that is set (the sandbox sets it; unit tests drive ``tick``).
@@ -44,48 +29,35 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.errors import FerryError
-from bot.sandbox.argocd_apps import ACTIONS, Account, AppSpec, ChartRepository, Project, Source, git_app
+from bot.sandbox.argocd_api import (
+    ERR_BAD_TOKEN,
+    ERR_BODY,
+    ERR_DELETING,
+    ERR_IN_PROGRESS,
+    ERR_INJECTED,
+    ERR_NO_SESSION,
+    ERR_WINDOW,
+    FAILED_PRECONDITION,
+    INVALID_ARGUMENT,
+    PERMISSION_DENIED,
+    UNAUTHENTICATED,
+    ApiError,
+    code_for_status,
+    enforce,
+    error_response,
+    find_app,
+    sync_revisions,
+)
+from bot.sandbox.argocd_apps import ACTIONS, Account, AppSpec, ChartRepository, Project, git_app
 from bot.sandbox.argocd_controller import Controller, OperationRecord, Settings
-from bot.sandbox.argocd_git import FULL_SHA_RE, GitReader
+from bot.sandbox.argocd_git import GitReader
 from bot.sandbox.argocd_health import PullError, Rollouts, broken_tag_pull_error, tree_nodes
-from bot.sandbox.argocd_shapes import ARGOCD_NAMESPACE, application, ts
+from bot.sandbox.argocd_shapes import application
 from bot.sandbox.argocd_state import AppRecord, Operation
 from bot.sandbox.argocd_windows import SyncWindow, can_sync
 
 FERRY_USERNAME = "ferry"
 FOREIGN_USERNAME = "admin"
-
-# gRPC codes (google.golang.org/grpc/codes) and grpc-gateway v1's HTTP status for each.
-UNKNOWN, INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED = 2, 3, 5, 7
-FAILED_PRECONDITION, UNAUTHENTICATED = 9, 16
-HTTP_STATUS = {
-    2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 13: 500, 14: 503, 16: 401,
-}  # fmt: skip
-_CODE_FOR_STATUS = {400: 9, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
-
-ERR_NO_SESSION = "no session information"
-ERR_BAD_TOKEN = "invalid session: token signature is invalid"
-ERR_DENIED = "permission denied"
-ERR_NOT_FOUND = 'applications.argoproj.io "{app}" not found'
-ERR_ENFORCE = "permission denied: applications, {action}, {object}, sub: {subject}, iat: {iat}"
-ERR_WINDOW = "cannot sync: blocked by sync window"
-ERR_DELETING = "application is deleting"
-ERR_IN_PROGRESS = "another operation is already in progress"
-ERR_AUTO_SYNC = "Cannot sync to {revision}: auto-sync currently set to {target}"
-ERR_AUTO_SYNC_SOURCE = "Cannot sync source {repo} to {revision}: auto-sync currently set to {target}"
-ERR_RESOLVE = "error resolving repo revision: rpc error: code = Unknown desc = {detail}"
-ERR_UNRESOLVED = "unable to resolve '{revision}' to a commit SHA: revision not found"
-ERR_POSITION = "source position is out of range"
-ERR_BODY = "request body must be a JSON applicationApplicationSyncRequest"
-ERR_INJECTED = "injected failure"
-ERR_BAD_REVISION = "unable to resolve"  # in an operation's message when its revision does not exist
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -272,7 +244,7 @@ class ArgoCDStandIn:
         self, method: str, path: str, status: int, body: dict[str, Any] | None = None, times: int = 1
     ) -> None:
         """Answer the next ``times`` ``method path`` requests with ``status`` (and a runtimeError body)."""
-        code = _CODE_FOR_STATUS.get(status, UNKNOWN)
+        code = code_for_status(status)
         default = {"error": ERR_INJECTED, "code": code, "message": f"{ERR_INJECTED} ({status})"}
         self._faults[(method.upper(), path)] = _Fault(status, body if body is not None else default, times)
 
@@ -294,32 +266,20 @@ class ArgoCDStandIn:
             return web.json_response(fault.body, status=fault.status)
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
-            return _error(UNAUTHENTICATED, ERR_NO_SESSION)
+            return error_response(UNAUTHENTICATED, ERR_NO_SESSION)
         if auth.removeprefix("Bearer ") not in self._tokens:
-            return _error(UNAUTHENTICATED, ERR_BAD_TOKEN)
+            return error_response(UNAUTHENTICATED, ERR_BAD_TOKEN)
         try:
             return await handler(request)
         except ApiError as exc:
-            return _error(exc.code, exc.message)
+            return error_response(exc.code, exc.message)
 
     def _account(self, request: web.Request) -> Account:
         """Who the (already authenticated) bearer token is."""
         return self._tokens[request.headers["Authorization"].removeprefix("Bearer ")]
 
     def _find(self, request: web.Request, project: str | None) -> AppRecord:
-        """``getAppEnforceRBAC`` for the ``get`` action."""
-        name = request.match_info["name"]
-        account = self._account(request)
-        if project and not account.may("get", f"{project}/{name}"):
-            raise ApiError(PERMISSION_DENIED, ERR_DENIED)
-        app = self._apps.get(name)
-        if app is None or not account.may("get", f"{app.spec.project}/{name}"):
-            if project:
-                raise ApiError(NOT_FOUND, ERR_NOT_FOUND.format(app=name))
-            raise ApiError(PERMISSION_DENIED, ERR_DENIED)
-        if project and app.spec.project != project:
-            raise ApiError(NOT_FOUND, ERR_NOT_FOUND.format(app=name))
-        return app
+        return find_app(self._apps, self._account(request), request.match_info["name"], project)
 
     def _json(self, app: AppRecord) -> dict[str, Any]:
         return application(
@@ -389,11 +349,14 @@ class ArgoCDStandIn:
             now = self._clock()
             if not can_sync(self.controller.windows(app), now, manual=True):
                 raise ApiError(PERMISSION_DENIED, ERR_WINDOW)
-            self._enforce(account, "sync", rbac_name)
+            enforce(account, "sync", rbac_name)
             if app.deleting_at is not None:
                 raise ApiError(FAILED_PRECONDITION, ERR_DELETING)
             dry_run = bool(body.get("dryRun"))
-            revisions = await self._revisions(app, body, account, dry_run)
+            override = self.require_override
+            revisions = await sync_revisions(
+                self.controller.repo, app, body, account, require_override=override, dry_run=dry_run
+            )
             if app.running:
                 raise ApiError(FAILED_PRECONDITION, ERR_IN_PROGRESS)
             listed = body.get("infos")
@@ -408,84 +371,5 @@ class ArgoCDStandIn:
             self.syncs.append((app.name, str(asked or ""), infos, now))
             return web.json_response(self._json(app))
 
-    def _enforce(self, account: Account, action: str, rbac_name: str) -> None:
-        if not account.may(action, rbac_name):
-            iat = ts(account.issued_at.timestamp()) if account.issued_at else ""
-            message = ERR_ENFORCE.format(action=action, object=rbac_name, subject=account.subject, iat=iat)
-            raise ApiError(PERMISSION_DENIED, message)
 
-    async def _revisions(
-        self, app: AppRecord, body: Mapping[str, Any], account: Account, dry_run: bool
-    ) -> list[str]:
-        """``resolveSourceRevisions``: the operation's revision per source, or the refusal."""
-        sources = app.spec.sources
-        rbac_name = f"{app.spec.project}/{app.name}"
-        if app.spec.multi_source:
-            asked = [""] * len(sources)
-            revisions = list(body.get("revisions") or [])
-            for index, position in enumerate(body.get("sourcePositions") or []):
-                number = int(position)
-                if number <= 0 or number > len(sources) or index >= len(revisions):
-                    raise ApiError(UNKNOWN, ERR_POSITION)
-                asked[number - 1] = str(revisions[index])
-        else:
-            asked = [str(body.get("revision") or "")]
-        resolved = []
-        for source, revision in zip(sources, asked, strict=True):
-            if revision and revision != (source.target_revision or "HEAD"):
-                if self.require_override:
-                    self._enforce(account, "override", rbac_name)
-                if app.spec.automated and not dry_run:
-                    target = source.target_revision
-                    if app.spec.multi_source:
-                        repo = source.repo_url or self.repo_url
-                        message = ERR_AUTO_SYNC_SOURCE.format(repo=repo, revision=revision, target=target)
-                    else:
-                        message = ERR_AUTO_SYNC.format(revision=revision, target=target)
-                    raise ApiError(FAILED_PRECONDITION, message)
-            resolved.append(await self._resolve_revision(source, revision or source.target_revision))
-        return resolved
-
-    async def _resolve_revision(self, source: Source, revision: str) -> str:
-        """``resolveRevision``: a commit SHA is taken as given, anything else asks repo-server."""
-        if source.is_helm_repo:
-            repository = self.controller.charts.get(source.repo_url)
-            version = repository.resolve(source.chart or "", revision) if repository else None
-            if version is None:
-                detail = f'Error: chart "{source.chart}" version "{revision}" not found'
-                raise ApiError(FAILED_PRECONDITION, ERR_RESOLVE.format(detail=detail))
-            return version
-        if FULL_SHA_RE.match(revision) or _is_truncated_sha(revision):
-            return revision  # util/git LsRemote: a (truncated) commit SHA is assumed to exist
-        sha = await self.controller.git.resolve(revision)
-        if sha is None:
-            detail = ERR_UNRESOLVED.format(revision=revision)
-            raise ApiError(FAILED_PRECONDITION, ERR_RESOLVE.format(detail=detail))
-        return sha
-
-
-def _is_truncated_sha(revision: str) -> bool:
-    return 7 <= len(revision) < 40 and all(c in "0123456789abcdef" for c in revision)
-
-
-def _error(code: int, message: str) -> web.Response:
-    body = {"error": message, "code": code, "message": message}
-    return web.json_response(body, status=HTTP_STATUS.get(code, 500))
-
-
-__all__ = [
-    "ARGOCD_NAMESPACE",
-    "ERR_AUTO_SYNC",
-    "ERR_BAD_REVISION",
-    "ERR_BAD_TOKEN",
-    "ERR_DELETING",
-    "ERR_DENIED",
-    "ERR_INJECTED",
-    "ERR_IN_PROGRESS",
-    "ERR_NOT_FOUND",
-    "ERR_NO_SESSION",
-    "ERR_WINDOW",
-    "FERRY_USERNAME",
-    "FOREIGN_USERNAME",
-    "ArgoCDStandIn",
-]
+__all__ = ["FERRY_USERNAME", "FOREIGN_USERNAME", "ArgoCDStandIn"]
