@@ -21,8 +21,10 @@ import httpx
 
 from bot import events
 from bot.runtime import Runtime, build_runtime
+from bot.sandbox.argocd_health import broken_tag_pull_error
+from bot.sandbox.argocd_render import split_image
 from bot.sandbox.argocd_standin import ArgoCDStandIn
-from bot.sandbox.example import EXAMPLE_APPS, ConfigEdit, sandbox_files
+from bot.sandbox.example import EXAMPLE_APPS, ConfigEdit, example_chart_repository, sandbox_files
 from bot.sandbox.github_standin import GitHubStandIn
 from bot.sandbox.registry_standin import RegistryStandIn
 from bot.server import run_server
@@ -31,6 +33,7 @@ from bot.settings import ArgoCDServer, Settings
 OWNER, REPO = "acme", "gitops"
 FULL_NAME = f"{OWNER}/{REPO}"
 ARGOCD_SERVER = "default"
+CONTROLLER_INTERVAL = 0.1  # seconds between passes of the Argo CD stand-in's application controller
 
 
 def free_port() -> int:
@@ -63,9 +66,18 @@ class Timeline:
 
 
 class World:
-    def __init__(self, *, workdir: Path | None = None, progress_seconds: float = 0.3) -> None:
+    def __init__(
+        self,
+        *,
+        workdir: Path | None = None,
+        progress_seconds: float = 0.3,
+        argocd_poll_seconds: float = 3.0,
+        progress_deadline_seconds: float = 5.0,
+    ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ferry-sandbox-"))
         self.progress_seconds = progress_seconds
+        self.argocd_poll_seconds = argocd_poll_seconds
+        self.progress_deadline_seconds = progress_deadline_seconds
         self.timeline = Timeline()
         self.webhook_secret = secrets.token_hex(16)
         self.argocd_token = secrets.token_hex(16)
@@ -91,12 +103,19 @@ class World:
             for tag in tags:
                 self.registry.push(f"acme/{image}", tag)
         self.github_url = await self.github.start()
-        await self.github.seed(sandbox_files(self.registry.host, edit))
+        files = sandbox_files(self.registry.host, edit)
+        await self.github.seed(files)
         self.argocd = ArgoCDStandIn(
             self.github.repo_path,
             token=self.argocd_token,
             apps=EXAMPLE_APPS,
             progress_seconds=self.progress_seconds,
+            poll_seconds=self.argocd_poll_seconds,
+            progress_deadline_seconds=self.progress_deadline_seconds,
+            controller_interval=CONTROLLER_INTERVAL,
+            repo_url=f"https://github.com/{FULL_NAME}.git",
+            chart_repositories=[example_chart_repository(files)],
+            pull_error=self.pull_error,
         )
         self.argocd_url = await self.argocd.start()
         await self.start_ferry()
@@ -120,6 +139,16 @@ class World:
         )
         await self._wait_for_port(self.ferry_port)
         await self.runtime.start()
+
+    def pull_error(self, image: str) -> str | None:
+        """Whether the cluster can pull ``image``: not when it names a ``-broken`` release, by tag or
+        by the digest the registry stand-in gave that tag."""
+        name, tag, digest = split_image(image)
+        if digest is not None:
+            repository = name.removeprefix(f"{self.registry.host}/")
+            tags = self.registry.manifests.get(repository, {})
+            tag = next((t for t in tags if self.registry.digest(repository, t) == digest), tag)
+        return broken_tag_pull_error(f"{name}:{tag}") if tag else None
 
     async def stop_ferry(self, *, crash: bool = False) -> None:
         """Stop Ferry; with ``crash``, whatever it was doing is dropped mid-way."""
