@@ -189,18 +189,20 @@ def ask_for(
         return AppAsk(app.name, "auto") if not started and deployed_by_ferry else None
     if not app.exists or app.deleting or not app.source_found:
         return None
-    if not tracks_branch(app.target_revision, default_branch) or app.operating:
+    if not tracks_branch(app.target_revision, default_branch):
         return None
-    if not app.automated and not deployed_by_ferry:
-        return None
+    if not app.automated and (app.operating or not deployed_by_ferry):
+        return None  # Argo CD takes no sync while an operation runs; Ferry syncs only its promotions
     seen = relation_of(relation, app.sync_revision, deploy_commit)
     synced = relation_of(relation, app.operation_revision, deploy_commit)
     if seen == "moved_on" or synced == "moved_on":
         return None  # a newer commit changed the stage's files: its own verification asks
     if app.automated:
         caught_up = seen in CONTAINS_DEPLOY and (synced in CONTAINS_DEPLOY or app.sync_status == "Synced")
-        # Once started (or for a commit Ferry did not promote), refresh only an app that has not caught up.
-        if (started or not deployed_by_ferry) and ((caught_up and not app.stale) or not _due(app, now)):
+        # A promotion's first ask is always a refresh (harmless even while auto-sync runs); later, or for a
+        # commit Ferry did not promote, only an app that has not caught up is refreshed, now and then.
+        settled = (caught_up and not app.stale) or app.operating or not _due(app, now)
+        if (started or not deployed_by_ferry) and settled:
             return None
         return AppAsk(app.name, "refresh", hard=app.stale)
     if synced in CONTAINS_DEPLOY or (started and ours(app, promotion_id)):

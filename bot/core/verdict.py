@@ -15,13 +15,13 @@ in PR #2980 by no longer demanding an exact revision). The rules, in the order c
    pinned to a commit or tag a merge cannot move: failure saying what to change;
 2. conditions ``ComparisonError`` or ``InvalidSpecError``: pending with the message (Argo CD cannot judge);
 3. an operation requested or running: pending;
-4. the revision Argo CD compares to (R): a descendant that changed the stage's files means the stage moved
-   on (superseded, never failure); an ancestor of D, no revision, or a commit off the branch after D:
-   pending;
-5. the revision last synced: when it holds D's freight, a Failed or Error operation is a failure naming the
-   unhealthy resources, a Succeeded one (by Ferry or by auto-sync) counts; when it does not, the app counts
-   only if Argo CD reports it Synced at R (nothing was left to apply); otherwise pending (naming the sync
-   window that blocks it, if one does);
+4. a descendant of D that changed the stage's files, compared to or synced: the stage moved on (superseded,
+   never failure); the last operation synced D or a descendant with its freight and Failed or Errored:
+   failure naming the operation's message or the unhealthy resources;
+5. the revision Argo CD compares to (R): an ancestor of D, no revision, or a commit off the branch after D:
+   pending; then the revision last synced: a Succeeded operation (by Ferry or by auto-sync) of D's freight
+   counts; otherwise the app counts only if Argo CD reports it Synced at R (nothing was left to apply), and
+   is pending (naming the sync window that blocks it, if one does);
 6. ``status.reconciledAt`` older than ``operationState.finishedAt``: pending, because Argo CD assesses
    health in a separate loop and its health may predate the sync (akuity/kargo#2196);
 7. health Degraded or Missing: failure naming the unhealthy resources; Progressing (a Deployment stays so
@@ -155,6 +155,12 @@ def app_verdict(
     if "moved_on" in (seen, synced):
         other = app.sync_revision if seen == "moved_on" else app.operation_revision
         return Verdict("superseded", MSG_MOVED_ON.format(other=short(other)))
+    if synced in CONTAINS_DEPLOY and app.operation_phase in FAILED_PHASES:
+        message = app.operation_message or _resources_text(app)
+        reason = MSG_OPERATION_FAILED.format(
+            revision=short(app.operation_revision), phase=app.operation_phase, message=message
+        )
+        return Verdict("failure", reason, app.unhealthy_resources)
     if seen not in CONTAINS_DEPLOY:
         other = short(app.sync_revision)
         if app.sync_revision is None:
@@ -163,12 +169,6 @@ def app_verdict(
             reason = MSG_OFF_BRANCH.format(other=other, branch=default_branch, commit=commit)
             return Verdict("pending", reason)
         return Verdict("pending", MSG_BEHIND.format(other=other, commit=commit))
-    if synced in CONTAINS_DEPLOY and app.operation_phase in FAILED_PHASES:
-        message = app.operation_message or _resources_text(app)
-        reason = MSG_OPERATION_FAILED.format(
-            revision=short(app.operation_revision), phase=app.operation_phase, message=message
-        )
-        return Verdict("failure", reason, app.unhealthy_resources)
     applied = synced in CONTAINS_DEPLOY and app.operation_phase == SUCCEEDED
     if not applied and app.sync_status != SYNCED:
         if app.sync_blocked:
