@@ -18,6 +18,7 @@ from datetime import datetime
 from bot.core.gates import health_context
 from bot.core.promotion import parse_branch, parse_trailers
 from bot.core.snapshot import CommitStatus, Deploy, MergedPromotion
+from bot.core.verification import RESTATED
 from bot.github.history import MergedPull, PathCommit, RepoHistory
 from bot.github.repo import RepoGitHub
 
@@ -80,6 +81,10 @@ async def stage_deploy(
         status = (await gh.statuses(change.commit)).get(context)
         if status is not None and status.state == "pending":
             overtaken.append(change.commit)
+    health = statuses.get(context)
+    since = None
+    if health is not None and health.state == "pending" and health.description.startswith(RESTATED):
+        since = await history.pending_since(newest.commit, context)
     promotion = _promotion(newest.pull, stage)
     previous: tuple[str, ...] = ()
     if promotion is not None and context not in statuses and earlier:
@@ -94,6 +99,7 @@ async def stage_deploy(
         overtaken=tuple(overtaken),
         previous_images=previous,
         ferry_commit=parse_trailers(newest.entry.message).stage == stage,
+        verifying_since=since,
     )
     merges = frozenset({newest.commit, *(change.commit for change in earlier)})
     return StageDeploy(deploy, merges)

@@ -77,6 +77,8 @@ class Deploy:
     # ``Ferry-Image`` references of the stage's previous promotion, to notice a merge that goes backwards.
     previous_images: tuple[str, ...] = ()
     ferry_commit: bool = False
+    # When verification began, if the pending status was restated since (its created_at is then later).
+    verifying_since: datetime | None = None
 
     @property
     def by_ferry(self) -> bool:

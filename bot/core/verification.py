@@ -10,7 +10,7 @@ stage's files) is observed, never synced: its status says what runs there now.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.core.actions import Action, PostComment, RequestSync, SetStatus
 from bot.core.argo_app import AppAsk, AppState, Relation, ask_for
@@ -19,7 +19,7 @@ from bot.core.gates import health_context
 from bot.core.images import parse_image
 from bot.core.promotion import LABEL_ROLLBACK
 from bot.core.selection import rank_tags
-from bot.core.snapshot import Deploy, Snapshot
+from bot.core.snapshot import CommitStatus, Deploy, Snapshot
 from bot.core.stage_view import StageView
 from bot.core.text import fit_description
 from bot.core.verdict import Observed, format_duration, stage_verdict
@@ -27,6 +27,10 @@ from bot.core.warehouse import image_rules
 from bot.errors import InvalidReferenceError, SelectionError
 
 VERDICT_MARKER = "ferry:verdict"
+# A pending status is restated (a new status, so a new created_at) when what it waits for changes, at most
+# this often; restated descriptions start with RESTATED, so observing knows to look up when it began.
+RESTATED = "Pending: "
+RESTATE_EVERY = timedelta(seconds=10)
 
 
 def promotion_id(stage: str, deploy_commit: str) -> str:
@@ -236,10 +240,11 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
     ]
     if asks:
         actions.append(deploy_request(name, stage, deploy.commit, asks, snapshot.default_branch))
+    started = deploy.verifying_since or (status.created_at if status is not None else None) or snapshot.now
     verdict = stage_verdict(
         states,
         deploy.commit,
-        requested_at=status.created_at or snapshot.now if status is not None else snapshot.now,
+        requested_at=started,
         now=snapshot.now,
         timeout=stage.verify.timeout,
         soak=stage.verify.soak,
@@ -251,6 +256,9 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
     if verdict.state == "pending":
         if status is None:
             actions.append(_observing(name, deploy.commit, argocd.app_names, verdict.reason, target_url))
+        elif _restate(status, verdict.reason, snapshot.now):
+            restated = fit_description(RESTATED + verdict.reason)
+            actions.append(SetStatus(deploy.commit, context, "pending", restated, target_url))
         return actions
     if verdict.state == "superseded":
         later = verdict.reason
@@ -270,6 +278,18 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
         )
         actions.append(PostComment(deploy.promotion.number, body, marker))
     return actions
+
+
+def _restate(status: CommitStatus, reason: str, now: datetime) -> bool:
+    """Whether to tell people what verification waits for now (it changed, and not too often)."""
+    if status.description == fit_description(RESTATED + reason):
+        return False
+    posted = status.created_at
+    return posted is None or _utc(now) - _utc(posted) >= RESTATE_EVERY
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _observing(name: str, commit: str, apps: list[str], reason: str, target_url: str | None) -> SetStatus:

@@ -171,6 +171,23 @@ class RepoHistory:
             relation = "diverged"
         return self._relations.put(key, relation)
 
+    async def pending_since(self, sha: str, context: str) -> datetime | None:
+        """When the current run of ``pending`` statuses of ``context`` on ``sha`` began: the oldest of the
+        pending statuses posted since the last other state (``GET /commits/{ref}/statuses`` lists them
+        newest first; docs.github.com/rest/commits/statuses#list-commit-statuses-for-a-reference)."""
+        listed = await call(
+            f"reading the statuses of {sha[:7]}",
+            self.rest.repos.async_list_commit_statuses_for_ref(self.owner, self.name, sha, per_page=100),
+        )
+        since = None
+        for status in listed.parsed_data:
+            if status.context != context:
+                continue
+            if status.state != "pending":
+                break
+            since = _time(status.created_at)
+        return since
+
     async def _changed_beyond_listing(self, base: str, head: str, paths: Collection[str]) -> bool:
         """GitHub listed only the first 300 changed files: compare the paths' blobs in both trees."""
         before = await self._blobs(base, paths)

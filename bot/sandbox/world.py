@@ -12,6 +12,7 @@ import secrets
 import socket
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -97,7 +98,15 @@ class World:
         self._server: asyncio.Task[None] | None = None
 
     # ---- life cycle --------------------------------------------------------------------------
-    async def start(self, edit: ConfigEdit, releases: dict[str, list[str]]) -> None:
+    async def start(
+        self,
+        edit: ConfigEdit,
+        releases: dict[str, list[str]],
+        *,
+        before_ferry: Callable[[World], Awaitable[None]] | None = None,
+    ) -> None:
+        """Start the stand-ins and Ferry; ``before_ferry`` runs once Argo CD serves the seeded repository
+        and before Ferry first looks (to shape the history Ferry meets on first contact)."""
         await self.registry.start()
         for image, tags in releases.items():
             for tag in tags:
@@ -118,6 +127,8 @@ class World:
             pull_error=self.pull_error,
         )
         self.argocd_url = await self.argocd.start()
+        if before_ferry is not None:
+            await before_ferry(self)
         await self.start_ferry()
 
     def settings(self) -> Settings:
