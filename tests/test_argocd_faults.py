@@ -13,6 +13,7 @@ from typing import Any
 from bot import events
 from bot.argocd import PROMOTION_INFO_KEY
 from bot.core.gates import health_context
+from bot.sandbox.argocd_apps import git_app
 from bot.sandbox.argocd_standin import ArgoCDStandIn
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.world import FULL_NAME, World
@@ -117,9 +118,15 @@ async def open_dev_pull(world: World, title_has: str) -> dict[str, Any]:
     return dict(await world.wait_for(f"dev's {title_has} PR", found, 30))
 
 
+def manual_dev(world: World) -> None:
+    """shop-dev without automated sync, so Ferry syncs it (its own targetRevision) rather than refreshing."""
+    argocd(world).set_spec("shop-dev", git_app("overlays/dev", "main"))
+
+
 async def test_argocd_answering_500_for_a_while_still_ends_in_a_verdict() -> None:
     async with sandbox() as world:
         await starting_commit_verified(world)
+        manual_dev(world)
         outcomes = record_pass_outcomes(world)
         # More failures in a row than the adapter retries within one call, so whole passes meet them.
         argocd(world).fail_next("POST", DEV_SYNC, 500, times=5)
@@ -172,6 +179,7 @@ async def test_an_argocd_app_that_does_not_exist_fails_verification_after_the_ti
 async def test_an_operation_started_by_someone_else_is_waited_out_and_the_merge_verified() -> None:
     async with sandbox(dev_merged_by_people, progress_seconds=1.5) as world:
         await starting_commit_verified(world)
+        manual_dev(world)
         release(world, "1.5.0")
         pull = await open_dev_pull(world, "1.5.0")
         base = pull["base"]["sha"]
@@ -210,7 +218,8 @@ async def two_quick_merges(world: World) -> tuple[str, str]:
 
 
 async def test_of_two_merges_in_quick_succession_the_later_is_verified() -> None:
-    async with sandbox(dev_merged_by_people, progress_seconds=2.0) as world:
+    # Syncs run long enough that the second merge lands while the first is still being verified.
+    async with sandbox(dev_merged_by_people, progress_seconds=8.0) as world:
         outcomes = record_pass_outcomes(world)
         _, later = await two_quick_merges(world)
         assert await decided(world, later) == "success"
@@ -224,7 +233,8 @@ async def test_of_two_merges_in_quick_succession_the_later_is_verified() -> None
 
 
 async def test_of_two_merges_in_quick_succession_the_earlier_says_it_was_superseded() -> None:
-    async with sandbox(dev_merged_by_people, progress_seconds=2.0) as world:
+    # Syncs run long enough that the second merge lands while the first is still being verified.
+    async with sandbox(dev_merged_by_people, progress_seconds=8.0) as world:
         earlier, later = await two_quick_merges(world)
         assert await decided(world, later) == "success"
         state = await decided(world, earlier, within=15)

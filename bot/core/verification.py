@@ -22,7 +22,7 @@ from bot.core.selection import rank_tags
 from bot.core.snapshot import CommitStatus, Deploy, Snapshot
 from bot.core.stage_view import StageView
 from bot.core.text import fit_description
-from bot.core.verdict import Observed, format_duration, stage_verdict
+from bot.core.verdict import MSG_NOT_FERRY, Observed, format_duration, stage_verdict
 from bot.core.warehouse import image_rules
 from bot.errors import InvalidReferenceError, SelectionError
 
@@ -294,6 +294,7 @@ def _utc(moment: datetime) -> datetime:
 
 def _observing(name: str, commit: str, apps: list[str], reason: str, target_url: str | None) -> SetStatus:
     """First contact with a deploy commit Ferry did not promote: watch it, deploy nothing."""
+    reason = reason.removeprefix(MSG_NOT_FERRY.format(what=""))
     now_text = f": {reason}" if reason else ""
     description = f"Observing {', '.join(apps)} (not deployed by Ferry; Ferry syncs nothing here){now_text}"
     return SetStatus(commit, health_context(name), "pending", fit_description(description), target_url)
