@@ -13,6 +13,7 @@ from pathlib import Path
 from argocd_standin_kit import BASE, FakeClock, running, shop_repo
 
 from bot.sandbox.argocd_apps import git_app
+from bot.sandbox.world import World
 
 
 async def test_a_deployment_own_progress_deadline_decides_when_it_degrades(tmp_path: Path) -> None:
@@ -68,3 +69,15 @@ async def test_the_resource_tree_shows_the_pods_of_a_rollout(tmp_path: Path) -> 
     assert pod["parentRefs"][0]["kind"] == "ReplicaSet"
     assert running_now["nodes"][3]["health"] == {"status": "Healthy"}
     assert {"name": "Status Reason", "value": "Running"} in running_now["nodes"][3]["info"]
+
+
+def test_the_sandbox_cluster_cannot_pull_a_broken_release_named_by_tag_or_digest(tmp_path: Path) -> None:
+    world = World(workdir=tmp_path)
+    world.registry.host = "127.0.0.1:5000"
+    good = world.registry.push("acme/web", "1.5.0")
+    bad = world.registry.push("acme/web", "1.5.1-broken")
+    assert world.pull_error(f"127.0.0.1:5000/acme/web@{bad}") is not None
+    assert world.pull_error(f"127.0.0.1:5000/acme/web:1.5.0@{bad}") is not None  # the digest decides
+    assert world.pull_error(f"127.0.0.1:5000/acme/web@{good}") is None
+    assert world.pull_error("127.0.0.1:5000/acme/web:1.5.1-broken") is not None
+    assert world.pull_error("127.0.0.1:5000/acme/web@sha256:" + "0" * 64) is None  # not ours: runs

@@ -41,6 +41,52 @@ def test_example_overlays_render_exactly_as_kustomize_builds_them(overlay: str) 
     assert sorted(ours, key=key) == sorted(yaml_docs(built, "kubectl"), key=key)
 
 
+TRANSFORMS = {
+    "base/kustomization.yaml": "resources: [d.yaml]\ncommonLabels: {team: shop}\n",
+    "base/d.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - {name: web, image: "ghcr.io/acme/web:1.0@sha256:aaaa"}
+        - {name: side, image: busybox}
+      initContainers:
+        - {name: init, image: ghcr.io/acme/web}
+""",
+    "ov/kustomization.yaml": """\
+resources: [../base]
+namePrefix: dev-
+namespace: dev
+commonAnnotations: {owner: me}
+labels:
+  - {pairs: {env: dev}, includeTemplates: true}
+images:
+  - {name: ghcr.io/acme/web, newName: registry.local/web, newTag: "2.0"}
+  - {name: busybox, digest: "sha256:bbbb"}
+replicas:
+  - {name: web, count: 3}
+""",
+}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl (kustomize built in)")
+def test_every_kustomize_transformer_rendered_agrees_with_kustomize(tmp_path: Path) -> None:
+    for name, text in TRANSFORMS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    built = subprocess.run(["kubectl", "kustomize", str(tmp_path / "ov")], capture_output=True, check=True)
+    files = {name: text.encode() for name, text in TRANSFORMS.items()}
+    ours = render_source(files, "ov", root=ROOT, release_name="x", namespace="x")
+    assert ours == yaml_docs(built.stdout, "kubectl")
+    assert ours[0]["spec"]["replicas"] == 3  # matched by the name the base gave it, before the prefix
+
+
 def test_example_chart_renders_digests_when_set_and_tags_otherwise() -> None:
     files = example_files()
     prod = render_source(

@@ -97,6 +97,17 @@ async def test_an_automated_app_syncs_the_new_head_at_the_poll(sandbox: Sandbox)
     assert done["status"]["summary"]["images"] == ["ghcr.io/acme/web:1.2.0"]
 
 
+async def test_poll_compares_every_app_now_without_a_request(sandbox: Sandbox) -> None:
+    release = sandbox.repo.release("1.2.1")
+    await sandbox.standin.poll()
+    assert sum(sandbox.standin.requests.values()) == 0
+    assert [(r.app, r.revisions, r.username) for r in sandbox.standin.operations] == [
+        ("web-auto", (release,), None)
+    ]
+    manual = sandbox.standin.app("web-manual").comparison
+    assert manual is not None and manual.revisions == [release]
+
+
 async def test_a_refresh_lets_an_automated_app_sync_at_once(sandbox: Sandbox) -> None:
     release = sandbox.repo.release("1.3.0")
     body = await sandbox.get("web-auto", refresh="normal")
@@ -169,7 +180,7 @@ async def test_automated_sync_without_prune_does_not_sync_only_to_prune(sandbox:
     }
     for name, spec in apps.items():
         sandbox.standin.add_app(name, spec)
-        await sandbox.standin.controller.deploy_initial(sandbox.standin.app(name), "admin")
+        await sandbox.standin.deploy(name)
     sandbox.repo.commit({"base/kustomization.yaml": "resources: [web.yaml]\n"}, "drop the service")
     kept = await sandbox.get("keep", refresh="normal")
     pruned = await sandbox.get("prune", refresh="normal")
@@ -218,3 +229,21 @@ async def test_self_heal_resyncs_what_drifted_after_the_self_heal_timeout(hpa: S
     healed = await hpa.get("healing")
     assert healed["operation"]["initiatedBy"] == {"automated": True}
     assert len([r for r in hpa.standin.operations if r.app == "healing"]) == 2
+
+
+async def test_until_the_controller_compares_after_a_sync_the_status_is_stale(
+    repo: GitRepo, clock: FakeClock
+) -> None:
+    apps = {"web-dev": git_app("overlays/dev", "main")}
+    async with running(repo, clock, apps, post_operation_refresh_seconds=5.0) as sandbox:
+        release = repo.release("1.8.0")
+        await sandbox.sync("web-dev", {})
+        clock.advance(2)
+        stale = await sandbox.get("web-dev")
+        hard = await sandbox.get("web-dev", refresh="hard")
+    state = stale["status"]["operationState"]
+    assert state["phase"] == "Succeeded"
+    assert stale["status"]["reconciledAt"] < state["finishedAt"]  # Kargo: health not to be trusted yet
+    assert revision(stale) != release
+    assert hard["status"]["reconciledAt"] >= state["finishedAt"]
+    assert (revision(hard), hard["status"]["sync"]["status"]) == (release, "Synced")

@@ -55,7 +55,6 @@ ERR_UNRESOLVED = "unable to resolve '{revision}' to a commit SHA: revision not f
 ERR_POSITION = "source position is out of range"
 ERR_BODY = "request body must be a JSON applicationApplicationSyncRequest"
 ERR_INJECTED = "injected failure"
-ERR_BAD_REVISION = "unable to resolve"  # in an operation's message when its revision does not exist
 
 
 def code_for_status(status: int) -> int:

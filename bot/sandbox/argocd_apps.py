@@ -87,7 +87,7 @@ def git_app(
     return AppSpec(
         (source,),
         automated=automated,
-        self_heal=self_heal or False,
+        self_heal=self_heal,
         prune=prune,
         namespace=namespace,
         project=project,

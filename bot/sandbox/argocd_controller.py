@@ -80,6 +80,7 @@ class Settings:
     progress_seconds: float
     self_heal_timeout_seconds: float
     rollouts: Rollouts
+    post_operation_refresh_seconds: float = 0.0
 
 
 class Controller:
@@ -109,8 +110,10 @@ class Controller:
             operation = app.operation
             if operation is not None and not operation.finished:
                 finished_at = await self._progress(app, operation, now)
-                if finished_at is not None:
-                    await self.compare(app, finished_at, hard=False)
+                if finished_at is not None:  # processRequestedAppOperation requests a refresh
+                    app.refresh_at = finished_at + self.settings.post_operation_refresh_seconds
+            if app.refresh_at is not None and now >= app.refresh_at and not refresh:
+                await self.compare(app, app.refresh_at, hard=False)
             if refresh or self._expired(app, now):
                 await self.compare(app, now, hard=refresh == "hard")
                 refresh = None
@@ -138,6 +141,7 @@ class Controller:
         if hard:
             self.repo.drop_cache()
         self.version += 1
+        app.refresh_at = None
         project = self.projects.get(app.spec.project) or Project(app.spec.project)
         denied = next((s for s in app.spec.sources if not project.permits(s.repo_url or self.repo_url)), None)
         if denied is not None:

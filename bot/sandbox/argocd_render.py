@@ -225,6 +225,7 @@ class _Kustomize:
     def __init__(self, files: Files, root: str) -> None:
         self.files = files
         self.root = root
+        self.origins: dict[int, str] = {}
         self.directories = {posixpath.dirname(name) for name in files}
         for directory in list(self.directories):
             parent = directory
@@ -253,7 +254,7 @@ class _Kustomize:
         manifests: list[Manifest] = []
         for entry in [*(spec.get("resources") or ()), *(spec.get("bases") or ())]:
             manifests += self._resource(str(entry), here, (*seen, here))
-        return _transform(manifests, spec)
+        return _transform(manifests, spec, self.origins)
 
     def _resource(self, entry: str, here: str, seen: tuple[str, ...]) -> list[Manifest]:
         if "://" in entry or entry.startswith(("github.com/", "git@")):
@@ -262,15 +263,20 @@ class _Kustomize:
         if joined.startswith(".."):
             raise RenderError(f"security; file '{self.root}/{joined}' is not in or below '{self.root}'")
         if joined in self.files:
-            return [copy.deepcopy(doc) for doc in yaml_docs(self.files[joined], joined)]
+            docs = [copy.deepcopy(doc) for doc in yaml_docs(self.files[joined], joined)]
+            for doc in docs:  # kustomize keeps each object's original name for later transformers
+                self.origins[id(doc)] = str((doc.get("metadata") or {}).get("name", ""))
+            return docs
         if joined in self.directories or joined == ".":
             return self.build(joined, seen)
         target = f"{self.root}/{joined}"
         raise RenderError(MSG_ACCUMULATE.format(entry=entry, target=target))
 
 
-def _transform(manifests: list[Manifest], spec: Mapping[str, Any]) -> list[Manifest]:
-    """Apply one kustomization's transformers, in kustomize's builtin order."""
+def _transform(
+    manifests: list[Manifest], spec: Mapping[str, Any], origins: Mapping[int, str]
+) -> list[Manifest]:
+    """Apply one kustomization's transformers; ``replicas`` match an object's current or original name."""
     namespace = spec.get("namespace")
     for doc in manifests:
         meta = doc.setdefault("metadata", {})
@@ -286,11 +292,17 @@ def _transform(manifests: list[Manifest], spec: Mapping[str, Any]) -> list[Manif
             _label(doc, spec["commonLabels"], True, True)
         if spec.get("commonAnnotations"):
             meta.setdefault("annotations", {}).update(spec["commonAnnotations"])
+            template = (doc.get("spec") or {}).get("template")
+            if doc.get("kind") in WORKLOAD_KINDS and isinstance(template, dict):
+                template.setdefault("metadata", {}).setdefault("annotations", {}).update(
+                    spec["commonAnnotations"]
+                )
         for override in spec.get("images") or ():
             for container in _containers(doc):
                 container["image"] = _override_image(str(container.get("image", "")), override)
         for replica in spec.get("replicas") or ():
-            if doc.get("kind") in SCALABLE_KINDS and meta.get("name") == replica.get("name"):
+            named = replica.get("name") in (meta.get("name"), origins.get(id(doc)))
+            if doc.get("kind") in SCALABLE_KINDS and named:
                 doc.setdefault("spec", {})["replicas"] = replica.get("count")
     return manifests
 

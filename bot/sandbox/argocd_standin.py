@@ -11,6 +11,14 @@ Refusals are decided in ``bot.sandbox.argocd_api``, in the order and words of ``
 
 Time is the injected clock's; the controller runs on each request, on ``tick()``, and every
 ``controller_interval`` seconds when that is set (the sandbox sets it; unit tests drive ``tick``).
+
+For tests: ``tick()`` (a controller pass: due operations, polls, auto-sync), ``poll()`` (compare every
+app now, as the periodic poll would), ``refresh(app, hard=)``, ``operations`` (every operation requested,
+automated ones with ``username`` None), ``syncs`` (accepted sync requests), ``refreshes``, ``requests``;
+``add_sync_window``/``clear_sync_windows``, ``delete_app``, ``add_token`` (per-token RBAC; re-adding a
+token replaces its rights), ``restrict_source_repos`` (InvalidSpecError), ``set_drift`` (another
+controller changes a live field), ``set_spec``, ``fail_next_operation``, ``fail_next`` (HTTP faults),
+``start_foreign_operation``, ``app(name)`` (the record), ``add_app``/``deploy``/``remove_app``.
 """
 
 from __future__ import annotations
@@ -73,7 +81,9 @@ class ArgoCDStandIn:
     ``apps`` maps each application to an ``AppSpec`` (or, shorter, to a path of the repository: a
     manual app tracking ``HEAD``). Seconds: ``progress_seconds`` a sync runs and new pods take to
     start; ``poll_seconds`` between full comparisons (Argo CD's ``timeout.reconciliation``, 180 s);
-    ``progress_deadline_seconds`` for Deployments without their own; ``self_heal_timeout_seconds``.
+    ``progress_deadline_seconds`` for Deployments without their own; ``self_heal_timeout_seconds``;
+    ``post_operation_refresh_seconds`` from an operation's end to the comparison it queues (0: at once;
+    more leaves ``reconciledAt`` before ``finishedAt`` meanwhile, as a busy controller does).
     """
 
     def __init__(
@@ -87,6 +97,7 @@ class ArgoCDStandIn:
         poll_seconds: float = 180.0,
         progress_deadline_seconds: float = 600.0,
         self_heal_timeout_seconds: float = 5.0,
+        post_operation_refresh_seconds: float = 0.0,
         controller_interval: float | None = None,
         repo_url: str | None = None,
         chart_repositories: Sequence[ChartRepository] = (),
@@ -105,7 +116,10 @@ class ArgoCDStandIn:
         self._clock = clock
         self._tokens = {token: Account(subject, issued_at=datetime.fromtimestamp(int(clock()), UTC))}
         rollouts = Rollouts(progress_seconds, progress_deadline_seconds, pull_error)
-        settings = Settings(poll_seconds, progress_seconds, self_heal_timeout_seconds, rollouts)
+        settings = Settings(
+            poll_seconds, progress_seconds, self_heal_timeout_seconds, rollouts,
+            post_operation_refresh_seconds,
+        )  # fmt: skip
         self.controller = Controller(
             GitReader(self.repo_path), repo_url=self.repo_url, projects=self.projects, clock=clock,
             charts={repo.url: repo for repo in chart_repositories}, settings=settings,
@@ -168,17 +182,32 @@ class ArgoCDStandIn:
         return self.controller.log
 
     def app(self, name: str) -> AppRecord:
+        """The stand-in's record of ``name``: spec, live objects, operation, comparison, history."""
         return self._apps[name]
 
     def add_app(self, name: str, spec: str | AppSpec) -> None:
+        """Create an application (before ``start``, or later followed by ``deploy``)."""
         spec = git_app(spec) if isinstance(spec, str) else spec
         self._apps[name] = AppRecord(name, spec, self._clock())
+
+    async def deploy(self, name: str) -> None:
+        """Put ``name`` in the state of an app synced long ago at its target revision."""
+        app = self._apps[name]
+        async with app.lock:
+            await self.controller.deploy_initial(app, FOREIGN_USERNAME)
 
     async def tick(self) -> None:
         """One pass of the application controller over every app (operations, polls, auto-sync)."""
         for app in list(self._apps.values()):
             async with app.lock:
                 await self.controller.reconcile(app)
+
+    async def poll(self) -> None:
+        """The periodic comparison of every app, now (as if ``poll_seconds`` had passed): a push to the
+        branch is seen and automated apps sync it, without waiting."""
+        for app in list(self._apps.values()):
+            async with app.lock:
+                await self.controller.reconcile(app, refresh="normal")
 
     async def refresh(self, name: str, *, hard: bool = False) -> None:
         """What ``GET ...?refresh=normal|hard`` does, without the HTTP request."""

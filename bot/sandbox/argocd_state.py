@@ -126,6 +126,7 @@ class AppRecord:
     history: list[HistoryEntry] = field(default_factory=list)
     comparison: Comparison | None = None
     reconciled_at: float | None = None
+    refresh_at: float | None = None  # a refresh the controller has queued (after an operation)
     deleting_at: float | None = None
     sync_error: Condition | None = None
     spec_error: Condition | None = None

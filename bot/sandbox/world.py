@@ -79,6 +79,7 @@ class World:
         self.progress_seconds = progress_seconds
         self.argocd_poll_seconds = argocd_poll_seconds
         self.progress_deadline_seconds = progress_deadline_seconds
+        self._digest_tags: dict[tuple[str, str], str | None] = {}
         self.timeline = Timeline()
         self.webhook_secret = secrets.token_hex(16)
         self.argocd_token = secrets.token_hex(16)
@@ -157,8 +158,11 @@ class World:
         name, tag, digest = split_image(image)
         if digest is not None:
             repository = name.removeprefix(f"{self.registry.host}/")
-            tags = self.registry.manifests.get(repository, {})
-            tag = next((t for t in tags if self.registry.digest(repository, t) == digest), tag)
+            if (repository, digest) not in self._digest_tags:  # releases pushed since: look again
+                for pushed in self.registry.manifests.get(repository, {}):
+                    self._digest_tags[(repository, self.registry.digest(repository, pushed))] = pushed
+                self._digest_tags.setdefault((repository, digest), None)  # not from this registry
+            tag = self._digest_tags[(repository, digest)] or tag
         return broken_tag_pull_error(f"{name}:{tag}") if tag else None
 
     async def stop_ferry(self, *, crash: bool = False) -> None:
