@@ -40,7 +40,7 @@ from bot.argocd_answers import (
     SyncResult,
     denied_rule,
 )
-from bot.argocd_state import app_state_from_application, blocking_window
+from bot.argocd_state import app_state_from_application, blocking_window, pod_problems
 from bot.core.argo_app import INFO_KEY, AppState
 from bot.errors import ArgoCDError
 from bot.settings import ArgoCDServer
@@ -153,6 +153,20 @@ class ArgoCDClient:
         return blocking_window(
             self._json(server, app, "reading sync windows of", response), automated=automated
         )
+
+    async def pod_problems(
+        self, server: str, app: str, *, app_namespace: str | None = None, project: str | None = None
+    ) -> tuple[str, ...]:
+        """What the app's unhealthy pods say (``GET …/resource-tree``), for a verdict that names the cause."""
+        params = _query(app_namespace=app_namespace, project=project)
+        what = "reading the resource tree of"
+        response = await self._request(
+            server, "GET", _app_path(app) + "/resource-tree", app=app, what=what, params=params
+        )
+        if response.status_code in (403, 404):
+            return ()
+        self._raise_for_status(server, app, what, response)
+        return pod_problems(self._json(server, app, what, response))
 
     async def refresh(
         self,

@@ -115,6 +115,24 @@ def app_state_from_application(
     )
 
 
+def pod_problems(tree: Mapping[str, Any]) -> tuple[str, ...]:
+    """Unhealthy pods of a ``v1alpha1ApplicationTree`` (``GET …/resource-tree``), one line per distinct
+    message: a Deployment only says it "exceeded its progress deadline"; its pods say why (gitops-engine's
+    pod health reads the containers' waiting reasons, shown as ``info`` "Status Reason")."""
+    lines: dict[str, str] = {}
+    for node in map(_obj, tree.get("nodes") or ()):
+        health = _obj(node.get("health"))
+        if node.get("kind") != "Pod" or health.get("status") not in ("Degraded", "Missing"):
+            continue
+        info = {str(i.get("name")): str(i.get("value")) for i in map(_obj, node.get("info") or ())}
+        message = _str(health.get("message")) or info.get("Status Reason") or str(health.get("status"))
+        reason = info.get("Status Reason")
+        if reason and reason not in message:
+            message = f"{message} ({reason})"
+        lines.setdefault(message, f"Pod/{node.get('name') or '?'}: {message}")
+    return tuple(lines.values())
+
+
 def blocking_window(response: Mapping[str, Any], *, automated: bool) -> str | None:
     """The sync window that blocks syncs now, from ``GET …/applications/{name}/syncwindows``, or None.
 

@@ -14,6 +14,8 @@ from bot.errors import ExternalError
 from bot.github.history import RepoHistory
 
 SHA_LENGTH = 40
+# Health that a Deployment's own message explains poorly: its pods say why (read only while it lasts).
+UNSETTLED_HEALTH = frozenset({"Progressing", "Degraded"})
 HEX = frozenset("0123456789abcdef")
 
 
@@ -30,6 +32,10 @@ class AppReader(Protocol):
         project: str | None = None,
         refresh: bool | Literal["normal", "hard"] = False,
     ) -> AppState: ...
+
+    async def pod_problems(
+        self, server: str, app: str, *, app_namespace: str | None = None, project: str | None = None
+    ) -> tuple[str, ...]: ...
 
     async def sync_window(
         self,
@@ -59,20 +65,28 @@ async def observe_apps(
             if revision is None or revision in relation or same_revision(revision, deploy_commit):
                 continue
             relation[revision] = await _relation(history, deploy_commit, revision, paths)
-    for index, state in enumerate(states):
-        if awaits_sync(state, deploy_commit, relation):
-            try:
-                blocked = await apps.sync_window(
-                    target.server,
-                    state.name,
-                    automated=state.automated,
-                    app_namespace=target.namespace,
-                    project=target.project,
-                )
-            except ExternalError:
-                continue  # the verdict waits either way; windows only explain why
-            states[index] = replace(state, sync_blocked=blocked)
-    return tuple(states), relation
+    explained = [await _explained(apps, target, state, deploy_commit, relation) for state in states]
+    return tuple(explained), relation
+
+
+async def _explained(
+    apps: AppReader, target: ArgoCDTarget, state: AppState, deploy_commit: str, relation: dict[str, Relation]
+) -> AppState:
+    """The state with what its pods say while it is unsettled, and the sync window that may block it."""
+    where = {"app_namespace": target.namespace, "project": target.project}
+    if state.health_status in UNSETTLED_HEALTH:
+        try:
+            problems = await apps.pod_problems(target.server, state.name, **where)
+        except ExternalError:
+            problems = ()  # the verdict still names the unhealthy resources Argo CD reported
+        state = replace(state, pod_problems=problems)
+    if awaits_sync(state, deploy_commit, relation):
+        try:
+            blocked = await apps.sync_window(target.server, state.name, automated=state.automated, **where)
+        except ExternalError:
+            return state  # the verdict waits either way; windows only explain why
+        state = replace(state, sync_blocked=blocked)
+    return state
 
 
 async def _relation(

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.argocd_state import app_state_from_application, blocking_window, repo_path, same_repository
+from bot.argocd_state import (
+    app_state_from_application,
+    blocking_window,
+    pod_problems,
+    repo_path,
+    same_repository,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "argocd"
 GIT = "9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6"
@@ -112,3 +118,24 @@ def test_outside_every_allow_window_auto_sync_is_blocked() -> None:
     response = {"activeWindows": [], "assignedWindows": [allow], "canSync": False}
     assert "outside every allow window" in (blocking_window(response, automated=True) or "")
     assert blocking_window({"canSync": True}, automated=True) is None
+
+
+def test_the_resource_tree_names_why_pods_are_unhealthy_once_per_message() -> None:
+    # A v1alpha1ApplicationTree: the Deployment only "exceeded its progress deadline"; its pods say why.
+    pod = {
+        "kind": "Pod",
+        "name": "web-7d9f-abcde",
+        "health": {"status": "Degraded", "message": 'Back-off pulling image "ghcr.io/acme/web:1.5.1"'},
+        "info": [{"name": "Status Reason", "value": "ImagePullBackOff"}],
+    }
+    tree = {
+        "nodes": [
+            {"kind": "Deployment", "name": "web", "health": {"status": "Degraded"}},
+            pod,
+            {**pod, "name": "web-7d9f-fghij"},
+            {"kind": "Pod", "name": "ok", "health": {"status": "Healthy"}},
+        ]
+    }
+    assert pod_problems(tree) == (
+        'Pod/web-7d9f-abcde: Back-off pulling image "ghcr.io/acme/web:1.5.1" (ImagePullBackOff)',
+    )

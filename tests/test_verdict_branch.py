@@ -243,3 +243,15 @@ def test_our_own_finished_sync_is_not_repeated_for_a_manual_app() -> None:
     )
     assert ask(ours, started=True, now=T0 + timedelta(minutes=1)) is None
     assert ask(replace(ours, operation_infos={}), started=True, now=T0 + timedelta(minutes=1)).mode == "sync"
+
+
+def test_a_degraded_app_names_what_its_pods_say_first() -> None:
+    pods = ('Pod/web-7d9f: Back-off pulling image "ghcr.io/acme/web:1.5.1" (ImagePullBackOff)',)
+    deadline = 'Deployment/web: Deployment "web" exceeded its progress deadline'
+    app = auto_synced(health_status="Degraded", unhealthy_resources=(deadline,), pod_problems=pods)
+    verdict = stage([app])
+    assert verdict.state == "failure"
+    assert verdict.reason.startswith("shop-dev: Degraded: Pod/web-7d9f: Back-off pulling image")
+    assert "ImagePullBackOff" in verdict.reason
+    progressing = auto_synced(health_status="Progressing", unhealthy_resources=(deadline,), pod_problems=pods)
+    assert "ImagePullBackOff" in stage([progressing]).reason  # said while still pending, before the deadline

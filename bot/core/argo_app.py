@@ -58,7 +58,8 @@ class AppState:
     while the top-level ``operation`` is set (requested or running). ``unhealthy_resources`` read
     ``"Deployment/web: <health message>"``. ``error`` says why Argo CD could not be read: the verdict stays
     pending with that reason until the timeout. ``sync_blocked`` describes the sync window that blocks
-    syncs now, when Ferry asked (``GET …/syncwindows``).
+    syncs now, when Ferry asked (``GET …/syncwindows``); ``pod_problems`` name the unhealthy pods of its
+    resource tree, when Ferry asked (``GET …/resource-tree``): the cause a Deployment's health hides.
     """
 
     name: str
@@ -89,6 +90,7 @@ class AppState:
     conditions: tuple[tuple[str, str], ...] = ()  # (type, message) of status.conditions
     deleting: bool = False  # metadata.deletionTimestamp is set
     sync_blocked: str | None = None
+    pod_problems: tuple[str, ...] = ()  # "Pod/web-7d9f: Back-off pulling image … (ImagePullBackOff)"
 
     @classmethod
     def missing(cls, name: str) -> AppState:

@@ -181,11 +181,12 @@ def app_verdict(
     health = app.health_status
     if health in FAILED_HEALTH:
         reason = MSG_UNHEALTHY.format(health=health, resources=_resources_text(app))
-        return Verdict("failure", reason, app.unhealthy_resources)
+        return Verdict("failure", reason, (*app.pod_problems, *app.unhealthy_resources))
     if health is None:
         return Verdict("pending", MSG_NO_HEALTH)
     if health != HEALTHY:
-        detail = f": {app.unhealthy_resources[0]}" if app.unhealthy_resources else ""
+        lines = app.pod_problems or app.unhealthy_resources
+        detail = f": {lines[0]}" if lines else ""
         return Verdict("pending", MSG_WAITING_HEALTH.format(health=health, detail=detail))
     if require_synced and app.sync_status != SYNCED:
         sync = app.sync_status or "unknown"
@@ -284,8 +285,10 @@ def _healthy_since(apps: Sequence[AppState]) -> datetime | None:
 
 
 def _resources_text(app: AppState) -> str:
-    if app.unhealthy_resources:
-        return ", ".join(app.unhealthy_resources)
+    """The unhealthy pods first (they say why), then the resources Argo CD reported unhealthy."""
+    lines = (*app.pod_problems, *app.unhealthy_resources)
+    if lines:
+        return ", ".join(lines)
     return app.health_message or MSG_NO_RESOURCE_DETAIL
 
 
