@@ -255,3 +255,10 @@ def test_a_degraded_app_names_what_its_pods_say_first() -> None:
     assert "ImagePullBackOff" in verdict.reason
     progressing = auto_synced(health_status="Progressing", unhealthy_resources=(deadline,), pod_problems=pods)
     assert "ImagePullBackOff" in stage([progressing]).reason  # said while still pending, before the deadline
+
+
+def test_a_manual_app_blocked_by_a_sync_window_is_not_asked_again_until_the_window_closes() -> None:
+    blocked = auto_synced(automated=False, sync_revision=OLDER, operation_revision=OLDER, sync_blocked="deny")
+    later = T0 + timedelta(minutes=1)
+    assert ask(blocked, started=True, now=later) is None
+    assert ask(replace(blocked, sync_blocked=None), started=True, now=later).mode == "sync"

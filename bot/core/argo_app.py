@@ -193,8 +193,9 @@ def ask_for(
         return None
     if not tracks_branch(app.target_revision, default_branch):
         return None
-    if not app.automated and (app.operating or not deployed_by_ferry):
-        return None  # Argo CD takes no sync while an operation runs; Ferry syncs only its promotions
+    if not app.automated and (app.operating or not deployed_by_ferry or app.sync_blocked):
+        # Argo CD takes no sync while an operation runs or a window blocks it; Ferry syncs only its promotions
+        return None
     seen = relation_of(relation, app.sync_revision, deploy_commit)
     synced = relation_of(relation, app.operation_revision, deploy_commit)
     if seen == "moved_on" or synced == "moved_on":
