@@ -57,7 +57,7 @@ class AppRoutes:
         return json_response(payloads.access_token(token, expires_at), 201)
 
     async def installation_repositories(self, request: web.Request) -> web.Response:
-        repo = shapes.repository(self.ops.site, self.ops.owner)
+        repo = shapes.webhook_repository(self.ops.site, self.ops.owner)
         return json_response({"total_count": 1, "repository_selection": "selected", "repositories": [repo]})
 
     async def rate_limit(self, request: web.Request) -> web.Response:
