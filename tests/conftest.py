@@ -1,4 +1,4 @@
-"""Shared test fixtures. Real payloads and API descriptions come from ../shared/contracts/."""
+"""Shared test fixtures. Payloads and API descriptions live in tests/fixtures/ (see its README.md)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import pytest
 from github_openapi import ENV, PACKAGE, GitHubDescription, description_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CONTRACTS = REPO_ROOT.parent / "shared" / "contracts"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def contracts_dir() -> Path:
-    if not CONTRACTS.is_dir():
-        pytest.fail(f"the contracts folder {CONTRACTS} is missing: tests are built on it")
-    return CONTRACTS
+    """The folder of recorded shapes: ``github-webhooks/`` and ``argocd/``."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")

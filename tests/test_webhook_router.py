@@ -1,6 +1,6 @@
 """WebhookRouter: which repository a real GitHub payload wakes, and which installations it adds or drops.
 
-Every payload in ../shared/contracts/github-webhooks/ goes through the router into a recording fake that
+Every payload in tests/fixtures/github-webhooks/ goes through the router into a recording fake that
 has only what the router uses of the Reconciler (``repos``, ``trigger``, ``promotion_merged``).
 """
 
@@ -26,7 +26,7 @@ REPO_EVENTS = frozenset(
      "registry_package"}
 )  # fmt: skip
 QUIET_EVENTS = frozenset({"ping", "check_run"})  # Ferry reads commit statuses, never check runs
-MERGE_SHA = "c4295bd74fb0f4fda03689c3df3f2803b658fd85"
+MERGE_SHA = "2011efc948a207c52267cb635d39dd9f452bf6e0"  # pull_request.closed: merge_commit_sha
 
 
 class RecordingReconciler:
@@ -55,11 +55,11 @@ def delivery(event: str, payload: dict[str, Any]) -> WebhookDelivery:
 
 
 def payload_files(contracts: Path) -> list[Path]:
-    return sorted((contracts / "github-webhooks").glob("*.payload.json"))
+    return sorted((contracts / "github-webhooks").glob("*.json"))
 
 
 def load(contracts: Path, name: str) -> dict[str, Any]:
-    return dict(json.loads((contracts / "github-webhooks" / f"{name}.payload.json").read_text()))
+    return dict(json.loads((contracts / "github-webhooks" / f"{name}.json").read_text()))
 
 
 def event_of(path: Path) -> str:
@@ -97,8 +97,8 @@ def test_every_contract_payload_is_covered_by_this_suite(contracts: Path) -> Non
         "status.with-author-committer-null",
         "check_suite.completed",
         "check_suite.requested",
-        "package.published.docker",
-        "registry_package.published.docker",
+        "package.published.container",
+        "registry_package.published.container",
     ],
 )
 async def test_a_repository_event_triggers_a_pass_for_its_repository(contracts: Path, name: str) -> None:
@@ -130,7 +130,8 @@ async def test_ping_and_check_runs_trigger_nothing(contracts: Path) -> None:
         if event_of(path) not in QUIET_EVENTS:
             continue
         payload = json.loads(path.read_text())
-        repos = {payload["repository"]["full_name"]: KNOWN_INSTALLATION}
+        named = payload.get("repository", {}).get("full_name", "acme/gitops")  # an App's ping names none
+        repos = {named: KNOWN_INSTALLATION}
         fake = RecordingReconciler(repos)
         await router_for(fake).deliver(delivery(event_of(path), payload))
         assert (fake.triggered, fake.merged, fake.repos) == ([], [], repos), path.name
@@ -171,9 +172,10 @@ async def test_a_deleted_installation_drops_its_repositories_and_only_those(cont
 async def test_accepting_new_permissions_keeps_the_installation_repositories(contracts: Path) -> None:
     payload = load(contracts, "installation.new_permissions_accepted")
     installation = payload["installation"]["id"]
-    fake = RecordingReconciler({"Codertocat/Hello-World": installation})
+    listed = dict.fromkeys((r["full_name"] for r in payload["repositories"]), installation)
+    fake = RecordingReconciler(dict(listed))
     await router_for(fake).deliver(delivery("installation", payload))
-    assert fake.repos == {"Codertocat/Hello-World": installation}
+    assert fake.repos == listed
 
 
 async def test_a_suspended_installation_is_no_longer_reconciled(contracts: Path) -> None:
