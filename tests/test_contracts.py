@@ -37,6 +37,8 @@ ARGOCD_FILES = {
     "application-healthy.json": "v1alpha1Application",
     "application-syncing.json": "v1alpha1Application",
     "application-degraded.json": "v1alpha1Application",
+    "application-newer-revision.json": "v1alpha1Application",
+    "application-adopted.json": "v1alpha1Application",
     "application-list.json": "v1alpha1ApplicationList",
     "sync-request.json": "applicationApplicationSyncRequest",
     "error-operation-in-progress.json": "runtimeError",
