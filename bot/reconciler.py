@@ -28,6 +28,7 @@ from bot.core.actions import (
     RequestSync,
     SetStatus,
 )
+from bot.core.backoff import retry_delay
 from bot.core.config import PipelineConfig
 from bot.core.decide import decide
 from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
@@ -39,8 +40,6 @@ from bot.github.repo import RepoGitHub
 from bot.observe import AppReader, FreightSource, observe
 
 log = logging.getLogger("ferry.reconciler")
-
-MAX_BACKOFF_SECONDS = 300.0
 
 
 class SyncPort(AppReader, Protocol):
@@ -155,6 +154,8 @@ class Reconciler:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _guarded_pass(self, repo: str) -> None:
+        if repo in self._retry_handles:
+            return  # backing off: the scheduled retry runs the pass, and sees whatever this trigger saw
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -177,13 +178,18 @@ class Reconciler:
                 self.on_pass(repo, time.perf_counter() - started, outcome)
 
     def _schedule_retry(self, repo: str, retry_after: float | None) -> None:
-        attempt = self._failures.get(repo, 0) + 1
-        self._failures[repo] = attempt
-        delay = retry_after if retry_after is not None else min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt)
+        """Retry the pass after the policy's wait (``bot.core.backoff``); until then triggers wait for it."""
+        failures = self._failures.get(repo, 0) + 1
+        self._failures[repo] = failures
+        delay = retry_delay(failures, asked=retry_after)
         old = self._retry_handles.pop(repo, None)
         if old is not None:
             old.cancel()
-        self._retry_handles[repo] = asyncio.get_running_loop().call_later(delay, self.trigger, repo)
+        self._retry_handles[repo] = asyncio.get_running_loop().call_later(delay, self._retry, repo)
+
+    def _retry(self, repo: str) -> None:
+        self._retry_handles.pop(repo, None)
+        self.trigger(repo)
 
     async def run_timer(self, fast: float, idle: float) -> None:
         """Reconcile each verifying repository every ``fast`` seconds, and every owned one every ``idle``."""
