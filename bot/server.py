@@ -48,6 +48,10 @@ RECENT_DELIVERY_IDS: Final = 10_000
 SHUTDOWN_GRACE_SECONDS: Final = 5.0
 # After a 413, how long aiohttp may read (and discard) the rest of the body so the client sees the answer.
 LINGER_SECONDS: Final = 1.0
+# Slow or half-sent requests are dropped within these bounds, so they cannot pile up and hold the server.
+# GitHub sends a delivery in one go and gives up on it after 10 s itself.
+HEADER_READ_SECONDS: Final = 10.0  # a connection's request line and headers (also the keep-alive idle)
+BODY_READ_SECONDS: Final = 10.0  # a webhook's body, once its headers are in
 
 SIGNATURE_HEADER: Final = "X-Hub-Signature-256"
 EVENT_HEADER: Final = "X-GitHub-Event"
@@ -55,6 +59,7 @@ DELIVERY_HEADER: Final = "X-GitHub-Delivery"
 SIGNATURE_PREFIX: Final = "sha256="
 PING_EVENT: Final = "ping"
 
+MSG_BODY_TIMEOUT: Final = "the body did not arrive within {seconds:g}s: GitHub sends a delivery in one go"
 MSG_TOO_LARGE: Final = (
     f"the body is larger than GitHub's {MAX_BODY_BYTES // (1024 * 1024)} MB webhook cap: "
     "this is not a GitHub delivery"
@@ -120,11 +125,14 @@ def signature_for(secret: bytes, body: bytes) -> str:
 class _Webhooks:
     """The webhook endpoint and the background deliveries it starts."""
 
-    def __init__(self, secret: bytes, deliver: Deliver, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, secret: bytes, deliver: Deliver, metrics: Metrics, max_body_bytes: int, body_timeout: float
+    ) -> None:
         self._secret = secret
         self._deliver = deliver
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._body_timeout = body_timeout
         # Only an optimisation against GitHub's redeliveries: the reconciler is idempotent, so a duplicate
         # that slips past this bounded, per-process set (another replica, a restart) changes nothing.
         self._recent = _RecentIds(RECENT_DELIVERY_IDS)
@@ -157,7 +165,12 @@ class _Webhooks:
             return self._reject(request, EVENT_UNVERIFIED, OUTCOME_TOO_LARGE, 413, MSG_TOO_LARGE)
         if not signature:
             return self._reject(request, EVENT_UNVERIFIED, OUTCOME_UNSIGNED, 401, MSG_UNSIGNED)
-        body = await self._read_body(request)
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                body = await self._read_body(request)
+        except TimeoutError:
+            message = MSG_BODY_TIMEOUT.format(seconds=self._body_timeout)
+            return self._reject(request, EVENT_UNVERIFIED, OUTCOME_MALFORMED, 408, message)
         if body is None:
             return self._reject(request, EVENT_UNVERIFIED, OUTCOME_TOO_LARGE, 413, MSG_TOO_LARGE)
         expected = signature_for(self._secret, body)
@@ -209,8 +222,8 @@ class _Webhooks:
             extra={"outcome": outcome, "status": status, "reason": message, "remote": request.remote},
         )
         response = web.json_response({"ok": False, "message": message}, status=status)
-        if status == 413:
-            response.force_close()  # do not keep a connection whose sender is still pushing a huge body
+        if status in (408, 413):
+            response.force_close()  # do not keep a connection whose sender is still pushing (or stalling)
         return response
 
     async def _run(self, delivery: WebhookDelivery) -> None:
@@ -281,15 +294,15 @@ def create_app(
     status: Status | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
+    body_timeout: float = BODY_READ_SECONDS,
 ) -> web.Application:
     """The aiohttp application behind ``ferry serve``.
 
     ``status`` feeds the HTML page at ``/``; ``shutdown_grace`` is how long shutdown waits for in-flight
-    deliveries before cancelling them.
+    deliveries before cancelling them; a webhook body not in after ``body_timeout`` seconds gets 408.
     """
-    webhooks = _Webhooks(
-        settings.webhook_secret.get_secret_value().encode(), deliver, metrics, max_body_bytes
-    )
+    secret = settings.webhook_secret.get_secret_value().encode()
+    webhooks = _Webhooks(secret, deliver, metrics, max_body_bytes, body_timeout)
     # client_max_size backs up the webhook's own cap for any other route that might read a body.
     app = web.Application(client_max_size=max_body_bytes)
     app[WEBHOOKS_KEY] = webhooks
@@ -326,10 +339,24 @@ async def wait_for_deliveries(app: web.Application) -> None:
         await asyncio.wait(set(tasks))
 
 
-async def run_server(app: web.Application, host: str, port: int) -> None:
-    """Serve ``app`` until cancelled, then stop taking requests and let in-flight deliveries finish."""
+async def run_server(
+    app: web.Application, host: str, port: int, *, header_timeout: float = HEADER_READ_SECONDS
+) -> None:
+    """Serve ``app`` until cancelled, then stop taking requests and let in-flight deliveries finish.
+
+    A connection that has not sent a whole request line and headers within ``header_timeout`` seconds
+    (of connecting, or of its previous answer) is closed.
+    """
     # No access log: every delivery is already logged once, with its event and id, by the handler.
-    runner = web.AppRunner(app, access_log=None, lingering_time=LINGER_SECONDS, handle_signals=False)
+    # aiohttp's keep-alive timer runs from the connection's start and closes it while no whole request
+    # has arrived: it is the header read timeout (aiohttp has no other; its default is an hour).
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        lingering_time=LINGER_SECONDS,
+        keepalive_timeout=header_timeout,
+        handle_signals=False,
+    )
     await runner.setup()
     try:
         try:
