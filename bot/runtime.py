@@ -60,6 +60,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.reconciler.idle()
+        # Every connection pool of the process: GitHub's, the registries' and Argo CD's.
+        await self.github.aclose()
         await self.registry.aclose()
         if self.argocd is not None:
             await self.argocd.aclose()
