@@ -27,14 +27,16 @@ import asyncio
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit import AppAuthStrategy, GitHub
 
 from bot.github.client import USER_AGENT, GitHubApp, RequestCounter
 from bot.github.repo import RepoGitHub
+from bot.sandbox.github_standin import GitHubStandIn
 
 FULL_NAME = "acme/gitops"
 INSTALLATION = 1
@@ -48,8 +50,6 @@ FILES = {
 
 
 async def serve(key_pem: str) -> None:
-    from bot.sandbox.github_standin import GitHubStandIn
-
     with tempfile.TemporaryDirectory(prefix="ferry-bench-") as workdir:
         github = GitHubStandIn(Path(workdir), webhook_secret="bench", app_key_pem=key_pem)
         url = await github.start()
@@ -74,9 +74,6 @@ def start_standin(key_pem: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def new_key() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -188,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             key_lines.append(line)
         asyncio.run(serve("".join(key_lines)))
         return 0
-    runner: Callable[[], Awaitable[list[tuple[str, str, float, float, int]]]] = lambda: run(
-        args.rounds, args.concurrency
-    )
-    rows = asyncio.run(runner())
+    rows = asyncio.run(run(args.rounds, args.concurrency))
     print(
         f"GitHub requests through the adapter against the stand-in (load average {os.getloadavg()[0]:.1f})\n"
     )
