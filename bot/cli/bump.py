@@ -17,16 +17,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bot.cli import command_help
 from bot.core.manifest import BumpResult, HelmPaths, ImageOccurrence, ImageUpdate, bump_text, find_images
 from bot.errors import InvalidReferenceError, ManifestError
 
-BUMP_HELP = "set image tags in a kustomization, Helm values file or manifest, changing nothing else"
+BUMP_HELP = command_help("bump")
 BUMP_DESCRIPTION = (
     "Set the tag (and, where one is pinned, the digest) of images in FILE. Only the changed values "
     "differ afterwards: comments, quoting, anchors, flow style and line endings are kept. The file is "
     "written atomically; on any error it is left untouched."
 )
-IMAGES_HELP = "list the image references Ferry sees in a YAML file"
+IMAGES_HELP = command_help("images")
 UPDATE_METAVAR = "IMAGE=TAG[@sha256:DIGEST]"
 STDOUT_HELP = "print the result instead of writing FILE"
 JSON_HELP = "print the references as JSON"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 
+from bot.cli import command_help
 from bot.runtime import running
 from bot.settings import load_settings
 
@@ -13,7 +14,7 @@ from bot.settings import load_settings
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "plan",
-        help="print what a reconcile pass would do for a repository, without doing it",
+        help=command_help("plan"),
         description="Observe and decide for one repository the App is installed on; change nothing.",
     )
     parser.add_argument("repo", help="owner/name of a repository the App is installed on")

@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from bot.cli import command_help
 from bot.logs import configure_logging
 from bot.sandbox.run import run_scenario
 from bot.sandbox.scenarios import SCENARIOS
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     names = ", ".join(f"{s.name} ({s.promise})" for s in SCENARIOS.values())
     parser = subparsers.add_parser(
         "sandbox",
-        help="run Ferry end to end offline against GitHub, Argo CD and registry stand-ins",
+        help=command_help("sandbox"),
         description=f"Play a scenario through Ferry's real code path on 127.0.0.1. Scenarios: {names}.",
     )
     parser.add_argument(

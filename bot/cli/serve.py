@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 
+from bot.cli import command_help
 from bot.logs import configure_logging, settings_secrets
 from bot.runtime import running
 from bot.server import run_server
@@ -17,7 +18,7 @@ log = logging.getLogger("ferry.serve")
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="run the GitHub App (webhooks, reconcile loop, metrics)",
+        help=command_help("serve"),
         description="Run Ferry as a GitHub App. Settings come from FERRY_* environment variables.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
