@@ -11,18 +11,55 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from bot.core.durations import DurationError, parse_duration
 from bot.errors import SettingsError
 
 ENV_PREFIX = "FERRY_"
 DEFAULT_GITHUB_URL = "https://api.github.com"
+
+
+MSG_DURATION = (
+    "expected a duration such as 30s, 5m or 1h30m (as in the pipeline config) or ISO 8601 such as PT30S; "
+    'got "{got}"'
+)
+_TIMEDELTA = TypeAdapter(timedelta)
+
+
+def _setting_duration(value: Any) -> timedelta:
+    """A duration setting in the pipeline config's form (``1s``, ``5m``, ``1h30m``, see
+    ``bot.core.durations``) or as pydantic has always read them (ISO 8601 ``PT1S``, ``00:00:05``)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except DurationError:
+            pass
+    try:
+        return _TIMEDELTA.validate_python(value.strip() if isinstance(value, str) else value)
+    except ValidationError:
+        raise ValueError(MSG_DURATION.format(got=value)) from None
+
+
+SettingDuration = Annotated[timedelta, BeforeValidator(_setting_duration)]
 
 
 class ArgoCDServer(BaseModel):
@@ -62,8 +99,12 @@ class Settings(BaseSettings):
     )
     argocd_servers: dict[str, ArgoCDServer] = Field(default_factory=dict)
     registries: dict[str, RegistryAccess] = Field(default_factory=dict)
-    poll_fast: timedelta = Field(timedelta(seconds=5), description="reconcile interval while a stage syncs")
-    poll_idle: timedelta = Field(timedelta(minutes=5), description="reconcile interval when all is quiet")
+    poll_fast: SettingDuration = Field(
+        timedelta(seconds=5), gt=timedelta(0), description="reconcile interval while a stage syncs (5s, PT5S)"
+    )
+    poll_idle: SettingDuration = Field(
+        timedelta(minutes=5), gt=timedelta(0), description="reconcile interval when all is quiet (5m, PT5M)"
+    )
     github_timeout: float = Field(10.0, gt=0, description="seconds per GitHub request")
     shard: str = Field("0/1", description="i/n: reconcile the repositories whose stable hash mod n is i")
     log_level: str = "INFO"
