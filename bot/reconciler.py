@@ -105,11 +105,15 @@ class Reconciler:
             for repo in await self.github.repositories(installation_id):
                 self.repos[repo] = installation_id
 
-    async def add_installation(self, installation_id: int) -> None:
-        """Learn an installation's repositories from GitHub and reconcile each."""
-        for repo in await self.github.repositories(installation_id):
+    async def add_installation(self, installation_id: int, *, reconcile: bool = True) -> list[str]:
+        """Learn an installation's repositories from GitHub, the only source of the reconcile set (a
+        webhook payload never adds one), and with ``reconcile`` reconcile each; returns them."""
+        repos = await self.github.repositories(installation_id)
+        for repo in repos:
             self.repos[repo] = installation_id
-            self.trigger(repo)
+            if reconcile:
+                self.trigger(repo)
+        return repos
 
     def owns(self, repo: str) -> bool:
         index, count = self.shard

@@ -1,6 +1,9 @@
 """Route verified webhook deliveries to the reconciler: which repository to reconcile now.
 
 Webhooks only wake the loop; the pass re-reads the truth, so a lost or repeated delivery is harmless.
+Repositories enter the reconcile set only from installation data GitHub lists (at start-up, and when
+an installation event or a delivery for a repository not yet known asks to look again), never from a
+payload alone: a signed delivery naming a repository the App is not installed on adds nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.core.promotion import parse_branch
+from bot.errors import ExternalError
 from bot.reconciler import Reconciler
 from bot.server import WebhookDelivery
 
@@ -31,6 +35,9 @@ TRIGGERING_EVENTS = frozenset(
 )
 
 CommentHandler = Callable[[WebhookDelivery], Awaitable[None]]
+# How often a delivery for an unknown repository may make Ferry list its installation's repositories
+# again (the installation_repositories event that would have added it may have been lost).
+RELIST_SECONDS = 300.0
 
 
 class WebhookRouter:
@@ -41,11 +48,14 @@ class WebhookRouter:
         on_comment: CommentHandler | None = None,
         on_package: Callable[[str], None] | None = None,
         on_merge_handled: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reconciler = reconciler
         self.on_comment = on_comment
         self.on_package = on_package
         self.on_merge_handled = on_merge_handled  # seconds from receipt to the sync request
+        self._clock = clock
+        self._listed_at: dict[int, float] = {}  # installation id -> when its repositories were last listed
 
     async def deliver(self, delivery: WebhookDelivery) -> None:
         payload = delivery.payload
@@ -54,16 +64,13 @@ class WebhookRouter:
             await self._installation(payload)
             return
         if event == "installation_repositories":
-            self._installation_repositories(payload)
+            await self._installation_repositories(payload)
             return
         if event not in TRIGGERING_EVENTS:
             return
         repo = _repo_name(payload)
-        installation = _installation_id(payload)
-        if repo is None:
+        if repo is None or not await self._installed(repo, _installation_id(payload)):
             return
-        if installation is not None and repo not in self.reconciler.repos:
-            self.reconciler.repos[repo] = installation
         if event in ("package", "registry_package") and self.on_package is not None:
             self.on_package(repo)  # new tags: the warehouse cache must not wait for its interval
         merged = _merged_promotion(event, payload)
@@ -76,9 +83,30 @@ class WebhookRouter:
             await self.on_comment(delivery)
         self.reconciler.trigger(repo)
 
+    async def _installed(self, repo: str, installation: int | None) -> bool:
+        """Whether the App is installed on ``repo``: known, or listed by GitHub for the delivery's
+        installation when asked again (at most every ``RELIST_SECONDS`` per installation)."""
+        if repo in self.reconciler.repos:
+            return True
+        if installation is None:
+            return False
+        now = self._clock()
+        last = self._listed_at.get(installation)
+        if last is not None and now - last < RELIST_SECONDS:
+            return False
+        self._listed_at[installation] = now
+        try:
+            listed = await self.reconciler.add_installation(installation, reconcile=False)
+        except ExternalError:
+            del self._listed_at[installation]  # GitHub did not answer: the next delivery may ask again
+            raise
+        if repo not in listed:
+            log.info("delivery for a repository the App is not installed on", extra={"repo": repo})
+            return False
+        return True
+
     async def _installation(self, payload: Mapping[str, Any]) -> None:
         installation = _installation_id(payload)
-        repos = [r.get("full_name") for r in payload.get("repositories") or [] if isinstance(r, dict)]
         action = payload.get("action")
         if action in ("deleted", "suspend"):  # a suspended installation's tokens are refused
             for name in [n for n, i in self.reconciler.repos.items() if i == installation]:
@@ -86,24 +114,22 @@ class WebhookRouter:
             return
         if installation is None:
             return
-        if action == "unsuspend":
-            await self.reconciler.add_installation(installation)  # the payload does not list them
-            return
-        for added in repos:
-            if isinstance(added, str):
-                self.reconciler.repos[added] = installation
-                self.reconciler.trigger(added)
+        # created, unsuspend, new_permissions_accepted: GitHub lists what the installation covers.
+        self._listed_at[installation] = self._clock()
+        await self.reconciler.add_installation(installation)
 
-    def _installation_repositories(self, payload: Mapping[str, Any]) -> None:
+    async def _installation_repositories(self, payload: Mapping[str, Any]) -> None:
         installation = _installation_id(payload)
         for repo in payload.get("repositories_removed") or []:
             self.reconciler.repos.pop(str(repo.get("full_name")), None)
-        if installation is None:
+        added = {str(repo.get("full_name")) for repo in payload.get("repositories_added") or []}
+        if installation is None or not added:
             return
-        for repo in payload.get("repositories_added") or []:
-            name = str(repo.get("full_name"))
-            self.reconciler.repos[name] = installation
-            self.reconciler.trigger(name)
+        self._listed_at[installation] = self._clock()
+        listed = await self.reconciler.add_installation(installation, reconcile=False)
+        for name in listed:
+            if name in added:
+                self.reconciler.trigger(name)
 
 
 def _merged_promotion(event: str, payload: Mapping[str, Any]) -> tuple[str, str] | None:
