@@ -12,7 +12,11 @@ requests), answered 304 Not Modified from the second round on, as GitHub answers
 Measured sequentially (one request at a time, as a pass's reads were) and with ``--concurrency`` tasks.
 Prints a Markdown table; CPU is process time (user + system) divided by the requests counted.
 
-    .venv/bin/python bench/github_client.py [--rounds 60] [--concurrency 8]
+``--idle-pass`` adds a second table: the CPU of a whole idle reconcile pass in the sandbox (every stage
+verified, nothing to do), with the repository's client swapped between the two adapters. The sandbox's
+stand-ins run in the same process there, so that CPU includes theirs (the same for both rows).
+
+    .venv/bin/python bench/github_client.py [--rounds 60] [--concurrency 8] [--idle-pass]
 """
 
 from __future__ import annotations
@@ -33,13 +37,19 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit import AppAuthStrategy, GitHub
+from githubkit.cache import MemCacheStrategy
 
 from bot.github.client import USER_AGENT, GitHubApp, RequestCounter
 from bot.github.repo import RepoGitHub
+from bot.sandbox.example import quick_pipeline
 from bot.sandbox.github_standin import GitHubStandIn
+from bot.sandbox.world import World
 
 FULL_NAME = "acme/gitops"
 INSTALLATION = 1
+IDLE_PASSES = 10
+SETTLE_SECONDS = 120.0
+RELEASES = {"web": ["1.4.0", "1.4.1", "1.4.2"], "worker": ["1.4.0", "1.4.1", "1.4.2"]}
 FILES = {
     ".github/ferry.yml": b"warehouses: {}\nstages: {}\n",
     "overlays/dev/kustomization.yaml": b"images:\n- name: web\n  newTag: 1.4.2\n",
@@ -96,6 +106,9 @@ def shipped_client(key_pem: str, url: str, counter: RequestCounter) -> GitHub[An
         auto_retry=False,
         http_cache=True,
         async_event_hooks={"response": [counter.on_response]},
+        # githubkit's default cache is process-wide and keyed by App id: tokens from another stand-in
+        # in this process would be sent here. A cache of its own changes nothing else.
+        cache_strategy=MemCacheStrategy(),
     )
     auth = app.auth
     assert isinstance(auth, AppAuthStrategy)
@@ -153,6 +166,48 @@ async def run(rounds: int, concurrency: int) -> list[tuple[str, str, float, floa
     return rows
 
 
+async def idle_pass_cpu(passes: int) -> list[tuple[str, float, float]]:
+    """(adapter, CPU ms per idle pass, GitHub requests per pass) in the sandbox, both adapters."""
+    world = World(progress_seconds=0.2)
+    await world.start(quick_pipeline, RELEASES)
+    try:
+        assert world.runtime is not None
+        for task in world.runtime.tasks:
+            task.cancel()  # only the passes below run
+        reconciler = world.runtime.reconciler
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while await reconciler.reconcile(FULL_NAME) or reconciler.verifying:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: the sandbox did not settle within {SETTLE_SECONDS:.0f}s")
+            await asyncio.sleep(0.2)
+        counter = RequestCounter()
+        before = RepoGitHub(
+            shipped_client(world.github.app_private_key_pem, world.github_url, counter), FULL_NAME
+        )
+        rows = []
+        for label, repo in (("before: a client per request", before), ("after: one pool per process", None)):
+            if repo is not None:
+                reconciler._repo_clients[FULL_NAME] = repo
+            else:
+                reconciler._repo_clients.pop(FULL_NAME, None)
+            await reconciler.reconcile(FULL_NAME)  # warm
+            requests = sum(world.github.requests.values())
+            started = time.process_time()
+            for _ in range(passes):
+                await reconciler.reconcile(FULL_NAME)
+            cpu = (time.process_time() - started) * 1000 / passes
+            rows.append((label, cpu, (sum(world.github.requests.values()) - requests) / passes))
+        return rows
+    finally:
+        await world.stop()
+
+
+def idle_table(rows: list[tuple[str, float, float]]) -> str:
+    lines = ["| adapter | CPU ms / idle pass | GitHub requests / pass |", "|---|---:|---:|"]
+    lines += [f"| {label} | {cpu:.0f} | {requests:.0f} |" for label, cpu, requests in rows]
+    return "\n".join(lines)
+
+
 def table(rows: list[tuple[str, str, float, float, int]]) -> str:
     lines = [
         "| adapter | requests | CPU ms / request | requests / s | n |",
@@ -175,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=60, help="idle-pass reads per measurement (3 requests each)"
     )
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--idle-pass", action="store_true", help="also time idle reconcile passes in the sandbox"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -190,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         f"GitHub requests through the adapter against the stand-in (load average {os.getloadavg()[0]:.1f})\n"
     )
     print(table(rows))
+    if args.idle_pass:
+        idle = asyncio.run(idle_pass_cpu(IDLE_PASSES))
+        print(f"\nIdle reconcile pass in the sandbox, stand-ins in-process (load {os.getloadavg()[0]:.1f})\n")
+        print(idle_table(idle))
     return 0
 
 
