@@ -101,7 +101,8 @@ def status_of(exc: Exception) -> int | None:
 
 
 async def call(doing: str, request: Awaitable[Any]) -> Any:
-    """Await a githubkit request, turning its failures into GitHubError (a Lane's own pass unchanged)."""
+    """Await a githubkit request, turning its failures into GitHubError; a ``Lane``'s own GitHubError
+    (deadline passed, installation held after a rate limit) passes through as it is."""
     try:
         return await request
     except (GitHubException, httpx.HTTPError, TimeoutError) as exc:
