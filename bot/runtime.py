@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,11 @@ from bot.reconciler import Reconciler
 from bot.registry import RegistryClient, discover_freight
 from bot.server import create_app
 from bot.settings import Settings
+from bot.settings_checks import private_key_pem
+from bot.startup import Discovered, Startup, discover
 from bot.webhooks import WebhookRouter
+
+log = logging.getLogger("ferry.runtime")
 
 
 @dataclass
@@ -37,21 +42,41 @@ class Runtime:
     reconciler: Reconciler
     router: WebhookRouter
     app: web.Application
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    startup: Startup = field(init=False)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        async def find() -> Discovered:
+            return await discover(self.reconciler)
+
+        self.startup = Startup(find, self._begin)
 
     async def start(self) -> None:
-        """Learn the installations, reconcile every owned repository once, start the timer."""
-        await self.reconciler.discover()
+        """Learn the installations now (a failure is raised), reconcile every owned repository once,
+        start the timer: for the sandbox and tests, where GitHub is local."""
+        await self.startup.discover_once()
+
+    def start_in_background(self) -> None:
+        """As ``start``, but discovery runs in the background and is tried again until GitHub answers
+        (``bot.startup``): ``ferry serve`` listens and acknowledges webhooks meanwhile."""
+        self.tasks.append(asyncio.get_running_loop().create_task(self.startup.run(), name="discovery"))
+
+    def _begin(self, found: Discovered) -> None:
         for repo in self.reconciler.repos:
             if self.reconciler.owns(repo):
                 self.reconciler.trigger(repo)
         timer = self.reconciler.run_timer(
             self.settings.poll_fast.total_seconds(), self.settings.poll_idle.total_seconds()
         )
-        self.tasks.append(asyncio.get_running_loop().create_task(timer))
+        self.tasks.append(asyncio.get_running_loop().create_task(timer, name="timer"))
 
-    async def close(self, *, abrupt: bool = False) -> None:
-        """Stop; ``abrupt`` drops passes in flight instead of letting them finish (a crash)."""
+    async def close(self, *, abrupt: bool = False, grace: float | None = None) -> None:
+        """Stop; ``abrupt`` drops passes in flight instead of letting them finish (a crash); ``grace``
+        bounds the wait for them (seconds), after which they are dropped. Closing twice is harmless."""
+        if self.closed:
+            return
+        self.closed = True
         if abrupt:
             await self.reconciler.abandon()
         for task in self.tasks:
@@ -59,7 +84,12 @@ class Runtime:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.reconciler.idle()
+        try:
+            async with asyncio.timeout(grace):
+                await self.reconciler.idle()
+        except TimeoutError:
+            log.warning("passes still running at the end of the drain; stopping them", extra={"grace": grace})
+            await self.reconciler.abandon()
         # Every connection pool of the process: GitHub's, the registries' and Argo CD's.
         await self.github.aclose()
         await self.registry.aclose()
@@ -74,7 +104,11 @@ class Runtime:
         }
 
 
-def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard) -> Runtime:
+def build_runtime(
+    settings: Settings, *, emit: events.EventSink = events.discard, serve: bool = True
+) -> Runtime:
+    """Ferry's parts from ``settings``; with ``serve`` also its web application (which needs
+    FERRY_WEBHOOK_SECRET), without it only what reads GitHub, Argo CD and registries (``ferry plan``)."""
     metrics = Metrics()
 
     def observe_github(method: str, status: int, remaining: str | None) -> None:
@@ -84,7 +118,7 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
 
     github = GitHubApp(
         app_id=_require(settings.app_id, "FERRY_APP_ID"),
-        private_key=settings.app_private_key(),
+        private_key=private_key_pem(settings),
         base_url=str(settings.github_url),
         timeout=settings.github_timeout,
         counter=RequestCounter(observe_github),
@@ -133,13 +167,25 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
         router=router,
         app=web.Application(),
     )
-    runtime.app = create_app(settings, router.deliver, metrics=metrics, status=runtime.status)
+    if not serve:
+        return runtime
+    runtime.app = create_app(
+        settings,
+        runtime.startup.hold(router.deliver),
+        metrics=metrics,
+        status=runtime.status,
+        ready=runtime.startup.readiness,
+        admit=runtime.startup.admit,
+        shutdown_grace=settings.drain_timeout.total_seconds(),
+    )
     return runtime
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, emit: events.EventSink = events.discard) -> AsyncIterator[Runtime]:
-    runtime = build_runtime(settings, emit=emit)
+async def running(
+    settings: Settings, *, emit: events.EventSink = events.discard, serve: bool = True
+) -> AsyncIterator[Runtime]:
+    runtime = build_runtime(settings, emit=emit, serve=serve)
     try:
         yield runtime
     finally:

@@ -28,6 +28,7 @@ from bot.metrics import (
     EVENT_UNVERIFIED,
     OUTCOME_ACCEPTED,
     OUTCOME_BAD_SIGNATURE,
+    OUTCOME_BUSY,
     OUTCOME_DUPLICATE,
     OUTCOME_FAILED,
     OUTCOME_MALFORMED,
@@ -39,7 +40,8 @@ from bot.metrics import (
 from bot.settings import Settings
 
 WEBHOOK_PATH: Final = "/webhooks/github"
-HEALTH_PATH: Final = "/healthz"
+HEALTH_PATH: Final = "/healthz"  # liveness: the process and its event loop answer
+READY_PATH: Final = "/readyz"  # readiness: settings valid and GitHub reached (503 with the reason until then)
 METRICS_PATH: Final = "/metrics"
 STATUS_PATH: Final = "/"
 
@@ -75,6 +77,9 @@ MSG_FORM_ENCODED: Final = (
     "the body is form-encoded: set the webhook's content type to application/json in the GitHub settings"
 )
 MSG_NOT_OBJECT: Final = "the body is JSON but not an object: GitHub webhook payloads are JSON objects"
+MSG_NO_SECRET: Final = (
+    "FERRY_WEBHOOK_SECRET is required to receive webhooks: set it to the webhook secret of the GitHub App"
+)
 MSG_CANNOT_LISTEN: Final = "cannot listen on {host}:{port} ({reason}): choose another --host or --port"
 STATUS_TITLE: Final = "Ferry"
 
@@ -93,6 +98,8 @@ class WebhookDelivery:
 
 Deliver = Callable[[WebhookDelivery], Awaitable[None]]
 Status = Callable[[], Awaitable[Mapping[str, Any]]]
+Ready = Callable[[], tuple[bool, Mapping[str, Any]]]  # (ready, the JSON body of GET /readyz)
+Admit = Callable[[], str | None]  # None: accept one more delivery; else why to answer 503
 
 
 class _RecentIds:
@@ -126,10 +133,18 @@ class _Webhooks:
     """The webhook endpoint and the background deliveries it starts."""
 
     def __init__(
-        self, secret: bytes, deliver: Deliver, metrics: Metrics, max_body_bytes: int, body_timeout: float
+        self,
+        secret: bytes,
+        deliver: Deliver,
+        metrics: Metrics,
+        max_body_bytes: int,
+        body_timeout: float,
+        *,
+        admit: Admit | None = None,
     ) -> None:
         self._secret = secret
         self._deliver = deliver
+        self._admit = admit
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
         self._body_timeout = body_timeout
@@ -202,6 +217,9 @@ class _Webhooks:
             log.info("duplicate delivery ignored", extra={"event": event, "delivery": delivery_id})
             return web.json_response({"ok": True, "duplicate": True, "delivery": delivery_id})
 
+        refusal = self._admit() if self._admit is not None else None
+        if refusal is not None:
+            return self._reject(request, event, OUTCOME_BUSY, 503, refusal)
         self._recent.add(delivery_id)
         self._count(event, OUTCOME_ACCEPTED)
         # DEBUG, not INFO: a line per delivery costs more than the rest of the ack path together; the
@@ -292,17 +310,23 @@ def create_app(
     *,
     metrics: Metrics,
     status: Status | None = None,
+    ready: Ready | None = None,
+    admit: Admit | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
     body_timeout: float = BODY_READ_SECONDS,
 ) -> web.Application:
     """The aiohttp application behind ``ferry serve``.
 
-    ``status`` feeds the HTML page at ``/``; ``shutdown_grace`` is how long shutdown waits for in-flight
-    deliveries before cancelling them; a webhook body not in after ``body_timeout`` seconds gets 408.
+    ``status`` feeds the HTML page at ``/``; ``ready`` answers ``/readyz`` (without it the server is ready
+    once it listens); ``admit`` may refuse a signed delivery with 503 (Ferry cannot hold more yet);
+    ``shutdown_grace`` is how long shutdown waits for in-flight deliveries before cancelling them; a
+    webhook body not in after ``body_timeout`` seconds gets 408.
     """
+    if settings.webhook_secret is None:
+        raise SettingsError(MSG_NO_SECRET)
     secret = settings.webhook_secret.get_secret_value().encode()
-    webhooks = _Webhooks(secret, deliver, metrics, max_body_bytes, body_timeout)
+    webhooks = _Webhooks(secret, deliver, metrics, max_body_bytes, body_timeout, admit=admit)
     # client_max_size backs up the webhook's own cap for any other route that might read a body.
     app = web.Application(client_max_size=max_body_bytes)
     app[WEBHOOKS_KEY] = webhooks
@@ -310,6 +334,10 @@ def create_app(
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "version": __version__})
+
+    async def readyz(request: web.Request) -> web.Response:
+        is_ready, body = ready() if ready is not None else (True, {"ready": True})
+        return web.json_response({**body, "version": __version__}, status=200 if is_ready else 503)
 
     async def metrics_text(request: web.Request) -> web.Response:
         body, content_type = metrics.render()
@@ -326,6 +354,7 @@ def create_app(
 
     app.router.add_post(WEBHOOK_PATH, webhooks.handle)
     app.router.add_get(HEALTH_PATH, healthz)
+    app.router.add_get(READY_PATH, readyz)
     app.router.add_get(METRICS_PATH, metrics_text)
     app.router.add_get(STATUS_PATH, status_page)
     app.on_shutdown.append(drain)

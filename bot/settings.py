@@ -31,8 +31,8 @@ from ruamel.yaml.error import YAMLError
 
 from bot.core.durations import DurationError, parse_duration
 from bot.errors import SettingsError
+from bot.settings_checks import ENV_PREFIX, describe_decode_error, describe_validation_error
 
-ENV_PREFIX = "FERRY_"
 DEFAULT_GITHUB_URL = "https://api.github.com"
 
 
@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     app_id: int | None = Field(None, description="the GitHub App's id")
     private_key: SecretStr | None = Field(None, description="the App's PEM private key")
     private_key_file: Path | None = Field(None, description="file holding the App's PEM private key")
-    webhook_secret: SecretStr = Field(description="the secret GitHub signs webhook deliveries with")
+    webhook_secret: SecretStr | None = Field(
+        None, description="the secret GitHub signs webhook deliveries with (`ferry serve` requires it)"
+    )
     github_url: AnyHttpUrl = Field(
         AnyHttpUrl(DEFAULT_GITHUB_URL), description="REST API root; GitHub Enterprise Server or the sandbox"
     )
@@ -106,6 +108,11 @@ class Settings(BaseSettings):
         timedelta(minutes=5), gt=timedelta(0), description="reconcile interval when all is quiet (5m, PT5M)"
     )
     github_timeout: float = Field(10.0, gt=0, description="seconds per GitHub request")
+    drain_timeout: SettingDuration = Field(
+        timedelta(seconds=20),
+        gt=timedelta(0),
+        description="on SIGTERM, how long in-flight deliveries and passes may take to finish (20s)",
+    )
     shard: str = Field("0/1", description="i/n: reconcile the repositories whose stable hash mod n is i")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -181,24 +188,13 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except PydanticSettingsError as exc:
         # pydantic-settings could not decode a variable (malformed JSON in a mapping setting).
-        raise SettingsError(f"{_variable_in(str(exc))}: {exc}") from None
+        raise SettingsError(describe_decode_error(exc)) from None
     except ValidationError as exc:
-        messages = []
-        for error in exc.errors():
-            # The variable is the top-level field; deeper parts are a path inside its value (JSON).
-            variable = ENV_PREFIX + str(error["loc"][0]).upper()
-            inside = ".".join(str(part) for part in error["loc"][1:])
-            subject = f"{variable}: {inside}" if inside else variable
-            if error["type"] == "missing":
-                messages.append(f"{subject} is required but not set")
-            else:
-                messages.append(f"{subject}: {error['msg']}")
-        raise SettingsError("; ".join(messages)) from None
+        raise SettingsError(describe_validation_error(exc, _JSON_SETTINGS)) from None
 
 
-def _variable_in(message: str) -> str:
-    """The FERRY_* variable a pydantic-settings error is about, as it names the field."""
-    for name in Settings.model_fields:
-        if f'"{name}"' in message:
-            return ENV_PREFIX + name.upper()
-    return "a FERRY_* setting"
+# The settings whose value is JSON, with the keys each entry of theirs takes (for error messages).
+_JSON_SETTINGS = {
+    "argocd_servers": tuple(ArgoCDServer.model_fields),
+    "registries": tuple(RegistryAccess.model_fields),
+}

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from bot.cli import main
 from bot.errors import SettingsError
 from bot.settings import load_settings
+from bot.settings_checks import require
 
 SECRET = "whsec-0123456789abcdef"
 ARGOCD_TOKEN = "argocd-token-do-not-print-4f1e"
@@ -31,9 +32,9 @@ def with_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FERRY_WEBHOOK_SECRET", SECRET)
 
 
-def test_a_missing_webhook_secret_is_named(clean_environment: pytest.MonkeyPatch) -> None:
+def test_a_missing_webhook_secret_is_named_for_serve(clean_environment: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError, match="FERRY_WEBHOOK_SECRET"):
-        load_settings()
+        require(load_settings(), "serve")
 
 
 @pytest.mark.parametrize("shard", ["3/2", "x", "1/0", "-1/2", "0/"])

@@ -9,6 +9,7 @@ import json
 from bot.cli import command_help
 from bot.runtime import running
 from bot.settings import load_settings
+from bot.settings_checks import require
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,10 +24,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _plan(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = require(load_settings(), "plan")
 
     async def main() -> list[tuple[str, str]]:
-        async with running(settings) as runtime:
+        async with running(settings, serve=False) as runtime:
             await runtime.reconciler.discover()
             if args.repo not in runtime.reconciler.repos:
                 known = ", ".join(sorted(runtime.reconciler.repos)) or "none"
