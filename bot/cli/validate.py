@@ -29,6 +29,10 @@ NO_CONFIG = "{root} holds no {config}; pass the config file, or the repository d
 NO_SUCH_PATH = "{path} does not exist; pass a config file or a repository directory"
 NOT_TEXT = "{path} is not UTF-8 text: {error}"
 VALID = "ok: {source}: {warehouses}, {stages} ({order})"
+NOT_IN_REPOSITORY = (
+    "note: the files the stages update were not checked: {source} is not at <repository>/{config}; "
+    "to check them too, run `ferry validate` at the repository root or pass the repository directory"
+)
 INVALID = "ferry: {count} in {source}"
 
 
@@ -118,6 +122,8 @@ def run_validate(args: argparse.Namespace) -> int:
             print(INVALID.format(count=_plural(len(exc.problems), "problem"), source=source), file=sys.stderr)
         return 1
     print("[]" if args.json else summary(config, source))
+    if root is None:
+        print(NOT_IN_REPOSITORY.format(source=source, config=CONFIG_PATH), file=sys.stderr)
     return 0
 
 
