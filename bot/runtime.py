@@ -60,7 +60,9 @@ class Runtime:
     def start_in_background(self) -> None:
         """As ``start``, but discovery runs in the background and is tried again until GitHub answers
         (``bot.startup``): ``ferry serve`` listens and acknowledges webhooks meanwhile."""
-        self.tasks.append(asyncio.get_running_loop().create_task(self.startup.run(), name="discovery"))
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(self.startup.run(), name="discovery"))
+        self.tasks.append(loop.create_task(asyncio.to_thread(self.github.preload_discovery), name="preload"))
 
     def _begin(self, found: Discovered) -> None:
         for repo in self.reconciler.repos:

@@ -33,8 +33,8 @@ class SilentProxy:
         self._held: set[asyncio.StreamWriter] = set()
         self._pipes: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 
@@ -97,6 +97,7 @@ class ServeProcess:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")} | dict(env)
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
+        self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
         with self.log_path.open("wb") as log:
@@ -133,12 +134,16 @@ class ServeProcess:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def get(self, path: str) -> tuple[int, Any]:
         """(status, JSON body) of GET ``path``; (0, None) while nothing listens."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=5)
         try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                response = await client.get(self.url + path)
+            response = await self._client.get(self.url + path)
         except httpx.TransportError:
             return 0, None
         return response.status_code, response.json()

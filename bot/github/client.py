@@ -320,6 +320,21 @@ class GitHubApp:
                 return found
             page += 1
 
+    @staticmethod
+    def preload_discovery() -> None:
+        """Import the githubkit models that listing installations and their repositories parse.
+
+        githubkit imports each model module at the first request that needs it (0.3-0.6 s of imports
+        and pydantic class building). Run in a thread while GitHub is unreachable, it leaves only the
+        requests themselves for when GitHub answers again.
+        """
+        from githubkit_schemas.latest.models import InstallationToken  # noqa: F401, PLC0415
+        from githubkit_schemas.v2022_11_28.models import (  # noqa: F401, PLC0415
+            BasicError,
+            Installation,
+            InstallationRepositoriesGetResponse200,
+        )
+
     async def repositories(self, installation_id: int) -> list[str]:
         client = self.installation(installation_id)
         rest = client.rest(REST_API_VERSION)
