@@ -88,6 +88,9 @@ class Reconciler:
         self.repos: dict[str, int] = {}  # full name -> installation id (rebuilt from GitHub at start-up)
         self.verifying: set[str] = set()  # repos with a stage whose health is pending: poll fast
         self.last_pass: dict[str, dict[str, Any]] = {}
+        # The last snapshot of each repository (None: no .github/ferry.yml), for the status page only: a
+        # cache of what GitHub and Argo CD said, rebuilt by the first pass after a restart.
+        self.observed: dict[str, Snapshot | None] = {}
         self._repo_clients: dict[str, RepoGitHub] = {}
         self._dirty: set[str] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -234,13 +237,15 @@ class Reconciler:
 
     # ---- one pass ----------------------------------------------------------------------------
     async def snapshot(self, repo: str) -> Snapshot | None:
-        return await observe(
+        snapshot = await observe(
             self.repo_client(repo),
             now=self.clock(),
             freight=self.freight,
             apps=self.argocd,
             argocd_urls=self.argocd_urls,
         )
+        self.observed[repo] = snapshot
+        return snapshot
 
     async def plan(self, repo: str) -> list[Action]:
         snapshot = await self.snapshot(repo)

@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot import events
+from bot import __version__, events
 from bot.argocd import ArgoCDClient
 from bot.command_runner import CommandRunner
 from bot.core.config import Warehouse
@@ -23,6 +23,8 @@ from bot.reconciler import Reconciler
 from bot.registry import RegistryClient, discover_freight
 from bot.server import create_app
 from bot.settings import Settings
+from bot.status_model import StatusView
+from bot.status_view import build_status, github_html_url
 from bot.webhooks import WebhookRouter
 
 
@@ -64,12 +66,20 @@ class Runtime:
         if self.argocd is not None:
             await self.argocd.aclose()
 
-    async def status(self) -> dict[str, Any]:
-        return {
-            "repositories": sorted(self.reconciler.repos),
-            "verifying": sorted(self.reconciler.verifying),
-            "last_pass": self.reconciler.last_pass,
-        }
+    async def status(self) -> StatusView:
+        """What the status page shows: the last snapshot of each repository, as a view model."""
+        reconciler = self.reconciler
+        return build_status(
+            reconciler.observed,
+            repositories=reconciler.repos,
+            owns=reconciler.owns,
+            shard=self.settings.shard,
+            verifying=reconciler.verifying,
+            last_pass=reconciler.last_pass,
+            now=datetime.now(UTC),
+            github_html=github_html_url(str(self.settings.github_url)),
+            version=__version__,
+        )
 
 
 def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard) -> Runtime:
