@@ -34,6 +34,7 @@ from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
 from bot.core.snapshot import Snapshot
 from bot.core.verification import start_verification
 from bot.errors import ExternalError, FerryError
+from bot.event_log import freight_at
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
 from bot.observe import AppReader, FreightSource, observe
@@ -93,6 +94,7 @@ class Reconciler:
         self.observed: dict[str, Snapshot | None] = {}
         self._repo_clients: dict[str, RepoGitHub] = {}
         self._dirty: set[str] = set()
+        self._dirty_by: dict[str, str] = {}  # repo -> the webhook delivery that asked for its next pass
         self._running: dict[str, asyncio.Task[None]] = {}
         self._failures: dict[str, int] = {}
         self._retry_handles: dict[str, asyncio.TimerHandle] = {}
@@ -131,6 +133,8 @@ class Reconciler:
         if repo not in self.repos or self._stopped:
             return
         self._dirty.add(repo)
+        if events.current_delivery():  # a timer tick does not erase the webhook a queued pass is for
+            self._dirty_by[repo] = events.current_delivery()
         if repo not in self._running:
             self._running[repo] = asyncio.get_running_loop().create_task(self._drain(repo))
 
@@ -138,6 +142,7 @@ class Reconciler:
         try:
             while repo in self._dirty:
                 self._dirty.discard(repo)
+                events.DELIVERY.set(self._dirty_by.pop(repo, ""))  # this task's context only
                 await self._guarded_pass(repo)
         finally:
             self._running.pop(repo, None)
@@ -279,6 +284,7 @@ class Reconciler:
                         snapshot.repo,
                         "",
                         f"{name}: {freight.label} ({freight.id})",
+                        freight=freight.id,
                     )
                 )
         pending = any(
@@ -327,20 +333,22 @@ class Actor:
             if self.r.on_action is not None:
                 self.r.on_action(action.kind)
 
-    def _emit(self, kind: str, stage: str, detail: str) -> None:
-        self.r.emit(events.Event(kind, self.repo, stage, detail))
+    def _emit(self, kind: str, stage: str, detail: str, freight: str = "") -> None:
+        self.r.emit(events.Event(kind, self.repo, stage, detail, freight=freight))
 
     async def set_status(self, action: SetStatus) -> None:
         await self.gh.set_status(action)
+        freight = freight_at(self.snapshot, sha=action.sha)
         if action.context.startswith(HEALTH_PREFIX):
             stage = action.context.removeprefix(HEALTH_PREFIX)
             if action.state != "pending":
-                self._emit(events.HEALTH_VERDICT, stage, f"{action.state}: {action.description}")
+                self._emit(events.HEALTH_VERDICT, stage, f"{action.state}: {action.description}", freight)
         elif action.context == STATUS_GATE:
             self._emit(
                 events.GATE_SET,
                 _stage_of_sha(self.snapshot, action.sha),
                 f"{action.state}: {action.description}",
+                freight,
             )
         elif action.context == STATUS_CONFIG:
             self._emit(events.CONFIG_STATUS, "", f"{action.state}: {action.description}")
@@ -356,7 +364,7 @@ class Actor:
         number, url = await self.gh.open_promotion(action)
         self.opened[action.branch] = url
         kind = events.PR_REBUILT if action.rebuild_pr else events.PR_OPENED
-        self._emit(kind, action.stage, f"#{number} {action.title}")
+        self._emit(kind, action.stage, f"#{number} {action.title}", action.freight.id)
 
     async def close_promotion(self, action: ClosePromotion) -> None:
         link = None
@@ -366,11 +374,13 @@ class Actor:
                 found = await self.gh.pull_for_branch(action.superseded_by_branch)
                 link = found[1] if found else None
         await self.gh.close_promotion(action, link)
-        self._emit(events.PR_SUPERSEDED, action.stage, f"#{action.number} closed: {action.comment}")
+        freight = freight_at(self.snapshot, number=action.number)
+        self._emit(events.PR_SUPERSEDED, action.stage, f"#{action.number} closed: {action.comment}", freight)
 
     async def merge(self, action: MergePromotion) -> None:
         sha = await self.gh.merge(action)
-        self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}")
+        freight = freight_at(self.snapshot, number=action.number)
+        self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}", freight)
 
     async def label(self, action: LabelPromotion) -> None:
         await self.gh.add_labels(action.number, action.labels)
@@ -393,7 +403,10 @@ class Actor:
                 infos={PROMOTION_INFO_KEY: action.promotion_id},
             )
             outcome = getattr(result, "outcome", "started")
-            self._emit(events.SYNC_REQUESTED, action.stage, f"{app} -> {action.revision[:7]} ({outcome})")
+            detail = f"{app} -> {action.revision[:7]} ({outcome})"
+            self._emit(
+                events.SYNC_REQUESTED, action.stage, detail, freight_at(self.snapshot, sha=action.revision)
+            )
 
 
 def _stage_of_sha(snapshot: Snapshot | None, sha: str) -> str:

@@ -16,6 +16,7 @@ from bot.command_runner import CommandRunner
 from bot.core.config import Warehouse
 from bot.core.freight import Freight
 from bot.errors import SettingsError
+from bot.event_log import logged
 from bot.freight_cache import FreightCache
 from bot.github.client import GitHubApp, RequestCounter
 from bot.metrics import Metrics
@@ -119,7 +120,7 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
         argocd=argocd,
         argocd_urls=argocd_urls,
         shard=settings.shard_index_count,
-        emit=emit,
+        emit=logged(emit),  # every decision to the log at INFO, and on to the caller's sink
         on_pass=on_pass,
         on_action=on_action,
     )
