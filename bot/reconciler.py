@@ -35,6 +35,7 @@ from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
 from bot.core.snapshot import Snapshot
 from bot.core.verification import start_verification
 from bot.errors import ExternalError, FerryError
+from bot.event_log import freight_at
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
 from bot.observe import AppReader, FreightSource, observe
@@ -87,8 +88,12 @@ class Reconciler:
         self.repos: dict[str, int] = {}  # full name -> installation id (rebuilt from GitHub at start-up)
         self.verifying: set[str] = set()  # repos with a stage whose health is pending: poll fast
         self.last_pass: dict[str, dict[str, Any]] = {}
+        # The last snapshot of each repository (None: no .github/ferry.yml), for the status page only: a
+        # cache of what GitHub and Argo CD said, rebuilt by the first pass after a restart.
+        self.observed: dict[str, Snapshot | None] = {}
         self._repo_clients: dict[str, RepoGitHub] = {}
         self._dirty: set[str] = set()
+        self._dirty_by: dict[str, str] = {}  # repo -> the webhook delivery that asked for its next pass
         self._running: dict[str, asyncio.Task[None]] = {}
         self._failures: dict[str, int] = {}
         self._retry_handles: dict[str, asyncio.TimerHandle] = {}
@@ -131,6 +136,8 @@ class Reconciler:
         if repo not in self.repos or self._stopped:
             return
         self._dirty.add(repo)
+        if events.current_delivery():  # a timer tick does not erase the webhook a queued pass is for
+            self._dirty_by[repo] = events.current_delivery()
         if repo not in self._running:
             self._running[repo] = asyncio.get_running_loop().create_task(self._drain(repo))
 
@@ -138,6 +145,7 @@ class Reconciler:
         try:
             while repo in self._dirty:
                 self._dirty.discard(repo)
+                events.DELIVERY.set(self._dirty_by.pop(repo, ""))  # this task's context only
                 await self._guarded_pass(repo)
         finally:
             self._running.pop(repo, None)
@@ -244,13 +252,15 @@ class Reconciler:
 
     # ---- one pass ----------------------------------------------------------------------------
     async def snapshot(self, repo: str) -> Snapshot | None:
-        return await observe(
+        snapshot = await observe(
             self.repo_client(repo),
             now=self.clock(),
             freight=self.freight,
             apps=self.argocd,
             argocd_urls=self.argocd_urls,
         )
+        self.observed[repo] = snapshot
+        return snapshot
 
     async def plan(self, repo: str) -> list[Action]:
         snapshot = await self.snapshot(repo)
@@ -284,6 +294,7 @@ class Reconciler:
                         snapshot.repo,
                         "",
                         f"{name}: {freight.label} ({freight.id})",
+                        freight=freight.id,
                     )
                 )
         pending = any(
@@ -332,20 +343,22 @@ class Actor:
             if self.r.on_action is not None:
                 self.r.on_action(action.kind)
 
-    def _emit(self, kind: str, stage: str, detail: str) -> None:
-        self.r.emit(events.Event(kind, self.repo, stage, detail))
+    def _emit(self, kind: str, stage: str, detail: str, freight: str = "") -> None:
+        self.r.emit(events.Event(kind, self.repo, stage, detail, freight=freight))
 
     async def set_status(self, action: SetStatus) -> None:
         await self.gh.set_status(action)
+        freight = freight_at(self.snapshot, sha=action.sha)
         if action.context.startswith(HEALTH_PREFIX):
             stage = action.context.removeprefix(HEALTH_PREFIX)
             if action.state != "pending":
-                self._emit(events.HEALTH_VERDICT, stage, f"{action.state}: {action.description}")
+                self._emit(events.HEALTH_VERDICT, stage, f"{action.state}: {action.description}", freight)
         elif action.context == STATUS_GATE:
             self._emit(
                 events.GATE_SET,
                 _stage_of_sha(self.snapshot, action.sha),
                 f"{action.state}: {action.description}",
+                freight,
             )
         elif action.context == STATUS_CONFIG:
             self._emit(events.CONFIG_STATUS, "", f"{action.state}: {action.description}")
@@ -361,7 +374,7 @@ class Actor:
         number, url = await self.gh.open_promotion(action)
         self.opened[action.branch] = url
         kind = events.PR_REBUILT if action.rebuild_pr else events.PR_OPENED
-        self._emit(kind, action.stage, f"#{number} {action.title}")
+        self._emit(kind, action.stage, f"#{number} {action.title}", action.freight.id)
 
     async def close_promotion(self, action: ClosePromotion) -> None:
         link = None
@@ -371,11 +384,13 @@ class Actor:
                 found = await self.gh.pull_for_branch(action.superseded_by_branch)
                 link = found[1] if found else None
         await self.gh.close_promotion(action, link)
-        self._emit(events.PR_SUPERSEDED, action.stage, f"#{action.number} closed: {action.comment}")
+        freight = freight_at(self.snapshot, number=action.number)
+        self._emit(events.PR_SUPERSEDED, action.stage, f"#{action.number} closed: {action.comment}", freight)
 
     async def merge(self, action: MergePromotion) -> None:
         sha = await self.gh.merge(action)
-        self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}")
+        freight = freight_at(self.snapshot, number=action.number)
+        self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}", freight)
 
     async def label(self, action: LabelPromotion) -> None:
         await self.gh.add_labels(action.number, action.labels)
@@ -398,7 +413,10 @@ class Actor:
                 infos={PROMOTION_INFO_KEY: action.promotion_id},
             )
             outcome = getattr(result, "outcome", "started")
-            self._emit(events.SYNC_REQUESTED, action.stage, f"{app} -> {action.revision[:7]} ({outcome})")
+            detail = f"{app} -> {action.revision[:7]} ({outcome})"
+            self._emit(
+                events.SYNC_REQUESTED, action.stage, detail, freight_at(self.snapshot, sha=action.revision)
+            )
 
 
 def _stage_of_sha(snapshot: Snapshot | None, sha: str) -> str:

@@ -7,16 +7,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from bot import events
+from bot import __version__, events
 from bot.argocd import ArgoCDClient
 from bot.command_runner import CommandRunner
 from bot.core.config import Warehouse
 from bot.core.freight import Freight
 from bot.errors import SettingsError
+from bot.event_log import logged
 from bot.freight_cache import FreightCache
 from bot.github.client import GitHubApp, RequestCounter
 from bot.metrics import Metrics
@@ -26,6 +28,8 @@ from bot.server import create_app
 from bot.settings import Settings
 from bot.settings_checks import private_key_pem
 from bot.startup import Discovered, Startup, discover
+from bot.status_model import StatusView
+from bot.status_view import build_status, github_html_url
 from bot.webhooks import WebhookRouter
 
 log = logging.getLogger("ferry.runtime")
@@ -98,12 +102,20 @@ class Runtime:
         if self.argocd is not None:
             await self.argocd.aclose()
 
-    async def status(self) -> dict[str, Any]:
-        return {
-            "repositories": sorted(self.reconciler.repos),
-            "verifying": sorted(self.reconciler.verifying),
-            "last_pass": self.reconciler.last_pass,
-        }
+    async def status(self) -> StatusView:
+        """What the status page shows: the last snapshot of each repository, as a view model."""
+        reconciler = self.reconciler
+        return build_status(
+            reconciler.observed,
+            repositories=reconciler.repos,
+            owns=reconciler.owns,
+            shard=self.settings.shard,
+            verifying=reconciler.verifying,
+            last_pass=reconciler.last_pass,
+            now=datetime.now(UTC),
+            github_html=github_html_url(str(self.settings.github_url)),
+            version=__version__,
+        )
 
 
 def build_runtime(
@@ -147,7 +159,7 @@ def build_runtime(
         argocd=argocd,
         argocd_urls=argocd_urls,
         shard=settings.shard_index_count,
-        emit=emit,
+        emit=logged(emit),  # every decision to the log at INFO, and on to the caller's sink
         on_pass=on_pass,
         on_action=on_action,
     )

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import html
 import json
 import time
 from collections import OrderedDict
@@ -38,12 +37,17 @@ from bot.metrics import (
     Metrics,
 )
 from bot.settings import Settings
+from bot.status_model import StatusView, as_json
+from bot.status_page import NO_RECONCILER, render_page
+from bot.status_view import refresh_seconds
 
 WEBHOOK_PATH: Final = "/webhooks/github"
 HEALTH_PATH: Final = "/healthz"  # liveness: the process and its event loop answer
 READY_PATH: Final = "/readyz"  # readiness: settings valid and GitHub reached (503 with the reason until then)
 METRICS_PATH: Final = "/metrics"
 STATUS_PATH: Final = "/"
+STATUS_JSON_PATH: Final = "/status.json"
+STATUS_LINKS: Final = (("status.json", STATUS_JSON_PATH), ("healthz", HEALTH_PATH), ("metrics", METRICS_PATH))
 
 MAX_BODY_BYTES: Final = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 RECENT_DELIVERY_IDS: Final = 10_000
@@ -81,7 +85,6 @@ MSG_NO_SECRET: Final = (
     "FERRY_WEBHOOK_SECRET is required to receive webhooks: set it to the webhook secret of the GitHub App"
 )
 MSG_CANNOT_LISTEN: Final = "cannot listen on {host}:{port} ({reason}): choose another --host or --port"
-STATUS_TITLE: Final = "Ferry"
 
 log = get_logger(__name__)
 
@@ -97,7 +100,7 @@ class WebhookDelivery:
 
 
 Deliver = Callable[[WebhookDelivery], Awaitable[None]]
-Status = Callable[[], Awaitable[Mapping[str, Any]]]
+Status = Callable[[], Awaitable[StatusView]]
 Ready = Callable[[], tuple[bool, Mapping[str, Any]]]  # (ready, the JSON body of GET /readyz)
 Admit = Callable[[], str | None]  # None: accept one more delivery; else why to answer 503
 
@@ -318,10 +321,11 @@ def create_app(
 ) -> web.Application:
     """The aiohttp application behind ``ferry serve``.
 
-    ``status`` feeds the HTML page at ``/``; ``ready`` answers ``/readyz`` (without it the server is ready
-    once it listens); ``admit`` may refuse a signed delivery with 503 (Ferry cannot hold more yet);
-    ``shutdown_grace`` is how long shutdown waits for in-flight deliveries before cancelling them; a
-    webhook body not in after ``body_timeout`` seconds gets 408.
+    ``status`` feeds the page at ``/`` (HTML; JSON at ``/status.json`` or ``/?format=json``); ``ready``
+    answers ``/readyz`` (without it the server is ready once it listens); ``admit`` may refuse a signed
+    delivery with 503 (Ferry cannot hold more yet); ``shutdown_grace`` is how long shutdown waits for
+    in-flight deliveries before cancelling them; a webhook body not in after ``body_timeout`` seconds
+    gets 408.
     """
     if settings.webhook_secret is None:
         raise SettingsError(MSG_NO_SECRET)
@@ -346,8 +350,12 @@ def create_app(
         return response
 
     async def status_page(request: web.Request) -> web.Response:
-        state = await status() if status is not None else None
-        return web.Response(text=render_status_page(state), content_type="text/html")
+        view = await status() if status is not None else None
+        if request.path == STATUS_JSON_PATH or request.query.get("format") == "json":
+            return web.json_response(as_json(view) if view else {"ok": False, "message": NO_RECONCILER})
+        refresh = refresh_seconds(view, request.query.get("refresh"))
+        page = render_page(view, version=__version__, refresh=refresh, links=STATUS_LINKS)
+        return web.Response(text=page, content_type="text/html")
 
     async def drain(app: web.Application) -> None:
         await webhooks.drain(shutdown_grace)
@@ -357,6 +365,7 @@ def create_app(
     app.router.add_get(READY_PATH, readyz)
     app.router.add_get(METRICS_PATH, metrics_text)
     app.router.add_get(STATUS_PATH, status_page)
+    app.router.add_get(STATUS_JSON_PATH, status_page)
     app.on_shutdown.append(drain)
     return app
 
@@ -398,66 +407,3 @@ async def run_server(
         with contextlib.suppress(asyncio.CancelledError):
             await runner.cleanup()
         log.info("ferry serve stopped")
-
-
-# The status page
-
-_PAGE: Final = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}}</style></head>
-<body><h1>{title} <small>{version}</small></h1>
-{sections}
-<p><a href="{health}">{health}</a> · <a href="{metrics}">{metrics}</a></p>
-</body></html>
-"""
-MSG_NO_STATUS: Final = (
-    "No reconciler is attached to this server: only webhooks, health and metrics are served."
-)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, str):
-        return html.escape(value)
-    if isinstance(value, Mapping | list | tuple):
-        return "<code>" + html.escape(json.dumps(value, default=str, sort_keys=True)) + "</code>"
-    return html.escape(str(value))
-
-
-def _section(name: str, value: Any) -> str:
-    heading = f"<h2>{html.escape(str(name).replace('_', ' ').capitalize())}</h2>"
-    rows = list(value.items()) if isinstance(value, Mapping) else None
-    if isinstance(value, list | tuple) and value and all(isinstance(item, Mapping) for item in value):
-        columns: list[str] = []
-        for item in value:
-            columns.extend(str(key) for key in item if str(key) not in columns)
-        head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{_cell(item.get(column, ''))}</td>" for column in columns) + "</tr>"
-            for item in value
-        )
-        return f"{heading}<table><tr>{head}</tr>{body}</table>"
-    if rows is not None:
-        body = "".join(
-            f"<tr><th>{html.escape(str(key))}</th><td>{_cell(item)}</td></tr>" for key, item in rows
-        )
-        return f"{heading}<table>{body}</table>"
-    if isinstance(value, list | tuple):
-        items = "".join(f"<li>{_cell(item)}</li>" for item in value) or "<li>none</li>"
-        return f"{heading}<ul>{items}</ul>"
-    return f"{heading}<p>{_cell(value)}</p>"
-
-
-def render_status_page(state: Mapping[str, Any] | None) -> str:
-    """HTML for ``GET /``: one section per key of ``state`` (lists of mappings become tables), all escaped."""
-    if state is None:
-        sections = f"<p>{html.escape(MSG_NO_STATUS)}</p>"
-    else:
-        sections = "\n".join(_section(str(name), value) for name, value in state.items())
-    return _PAGE.format(
-        title=STATUS_TITLE,
-        version=html.escape(__version__),
-        sections=sections,
-        health=HEALTH_PATH,
-        metrics=METRICS_PATH,
-    )

@@ -13,8 +13,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bot import events
 from bot.core.promotion import parse_branch
 from bot.errors import ExternalError
+from bot.event_log import log_event
 from bot.reconciler import Reconciler
 from bot.server import WebhookDelivery
 
@@ -58,6 +60,14 @@ class WebhookRouter:
         self._listed_at: dict[int, float] = {}  # installation id -> when its repositories were last listed
 
     async def deliver(self, delivery: WebhookDelivery) -> None:
+        # Everything this delivery causes (events, passes it queues) names it in the log.
+        token = events.DELIVERY.set(delivery.delivery_id)
+        try:
+            await self._deliver(delivery)
+        finally:
+            events.DELIVERY.reset(token)
+
+    async def _deliver(self, delivery: WebhookDelivery) -> None:
         payload = delivery.payload
         event = delivery.event
         if event == "installation":
@@ -75,6 +85,7 @@ class WebhookRouter:
             self.on_package(repo)  # new tags: the warehouse cache must not wait for its interval
         merged = _merged_promotion(event, payload)
         if merged is not None:
+            _log_merge(repo, payload)
             await self.reconciler.promotion_merged(repo, *merged)
             if self.on_merge_handled is not None:
                 self.on_merge_handled(time.time() - delivery.received_at)
@@ -141,6 +152,16 @@ def _merged_promotion(event: str, payload: Mapping[str, Any]) -> tuple[str, str]
         return None
     parsed = parse_branch(str((pull.get("head") or {}).get("ref", "")))
     return (parsed[0], str(pull["merge_commit_sha"])) if parsed else None
+
+
+def _log_merge(repo: str, payload: Mapping[str, Any]) -> None:
+    """Log who merged a promotion PR (a person's merge is the approval; Ferry's own is logged when made)."""
+    pull = payload["pull_request"]
+    stage, freight = parse_branch(str(pull["head"]["ref"])) or ("", "")
+    merged_by = pull.get("merged_by")
+    login = merged_by.get("login") if isinstance(merged_by, dict) else None
+    detail = f"#{pull.get('number')} merged by @{login or 'unknown'}"
+    log_event(events.Event(events.PR_MERGED, repo, stage, detail, freight=freight))
 
 
 def _repo_name(payload: Mapping[str, Any]) -> str | None:
