@@ -26,7 +26,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,10 +163,10 @@ class WebhookSender:
         later = rng.uniform(0.0, options.delay)
         second_target = rng.choice(options.replicas) if options.replicas else self.url
         if options.reorder:
-            first = self._spawn(self._at(due, self._deliver(session, item, target)))
+            first = self._spawn(self._at(due, session, item, target))
         else:
             due = self._last_due = max(due, self._last_due)
-            await self._at(due, self._deliver(session, item, target))
+            await self._at(due, session, item, target)
             first = None
         if again:
             self._spawn(self._redeliver(session, item, second_target, first, later))
@@ -184,16 +184,15 @@ class WebhookSender:
         await asyncio.sleep(after)
         await self._deliver(session, item, target, redelivery=True)
 
-    def _spawn(self, work: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(work)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
         return task
 
-    @staticmethod
-    async def _at(due: float, send: Any) -> None:
+    async def _at(self, due: float, session: aiohttp.ClientSession, item: _Queued, url: str | None) -> None:
         await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
-        await send
+        await self._deliver(session, item, url)
 
     async def _deliver(
         self, session: aiohttp.ClientSession, item: _Queued, url: str | None, *, redelivery: bool = False
