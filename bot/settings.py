@@ -23,6 +23,13 @@ from bot.errors import SettingsError
 
 ENV_PREFIX = "FERRY_"
 DEFAULT_GITHUB_URL = "https://api.github.com"
+# With an empty or short secret anyone can sign a delivery (a forged merge event would make Ferry sync
+# the commit it names). GitHub's docs ask for "a random string with high entropy"; 16 bytes is 128 bits.
+MIN_WEBHOOK_SECRET_BYTES = 16
+SHORT_WEBHOOK_SECRET = (
+    "is {length} bytes long; use at least {minimum} random bytes (e.g. `openssl rand -hex 32`), and the same "
+    "value as the App's webhook secret on GitHub"
+)
 
 
 class ArgoCDServer(BaseModel):
@@ -69,6 +76,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     settings_file: Path | None = Field(None, description="JSON or YAML file with any of these settings")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr) -> SecretStr:
+        length = len(value.get_secret_value().encode())
+        if length < MIN_WEBHOOK_SECRET_BYTES:
+            raise ValueError(SHORT_WEBHOOK_SECRET.format(length=length, minimum=MIN_WEBHOOK_SECRET_BYTES))
+        return value
 
     @field_validator("shard")
     @classmethod
@@ -150,6 +165,8 @@ def load_settings(**overrides: Any) -> Settings:
             subject = f"{variable}: {inside}" if inside else variable
             if error["type"] == "missing":
                 messages.append(f"{subject} is required but not set")
+            elif error["loc"] == ("webhook_secret",):
+                messages.append(f"{subject} {str(error['msg']).removeprefix('Value error, ')}")
             else:
                 messages.append(f"{subject}: {error['msg']}")
         raise SettingsError("; ".join(messages)) from None
