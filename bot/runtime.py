@@ -117,7 +117,7 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
     router = WebhookRouter(
         reconciler,
         on_comment=commands,
-        on_package=freight.invalidate,
+        on_package=freight.refresh_image,
         on_merge_handled=metrics.sync_latency.observe,
     )
     runtime = Runtime(

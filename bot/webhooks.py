@@ -1,16 +1,21 @@
 """Route verified webhook deliveries to the reconciler: which repository to reconcile now.
 
 Webhooks only wake the loop; the pass re-reads the truth, so a lost or repeated delivery is harmless.
+A ``package`` or ``registry_package`` event names the repository the package belongs to (usually the
+application's, not the GitOps repository): it is routed by the image it announces instead, to every
+repository whose warehouses watch that image.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from bot.core.images import normalise_name
 from bot.core.promotion import parse_branch
+from bot.errors import InvalidReferenceError
 from bot.reconciler import Reconciler
 from bot.server import WebhookDelivery
 
@@ -30,7 +35,16 @@ TRIGGERING_EVENTS = frozenset(
     }
 )
 
+PACKAGE_EVENTS = frozenset({"package", "registry_package"})
+# package_type / ecosystem of a container image: "CONTAINER" on ghcr.io, "docker" on the older
+# docker.pkg.github.com (GitHub's package webhook payloads).
+CONTAINER_PACKAGES = frozenset({"container", "docker"})
+GHCR = "ghcr.io"
+
 CommentHandler = Callable[[WebhookDelivery], Awaitable[None]]
+# A package event's image (normalised) -> the repositories whose warehouses watch it, their
+# cached freight forgotten.
+PackageHandler = Callable[[str], Iterable[str]]
 
 
 class WebhookRouter:
@@ -39,7 +53,7 @@ class WebhookRouter:
         reconciler: Reconciler,
         *,
         on_comment: CommentHandler | None = None,
-        on_package: Callable[[str], None] | None = None,
+        on_package: PackageHandler | None = None,
         on_merge_handled: Callable[[float], None] | None = None,
     ) -> None:
         self.reconciler = reconciler
@@ -58,14 +72,15 @@ class WebhookRouter:
             return
         if event not in TRIGGERING_EVENTS:
             return
+        if event in PACKAGE_EVENTS:
+            self._package(payload)
+            return
         repo = _repo_name(payload)
         installation = _installation_id(payload)
         if repo is None:
             return
         if installation is not None and repo not in self.reconciler.repos:
             self.reconciler.repos[repo] = installation
-        if event in ("package", "registry_package") and self.on_package is not None:
-            self.on_package(repo)  # new tags: the warehouse cache must not wait for its interval
         merged = _merged_promotion(event, payload)
         if merged is not None:
             await self.reconciler.promotion_merged(repo, *merged)
@@ -75,6 +90,18 @@ class WebhookRouter:
         if event in ("issue_comment", "commit_comment") and self.on_comment is not None:
             await self.on_comment(delivery)
         self.reconciler.trigger(repo)
+
+    def _package(self, payload: Mapping[str, Any]) -> None:
+        """New tags: refresh the warehouses watching the image now rather than after their interval.
+
+        The payload's repository is not reconciled for it: it rarely holds a pipeline, and when it
+        does its warehouses watching the image put it in the list like any other repository.
+        """
+        image = package_image(payload)
+        if image is None or self.on_package is None:
+            return
+        for repo in self.on_package(image):
+            self.reconciler.trigger(repo)  # a repository no longer installed is ignored there
 
     async def _installation(self, payload: Mapping[str, Any]) -> None:
         installation = _installation_id(payload)
@@ -115,6 +142,37 @@ def _merged_promotion(event: str, payload: Mapping[str, Any]) -> tuple[str, str]
         return None
     parsed = parse_branch(str((pull.get("head") or {}).get("ref", "")))
     return (parsed[0], str(pull["merge_commit_sha"])) if parsed else None
+
+
+def package_image(payload: Mapping[str, Any]) -> str | None:
+    """The normalised image a ``package``/``registry_package`` event announces; None if not a container.
+
+    From ``package_version.package_url`` (``ghcr.io/acme/web:1.5.0``; the tag may be empty), else from
+    the owner and package name on ghcr.io. GHCR names are case-insensitive and references lowercase.
+    """
+    package = payload.get("package") or payload.get("registry_package")
+    if not isinstance(package, dict):
+        return None
+    kinds = {str(package.get(key) or "").lower() for key in ("package_type", "ecosystem")}
+    if not kinds & CONTAINER_PACKAGES:
+        return None
+    version = package.get("package_version")
+    candidates = []
+    if isinstance(version, dict) and isinstance(version.get("package_url"), str):
+        candidates.append(version["package_url"])
+    owner = package.get("owner")
+    login = owner.get("login") if isinstance(owner, dict) else None
+    if isinstance(login, str) and isinstance(package.get("name"), str):
+        candidates.append(f"{GHCR}/{login}/{package['name']}")
+    for candidate in candidates:
+        name = candidate.strip().lower().partition("@")[0]
+        if name.rfind(":") > name.rfind("/"):
+            name = name[: name.rfind(":")]
+        try:
+            return normalise_name(name)
+        except InvalidReferenceError:
+            continue
+    return None
 
 
 def _repo_name(payload: Mapping[str, Any]) -> str | None:
