@@ -285,6 +285,8 @@ def _groups_key(m: re.Match[str], groups: tuple[str, ...]) -> GroupsKey | None:
         text = m.group(name)
         if not text:
             key.append(())
+        elif _DIGITS.fullmatch(text):  # the common case (a build number), without the split
+            key.append((int(text),))
         elif _NUMBERS.fullmatch(text):
             key.append(tuple(int(part) for part in _NUMBER_SEPARATORS.split(text)))
         else:
