@@ -167,7 +167,7 @@ def build_runtime(
     router = WebhookRouter(
         reconciler,
         on_comment=commands,
-        on_package=freight.invalidate,
+        on_package=freight.refresh_image,
         on_merge_handled=metrics.sync_latency.observe,
     )
     runtime = Runtime(
