@@ -31,7 +31,7 @@ from bot.server import WEBHOOK_PATH, WebhookDelivery, create_app, run_server, si
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789"
 PAYLOAD = REPO / "tests" / "fixtures" / "github-webhooks" / "push.json"
 WARM_UP = 300
 GOAL_RATIO = 0.5

@@ -5,7 +5,8 @@ Ferry uses is in ``tests/fixtures/argocd/swagger.json``). A sync carries ``infos
 ``PROMOTION_INFO_KEY``, so a later pass that meets "another operation is already in progress" (gRPC
 code 9, HTTP 400) adopts its own running operation instead of failing, as Kargo's ``argocd-update``
 step does. Failures are classified (``ArgoCDError.temporary``); temporary ones are retried here with
-backoff through the injected ``sleep``, honouring ``Retry-After``. Tokens never appear in messages.
+``bot.core.backoff``'s waits through the injected ``sleep``, honouring ``Retry-After``. Every request
+has a deadline (``ArgoCDServer.timeout``) over the whole exchange. Tokens never appear in messages.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.core.backoff import retry_delay
 from bot.core.verdict import HEALTHY, AppState
 from bot.errors import ArgoCDError
 from bot.settings import ArgoCDServer
@@ -28,8 +30,7 @@ from bot.settings import ArgoCDServer
 PROMOTION_INFO_KEY = "ferry.promotion"
 GRPC_FAILED_PRECONDITION = 9
 OPERATION_IN_PROGRESS = "another operation is already in progress"
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 30.0
+BACKOFF_MAX_SECONDS = 30.0  # in-call retries stay short; the reconciler's retry waits longer
 
 MSG_UNKNOWN_SERVER = (
     'Argo CD server "{server}" is not configured (configured: {known}); add it to FERRY_ARGOCD_SERVERS'
@@ -234,8 +235,11 @@ class ArgoCDClient:
             error: ArgoCDError
             try:
                 self.requests_made += 1
-                response = await client.request(method, path, params=params, json=json)
-            except httpx.TimeoutException:
+                # The deadline covers the whole exchange, body included: httpx's timeouts bound
+                # each read, so a server trickling bytes would otherwise hold the pass for good.
+                async with asyncio.timeout(timeout):
+                    response = await client.request(method, path, params=params, json=json)
+            except (httpx.TimeoutException, TimeoutError):
                 error = ArgoCDError(
                     MSG_TIMEOUT.format(server=server, timeout=timeout, what=what, app=app), temporary=True
                 )
@@ -263,11 +267,8 @@ class ArgoCDClient:
                 )
             if attempt >= self._max_retries:
                 raise error
-            delay = error.retry_after
-            if delay is None:
-                delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
             attempt += 1
-            await self._sleep(delay)
+            await self._sleep(retry_delay(attempt, asked=error.retry_after, cap=BACKOFF_MAX_SECONDS))
 
     @staticmethod
     def _raise_for_status(server: str, app: str, what: str, response: httpx.Response) -> None:

@@ -7,33 +7,13 @@ tests check both), plus ``installation`` as an App receives.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from bot.sandbox.github_shapes import Json, iso, node_id, user, webhook_repository
 from bot.sandbox.github_state import APP_SLUG, Account, Site
 from bot.sandbox.gitstore import ZERO_SHA, CommitInfo, FileChange
-
-APP_PERMISSIONS = {
-    "contents": "write",
-    "pull_requests": "write",
-    "issues": "write",
-    "statuses": "write",
-    "checks": "write",
-    "metadata": "read",
-    "members": "read",
-    "packages": "read",
-}
-APP_EVENTS = [
-    "push",
-    "pull_request",
-    "issue_comment",
-    "commit_comment",
-    "status",
-    "check_suite",
-    "package",
-    "registry_package",
-]
 
 
 def installation_ref(site: Site) -> Json:
@@ -79,8 +59,8 @@ def app(site: Site, owner: Account) -> Json:
         "html_url": f"{site.html}/apps/{APP_SLUG}",
         "created_at": created,
         "updated_at": created,
-        "permissions": APP_PERMISSIONS,
-        "events": APP_EVENTS,
+        "permissions": dict(site.app_permissions),
+        "events": list(site.app_events),
         "installations_count": 1,
     }
 
@@ -100,8 +80,8 @@ def installation(site: Site, owner: Account) -> Json:
         "client_id": f"Iv1.sandbox{site.app_id}",
         "target_id": owner.id,
         "target_type": owner.type,
-        "permissions": APP_PERMISSIONS,
-        "events": APP_EVENTS,
+        "permissions": dict(site.app_permissions),
+        "events": list(site.app_events),
         "created_at": created,
         "updated_at": created,
         "single_file_name": None,
@@ -112,11 +92,11 @@ def installation(site: Site, owner: Account) -> Json:
     }
 
 
-def access_token(token: str, expires_at: float) -> Json:
+def access_token(site: Site, token: str, expires_at: float) -> Json:
     return {
         "token": token,
         "expires_at": iso(expires_at),
-        "permissions": APP_PERMISSIONS,
+        "permissions": dict(site.app_permissions),
         "repository_selection": "selected",
     }
 
@@ -255,6 +235,18 @@ def pull_request(site: Site, owner: Account, sender: Account, action: str, pr: J
     }
 
 
+def pull_request_review(
+    site: Site, owner: Account, sender: Account, *, action: str, review: Json, pr: Json, **extra: Any
+) -> Json:
+    """``pull_request_review`` (submitted, edited, dismissed): ``review`` in its webhook variant, ``pr``
+    the list form of the pull request (no ``merged``/``mergeable``: "Simple Pull Request")."""
+    return {"action": action, "review": review, "pull_request": pr, **extra} | {
+        "repository": webhook_repository(site, owner),
+        "sender": user(site, sender),
+        "installation": installation_ref(site),
+    }
+
+
 def issue_comment(
     site: Site,
     owner: Account,
@@ -297,6 +289,7 @@ def status(
     status_body: Json,
     commit_body: Json,
     branches: list[tuple[str, str]],
+    protected: Collection[str] = (),
 ) -> Json:
     return {
         "id": status_body["id"],
@@ -311,7 +304,7 @@ def status(
             {
                 "name": name,
                 "commit": {"sha": sha, "url": f"{site.repo_api}/commits/{sha}"},
-                "protected": False,
+                "protected": name in protected,
             }
             for name, sha in branches
         ],

@@ -39,7 +39,7 @@ def node_id(kind: str, ident: int | str) -> str:
     return base64.b64encode(f"0:{kind}{ident}".encode()).decode()
 
 
-def error(message: str, *, errors: list[Json] | None = None, status: int | None = None) -> Json:
+def error(message: str, *, errors: list[Json] | list[str] | None = None, status: int | None = None) -> Json:
     body: Json = {"message": message, "documentation_url": DOCS}
     if errors is not None:
         body["errors"] = errors
@@ -164,11 +164,11 @@ def repository(site: Site, owner: Account, *, pushed_at: float | None = None) ->
         "watchers": 0,
         "default_branch": "main",
         "permissions": {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True},
-        "allow_squash_merge": True,
-        "allow_merge_commit": True,
-        "allow_rebase_merge": False,
+        "allow_squash_merge": site.settings.allow_squash_merge,
+        "allow_merge_commit": site.settings.allow_merge_commit,
+        "allow_rebase_merge": site.settings.allow_rebase_merge,
         "allow_auto_merge": False,
-        "delete_branch_on_merge": False,
+        "delete_branch_on_merge": site.settings.delete_branch_on_merge,
         "allow_update_branch": False,
         "use_squash_pr_title_as_default": False,
         "squash_merge_commit_title": "COMMIT_OR_PR_TITLE",
