@@ -240,9 +240,30 @@ def _a_label_in_a_pull_request_list_may_have_no_description(spec: Json) -> None:
     labels["items"]["properties"]["description"]["nullable"] = True
 
 
+def _an_app_on_a_deployment_may_subscribe_to_any_event(spec: Json) -> None:
+    """The ``deployment`` and ``deployment_status`` webhooks inline an old copy of the App
+    (``performed_via_github_app``) whose ``events`` are an enum without ``package``, though GitHub Apps
+    subscribe to ``package`` (docs.github.com, webhook events and payloads: "To subscribe to this event, a
+    GitHub App must have at least read-level access for the Packages repository permission") and this
+    description's own lists say so: the hook events of ``webhook-meta-deleted`` include ``package``, and
+    the canonical ``nullable-integration`` that ``GET /deployments`` answers for the same App takes any
+    event name. GitHub's later description dropped the enum there (githubkit-schemas 26.10.21, generated
+    from it: ``WebhookDeploymentCreatedPropDeploymentPropPerformedViaGithubApp.events: list[str]``).
+    Read as the canonical component: any string."""
+    schemas = spec["components"]["schemas"]
+    for webhook, keys in (
+        ("webhook-deployment-created", ("deployment",)),
+        ("webhook-deployment-status-created", ("deployment", "deployment_status")),
+    ):
+        for key in keys:
+            app = schemas[webhook]["properties"][key]["properties"]["performed_via_github_app"]
+            app["properties"]["events"]["items"] = {"type": "string"}
+
+
 DESCRIPTION_DEFECTS = (
     _installations_list_is_the_installation_component,
     _a_label_in_a_pull_request_list_may_have_no_description,
+    _an_app_on_a_deployment_may_subscribe_to_any_event,
 )
 
 

@@ -9,8 +9,11 @@ Ferry rely on a body GitHub never sends. Runs when ``FERRY_GITHUB_OPENAPI`` name
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +26,7 @@ from bot.sandbox.github_standin import GitHubStandIn
 
 OWNER, REPO = "acme", "gitops"
 SEED = {"envs/dev/values.yaml": b"image:\n  tag: 1.0.0\n", "README.md": b"# gitops\n"}
+MANIFEST = Path(__file__).resolve().parent.parent / ".github" / "app-manifest.json"  # Ferry's own
 
 
 @dataclass
@@ -65,6 +69,9 @@ class Recorder:
         body = response.json() if response.content else None
         self.exchanges.append(Exchange(method, template, route or template, status, body))
         return body
+
+
+Call = Callable[..., Awaitable[Any]]  # Recorder.call
 
 
 def app_jwt(standin: GitHubStandIn) -> str:
@@ -312,9 +319,155 @@ async def drive(standin: GitHubStandIn) -> Recorder:
         opened = await call(bot, "POST", repos + "/issues", 201, json={"title": "Ferry: config problem"})
         await call(bot, "GET", repos + "/issues", 200, params={"state": "all"})
         await call(bot, "GET", issue, 200, issue_number=str(opened["number"]))
-    standin.announce_installation()
+
+        # Comments nobody answered yet, repository-wide.
+        await call(bot, "GET", repos + "/issues/comments", 200)
+        await call(
+            bot,
+            "GET",
+            repos + "/issues/comments",
+            200,
+            params={"sort": "updated", "direction": "desc", "since": "2000-01-01T00:00:00Z"},
+        )
+        await call(bot, "GET", repos + "/issues/comments", 422, params={"since": "yesterday"})
+        await call(bot, "GET", repos + "/comments", 200)
+
+        await drive_reviews(call, standin, bot, alice, merged["sha"])
+        await drive_deployments(
+            call, bot, alice, main=merged["sha"], behind=first["sha"], pending=second["sha"]
+        )
+
+        # The App manifest flow's code exchange (last: it gives the App the manifest's events).
+        code = standin.register_manifest(json.loads(MANIFEST.read_text()))
+        async with httpx.AsyncClient() as anonymous:
+            await call(anonymous, "POST", "/app-manifests/{code}/conversions", 201, code=code)
+            await call(anonymous, "POST", "/app-manifests/{code}/conversions", 404, code=code)
+    for action in ("created", "suspend", "unsuspend", "new_permissions_accepted", "deleted"):
+        standin.announce_installation(action)
     await standin.wait_for_deliveries()
     return rec
+
+
+async def drive_reviews(
+    call: Call, standin: GitHubStandIn, bot: httpx.AsyncClient, alice: httpx.AsyncClient, main: str
+) -> None:
+    """Branch protection read back; a promotion reviewed, its approval dismissed by a push, closed and
+    reopened."""
+    repos = "/repos/{owner}/{repo}"
+    protection = repos + "/branches/{branch}/protection"
+    await call(alice, "GET", protection, 404, branch="main")
+    standin.set_branch_protection(
+        "main",
+        contexts=["ferry/gate"],
+        checks=[("ferry/health/dev", 1)],
+        strict=True,
+        required_approving_review_count=1,
+        dismiss_stale_reviews=True,
+    )
+    await call(alice, "GET", protection, 200, branch="main")
+    commit = await call(bot, "GET", repos + "/git/commits/{commit_sha}", 200, commit_sha=main)
+    first = await call(
+        bot,
+        "POST",
+        repos + "/git/commits",
+        201,
+        json={"message": "Promote 1.3.0 to staging", "tree": commit["tree"]["sha"], "parents": [main]},
+    )
+    branch = "ferry/staging/0123456789ab"
+    await call(
+        bot, "POST", repos + "/git/refs", 201, json={"ref": f"refs/heads/{branch}", "sha": first["sha"]}
+    )
+    pr = await call(
+        bot,
+        "POST",
+        repos + "/pulls",
+        201,
+        json={"title": "Promote 1.3.0 to staging", "head": branch, "base": "main"},
+    )
+    number = str(pr["number"])
+    reviews = repos + "/pulls/{pull_number}/reviews"
+    await call(bot, "POST", reviews, 422, json={"event": "APPROVE"}, pull_number=number)  # its own
+    await call(alice, "POST", reviews, 200, json={"event": "APPROVE", "body": "Soaked."}, pull_number=number)
+    await call(alice, "POST", reviews, 200, json={"body": "One more thing"}, pull_number=number)  # pending
+    await call(alice, "GET", reviews, 200, pull_number=number)
+    again = await call(
+        bot,
+        "POST",
+        repos + "/git/commits",
+        201,
+        json={
+            "message": "Promote 1.3.1 to staging",
+            "tree": commit["tree"]["sha"],
+            "parents": [first["sha"]],
+        },
+    )
+    await call(
+        bot, "PATCH", repos + "/git/refs/{ref}", 200, json={"sha": again["sha"]}, ref=f"heads/{branch}"
+    )  # dismisses the approval
+    await call(bot, "GET", reviews, 200, pull_number=number)
+    pull = repos + "/pulls/{pull_number}"
+    await call(bot, "PATCH", pull, 200, json={"state": "closed"}, pull_number=number)
+    await call(bot, "PATCH", pull, 200, json={"state": "open"}, pull_number=number)
+    standin.remove_branch_protection("main")
+
+
+async def drive_deployments(
+    call: Call, bot: httpx.AsyncClient, alice: httpx.AsyncClient, *, main: str, behind: str, pending: str
+) -> None:
+    """Ferry's ledger: a deployment per promotion, its statuses, environments; GitHub's refusals."""
+    deployments = "/repos/{owner}/{repo}/deployments"
+    ledger = {
+        "task": "ferry:promote",
+        "auto_merge": False,
+        "required_contexts": [],
+        "environment": "dev",
+        "transient_environment": False,
+        "production_environment": False,
+        "payload": {"freight": "0123456789ab", "images": {"acme/web": "1.1.0"}},
+        "description": "web 1.1.0",
+    }
+    created = await call(bot, "POST", deployments, 201, json={"ref": main, **ledger})
+    await call(alice, "POST", deployments, 201, json={"ref": "main", "required_contexts": []})  # production
+    await call(bot, "POST", deployments, 422, json={"task": "deploy"})
+    await call(bot, "POST", deployments, 422, json={"ref": "nowhere", **ledger})
+    gated = {**ledger, "required_contexts": ["ferry/gate"]}
+    await call(bot, "POST", deployments, 409, json={"ref": pending, **gated})  # ferry/gate is pending
+    branch = "ferry/dev/behind-main"
+    await call(
+        bot,
+        "POST",
+        "/repos/{owner}/{repo}/git/refs",
+        201,
+        json={"ref": f"refs/heads/{branch}", "sha": behind},
+    )
+    await call(bot, "POST", deployments, 202, json={"ref": branch, "required_contexts": []})  # auto-merged
+    await call(bot, "GET", deployments, 200)
+    await call(bot, "GET", deployments, 200, params={"environment": "dev", "task": "ferry:promote"})
+    one = deployments + "/{deployment_id}"
+    ident = str(created["id"])
+    await call(bot, "GET", one, 200, deployment_id=ident)
+    await call(bot, "GET", one, 404, deployment_id="99999999")
+    statuses = one + "/statuses"
+    for state in ("in_progress", "success"):
+        status = await call(
+            bot,
+            "POST",
+            statuses,
+            201,
+            json={
+                "state": state,
+                "description": f"Argo CD: {state}",
+                "log_url": "https://argocd.example.com/applications/web-dev",
+                "environment_url": "https://dev.shop.example.com",
+            },
+            deployment_id=ident,
+        )
+    await call(bot, "POST", statuses, 422, json={"state": "done"}, deployment_id=ident)
+    await call(bot, "GET", statuses, 200, deployment_id=ident)
+    await call(bot, "GET", statuses, 404, deployment_id="99999999")
+    await call(bot, "GET", statuses + "/{status_id}", 200, deployment_id=ident, status_id=str(status["id"]))
+    await call(bot, "GET", statuses + "/{status_id}", 404, deployment_id=ident, status_id="99999999")
+    await call(bot, "GET", "/repos/{owner}/{repo}/environments", 200)
 
 
 def test_every_rest_response_of_the_stand_in_matches_githubs_description(
@@ -340,11 +493,20 @@ def test_every_webhook_the_stand_in_sends_matches_githubs_description(
         ("pull_request", "unlabeled"),
         ("pull_request", "edited"),
         ("pull_request", "closed"),
+        ("pull_request", "reopened"),
+        ("pull_request_review", "submitted"),
+        ("pull_request_review", "dismissed"),
         ("issue_comment", "created"),
         ("issue_comment", "edited"),
         ("commit_comment", "created"),
         ("status", None),
+        ("deployment", "created"),
+        ("deployment_status", "created"),
         ("installation", "created"),
+        ("installation", "suspend"),
+        ("installation", "unsuspend"),
+        ("installation", "new_permissions_accepted"),
+        ("installation", "deleted"),
     }
     problems = [
         f"{event} {payload.get('action') or ''}: {problem}"
@@ -360,3 +522,24 @@ def test_the_contract_test_drives_every_route_the_stand_in_serves(recorded: Reco
     checked = {f"{x.method} {x.route}" for x in recorded.exchanges}
     assert recorded.served - checked == set(), "add these routes to drive() so their answers are checked"
     assert checked <= recorded.served
+
+
+def apps_within(body: Any) -> list[dict[str, Any]]:
+    """Every ``performed_via_github_app`` object anywhere in a body."""
+    if isinstance(body, list):
+        return [app for item in body for app in apps_within(item)]
+    if not isinstance(body, dict):
+        return []
+    found = [body["performed_via_github_app"]] if body.get("performed_via_github_app") else []
+    return found + [app for value in body.values() for app in apps_within(value)]
+
+
+def test_the_app_counts_its_installations_only_when_it_asks_about_itself(recorded: Recorder) -> None:
+    """GitHub's description (``integration.installations_count``): "Only returned when the integration is
+    requesting details about itself"."""
+    itself = next(x.body for x in recorded.exchanges if (x.method, x.template) == ("GET", "/app"))
+    assert "installations_count" in itself
+    elsewhere = [app for x in recorded.exchanges for app in apps_within(x.body)]
+    elsewhere += [app for _, payload in recorded.webhooks for app in apps_within(payload)]
+    assert elsewhere, "the drive made nothing as the App"
+    assert [app for app in elsewhere if "installations_count" in app] == []

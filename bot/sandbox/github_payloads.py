@@ -242,6 +242,7 @@ def pull_request_review(
     the list form of the pull request (no ``merged``/``mergeable``: "Simple Pull Request")."""
     return {"action": action, "review": review, "pull_request": pr, **extra} | {
         "repository": webhook_repository(site, owner),
+        **organization(site, owner),
         "sender": user(site, sender),
         "installation": installation_ref(site),
     }
