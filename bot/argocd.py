@@ -1,7 +1,7 @@
 """Argo CD adapter (httpx): request a sync to the deploy commit, read an application's state.
 
-Shapes follow Argo CD's API (``/api/v1/applications/{name}`` and ``.../sync``, Swagger 2.0 in
-``../shared/contracts/argocd/swagger.json``). A sync carries ``infos`` with the promotion id under
+Shapes follow Argo CD's API (``/api/v1/applications/{name}`` and ``.../sync``, Swagger 2.0; the part
+Ferry uses is in ``tests/fixtures/argocd/swagger.json``). A sync carries ``infos`` with the promotion id under
 ``PROMOTION_INFO_KEY``, so a later pass that meets "another operation is already in progress" (gRPC
 code 9, HTTP 400) adopts its own running operation instead of failing, as Kargo's ``argocd-update``
 step does. Failures are classified (``ArgoCDError.temporary``); temporary ones are retried here with

@@ -136,7 +136,7 @@ async def sandbox(repo: GitRepo, clock: FakeClock) -> AsyncIterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def swagger() -> dict[str, Any]:
-    path = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "argocd" / "swagger.json"
+    path = Path(__file__).resolve().parent / "fixtures" / "argocd" / "swagger.json"
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
