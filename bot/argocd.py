@@ -1,15 +1,17 @@
 """Argo CD adapter (httpx): read an application, ask for a refresh, sync it to its own targetRevision.
 
-Shapes follow Argo CD's API (``/api/v1/applications/{name}``, ``.../sync``, ``.../syncwindows``; Swagger 2.0
-in Argo CD's repository). Ferry never sends a ``revision``: an automated app gets a refresh, any other a sync
-of its own ``targetRevision`` (``bot.core.argo_app``). A sync carries ``infos`` with the promotion id under
-``PROMOTION_INFO_KEY``, so a later pass that meets "another operation is already in progress" adopts its own
-running operation instead of failing, as Kargo's ``argocd-update`` step does.
+Shapes follow Argo CD's API (``/api/v1/applications/{name}``, ``.../sync``, ``.../syncwindows``,
+``.../resource-tree``; Swagger 2.0, the part Ferry uses is in ``tests/fixtures/argocd/swagger.json``). Ferry
+never sends a ``revision``: an automated app gets a refresh, any other a sync of its own ``targetRevision``
+(``bot.core.argo_app``). A sync carries ``infos`` with the promotion id under ``PROMOTION_INFO_KEY``, so a
+later pass that meets "another operation is already in progress" adopts its own running operation instead of
+failing, as Kargo's ``argocd-update`` step does.
 
 Argo CD's refusals of a sync are classified in ``bot.argocd_answers``.
 
 Failures of the transport are classified (``ArgoCDError.temporary``); temporary ones are retried here with
-backoff through the injected ``sleep``, honouring ``Retry-After``. Tokens never appear in messages.
+``bot.core.backoff``'s waits through the injected ``sleep``, honouring ``Retry-After``. Every request has a
+deadline (``ArgoCDServer.timeout``) over the whole exchange. Tokens never appear in messages.
 """
 
 from __future__ import annotations
@@ -42,12 +44,12 @@ from bot.argocd_answers import (
 )
 from bot.argocd_state import app_state_from_application, blocking_window, pod_problems
 from bot.core.argo_app import INFO_KEY, AppState
+from bot.core.backoff import retry_delay
 from bot.errors import ArgoCDError
 from bot.settings import ArgoCDServer
 
 PROMOTION_INFO_KEY = INFO_KEY
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 30.0
+BACKOFF_MAX_SECONDS = 30.0  # in-call retries stay short; the reconciler's retry waits longer
 
 MSG_UNKNOWN_SERVER = (
     'Argo CD server "{server}" is not configured (configured: {known}); add it to FERRY_ARGOCD_SERVERS'
@@ -342,8 +344,11 @@ class ArgoCDClient:
             error: ArgoCDError
             try:
                 self.requests_made += 1
-                response = await client.request(method, path, params=params, json=json)
-            except httpx.TimeoutException:
+                # The deadline covers the whole exchange, body included: httpx's timeouts bound
+                # each read, so a server trickling bytes would otherwise hold the pass for good.
+                async with asyncio.timeout(timeout):
+                    response = await client.request(method, path, params=params, json=json)
+            except (httpx.TimeoutException, TimeoutError):
                 error = ArgoCDError(
                     MSG_TIMEOUT.format(server=server, timeout=timeout, what=what, app=app), temporary=True
                 )
@@ -371,11 +376,8 @@ class ArgoCDClient:
                 )
             if attempt >= self._max_retries:
                 raise error
-            delay = error.retry_after
-            if delay is None:
-                delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
             attempt += 1
-            await self._sleep(delay)
+            await self._sleep(retry_delay(attempt, asked=error.retry_after, cap=BACKOFF_MAX_SECONDS))
 
     @staticmethod
     def _raise_for_status(server: str, app: str, what: str, response: httpx.Response) -> None:

@@ -337,9 +337,8 @@ class CommandRunner:
             if await self._tampered(gh, snapshot, action.branch, stage, freight):
                 # Someone pushed to Ferry's branch after it was opened: put back what was asked for.
                 await gh.open_promotion(replace(action, rebuild_pr=existing[0]))
-                self.emit(
-                    events.Event(events.PR_REBUILT, event.repo, stage, f"#{existing[0]} {action.title}")
-                )
+                detail = f"#{existing[0]} {action.title}"
+                self.emit(events.Event(events.PR_REBUILT, event.repo, stage, detail, freight=freight.id))
                 self.trigger(event.repo)
                 reply = RESTORED.format(login=event.login, url=url, label=freight.label, id=freight.id)
                 return Outcome("accepted", reply, stage, url, f"restored {url}")
@@ -348,7 +347,8 @@ class CommandRunner:
             )
             return Outcome("accepted", reply, stage, url, f"already open: {url}")
         number, url = await gh.open_promotion(action)
-        self.emit(events.Event(events.PR_OPENED, event.repo, stage, f"#{number} {action.title}"))
+        detail = f"#{number} {action.title}"
+        self.emit(events.Event(events.PR_OPENED, event.repo, stage, detail, freight=freight.id))
         self.trigger(event.repo)  # the pass sets the gate on the new pull request
         reply = OPENED.format(login=event.login, url=url, title=action.title, id=freight.id)
         return Outcome("accepted", reply, stage, url, f"opened #{number} {action.title}")

@@ -33,15 +33,19 @@ VERDICT_WORDS = {
     "failure": "❌ failed",
     "none": "— none",
 }
-VERDICT_STYLES = {
-    "success": "fill:#dafbe1,stroke:#1a7f37",
-    "pending": "fill:#fff8c5,stroke:#9a6700",
-    "failure": "fill:#ffebe9,stroke:#cf222e",
-    "none": "fill:#f6f8fa,stroke:#8c959f",
+# (fill, stroke) per verdict: GitHub's Primer success/attention/danger/neutral colours, so a stage looks
+# the same in /status's diagram, on the status page and next to GitHub's own checks.
+VERDICT_COLOURS = {
+    "success": ("#dafbe1", "#1a7f37"),
+    "pending": ("#fff8c5", "#9a6700"),
+    "failure": ("#ffebe9", "#cf222e"),
+    "none": ("#f6f8fa", "#8c959f"),
 }
+VERDICT_STYLES = {state: f"fill:{fill},stroke:{stroke}" for state, (fill, stroke) in VERDICT_COLOURS.items()}
 
 
-def _when(moment: datetime | None, now: datetime) -> str:
+def when(moment: datetime | None, now: datetime) -> str:
+    """``2026-11-26 14:02 UTC (12 min ago)``; ``an unknown time`` for None."""
     if moment is None:
         return "an unknown time"
     minutes = max(0, int((now - moment).total_seconds() // 60))
@@ -54,7 +58,7 @@ def _since(view: StageView, now: datetime) -> str:
         return "—"
     status = view.deploy.statuses.get(health_context(view.name))
     moment = (status.updated_at or status.created_at) if status else None
-    return _when(moment or view.deploy.committed_at, now)
+    return when(moment or view.deploy.committed_at, now)
 
 
 def upstream_waits(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 # Event kinds (the sandbox's --json `events[].kind` values; a contract: add, never rename).
@@ -21,6 +22,16 @@ COMMAND_ACCEPTED = "command_accepted"
 COMMAND_REFUSED = "command_refused"
 
 
+# The X-GitHub-Delivery id of the webhook whose handling (or whose reconcile pass) is running, "" for the
+# timer and start-up. Set by the webhook router and by the reconciler before each pass; read when an
+# event is made, so a decision in the log names the delivery that caused it.
+DELIVERY: ContextVar[str] = ContextVar("ferry_delivery", default="")
+
+
+def current_delivery() -> str:
+    return DELIVERY.get()
+
+
 @dataclass(frozen=True)
 class Event:
     kind: str
@@ -28,6 +39,8 @@ class Event:
     stage: str
     detail: str
     at: float = field(default_factory=time.time)
+    freight: str = ""  # the id of the freight the event is about, when known
+    delivery: str = field(default_factory=current_delivery)
 
 
 EventSink = Callable[[Event], None]

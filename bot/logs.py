@@ -182,7 +182,9 @@ def configure_logging(
 
 def settings_secrets(settings: Settings) -> list[str]:
     """Every secret value held in the settings, for ``configure_logging(secrets=...)``."""
-    values = [settings.webhook_secret.get_secret_value()]
+    values = []
+    if settings.webhook_secret is not None:
+        values.append(settings.webhook_secret.get_secret_value())
     if settings.private_key is not None:
         values.append(settings.private_key.get_secret_value())
     values.extend(server.token.get_secret_value() for server in settings.argocd_servers.values())

@@ -30,6 +30,8 @@ OUTCOME_BAD_SIGNATURE: Final = "bad_signature"
 OUTCOME_MALFORMED: Final = "malformed"
 OUTCOME_TOO_LARGE: Final = "too_large"
 OUTCOME_PING: Final = "ping"
+# Refused with 503 while Ferry is starting and already holds as many deliveries as it may.
+OUTCOME_BUSY: Final = "busy"
 # Counted in addition to "accepted" when the background work for an accepted delivery raised.
 OUTCOME_FAILED: Final = "failed"
 DELIVERY_OUTCOMES: Final = (
@@ -40,6 +42,7 @@ DELIVERY_OUTCOMES: Final = (
     OUTCOME_MALFORMED,
     OUTCOME_TOO_LARGE,
     OUTCOME_PING,
+    OUTCOME_BUSY,
     OUTCOME_FAILED,
 )
 # The event label for deliveries rejected before their signature was checked: the header is not trusted.

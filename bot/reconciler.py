@@ -28,20 +28,20 @@ from bot.core.actions import (
     RequestSync,
     SetStatus,
 )
+from bot.core.backoff import retry_delay
 from bot.core.config import PipelineConfig
 from bot.core.decide import decide
 from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
 from bot.core.snapshot import Snapshot
 from bot.core.verification import refused_status, start_verification
 from bot.errors import ExternalError, FerryError
+from bot.event_log import freight_at
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
 from bot.observe import FreightSource, observe
 from bot.observe_apps import AppReader
 
 log = logging.getLogger("ferry.reconciler")
-
-MAX_BACKOFF_SECONDS = 300.0
 
 
 class SyncPort(AppReader, DeployPort, Protocol):
@@ -79,8 +79,12 @@ class Reconciler:
         self.repos: dict[str, int] = {}  # full name -> installation id (rebuilt from GitHub at start-up)
         self.verifying: set[str] = set()  # repos with a stage whose health is pending: poll fast
         self.last_pass: dict[str, dict[str, Any]] = {}
+        # The last snapshot of each repository (None: no .github/ferry.yml), for the status page only: a
+        # cache of what GitHub and Argo CD said, rebuilt by the first pass after a restart.
+        self.observed: dict[str, Snapshot | None] = {}
         self._repo_clients: dict[str, RepoGitHub] = {}
         self._dirty: set[str] = set()
+        self._dirty_by: dict[str, str] = {}  # repo -> the webhook delivery that asked for its next pass
         self._running: dict[str, asyncio.Task[None]] = {}
         self._failures: dict[str, int] = {}
         self._retry_handles: dict[str, asyncio.TimerHandle] = {}
@@ -97,11 +101,15 @@ class Reconciler:
             for repo in await self.github.repositories(installation_id):
                 self.repos[repo] = installation_id
 
-    async def add_installation(self, installation_id: int) -> None:
-        """Learn an installation's repositories from GitHub and reconcile each."""
-        for repo in await self.github.repositories(installation_id):
+    async def add_installation(self, installation_id: int, *, reconcile: bool = True) -> list[str]:
+        """Learn an installation's repositories from GitHub, the only source of the reconcile set (a
+        webhook payload never adds one), and with ``reconcile`` reconcile each; returns them."""
+        repos = await self.github.repositories(installation_id)
+        for repo in repos:
             self.repos[repo] = installation_id
-            self.trigger(repo)
+            if reconcile:
+                self.trigger(repo)
+        return repos
 
     def owns(self, repo: str) -> bool:
         index, count = self.shard
@@ -119,6 +127,8 @@ class Reconciler:
         if repo not in self.repos or self._stopped:
             return
         self._dirty.add(repo)
+        if events.current_delivery():  # a timer tick does not erase the webhook a queued pass is for
+            self._dirty_by[repo] = events.current_delivery()
         if repo not in self._running:
             self._running[repo] = asyncio.get_running_loop().create_task(self._drain(repo))
 
@@ -126,6 +136,7 @@ class Reconciler:
         try:
             while repo in self._dirty:
                 self._dirty.discard(repo)
+                events.DELIVERY.set(self._dirty_by.pop(repo, ""))  # this task's context only
                 await self._guarded_pass(repo)
         finally:
             self._running.pop(repo, None)
@@ -146,6 +157,8 @@ class Reconciler:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _guarded_pass(self, repo: str) -> None:
+        if repo in self._retry_handles:
+            return  # backing off: the scheduled retry runs the pass, and sees whatever this trigger saw
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -168,13 +181,18 @@ class Reconciler:
                 self.on_pass(repo, time.perf_counter() - started, outcome)
 
     def _schedule_retry(self, repo: str, retry_after: float | None) -> None:
-        attempt = self._failures.get(repo, 0) + 1
-        self._failures[repo] = attempt
-        delay = retry_after if retry_after is not None else min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt)
+        """Retry the pass after the policy's wait (``bot.core.backoff``); until then triggers wait for it."""
+        failures = self._failures.get(repo, 0) + 1
+        self._failures[repo] = failures
+        delay = retry_delay(failures, asked=retry_after)
         old = self._retry_handles.pop(repo, None)
         if old is not None:
             old.cancel()
-        self._retry_handles[repo] = asyncio.get_running_loop().call_later(delay, self.trigger, repo)
+        self._retry_handles[repo] = asyncio.get_running_loop().call_later(delay, self._retry, repo)
+
+    def _retry(self, repo: str) -> None:
+        self._retry_handles.pop(repo, None)
+        self.trigger(repo)
 
     async def run_timer(self, fast: float, idle: float) -> None:
         """Reconcile each verifying repository every ``fast`` seconds, and every owned one every ``idle``."""
@@ -227,13 +245,15 @@ class Reconciler:
 
     # ---- one pass ----------------------------------------------------------------------------
     async def snapshot(self, repo: str) -> Snapshot | None:
-        return await observe(
+        snapshot = await observe(
             self.repo_client(repo),
             now=self.clock(),
             freight=self.freight,
             apps=self.argocd,
             argocd_urls=self.argocd_urls,
         )
+        self.observed[repo] = snapshot
+        return snapshot
 
     async def plan(self, repo: str) -> list[Action]:
         snapshot = await self.snapshot(repo)
@@ -267,6 +287,7 @@ class Reconciler:
                         snapshot.repo,
                         "",
                         f"{name}: {freight.label} ({freight.id})",
+                        freight=freight.id,
                     )
                 )
         pending = any(
@@ -315,20 +336,22 @@ class Actor:
             if self.r.on_action is not None:
                 self.r.on_action(action.kind)
 
-    def _emit(self, kind: str, stage: str, detail: str) -> None:
-        self.r.emit(events.Event(kind, self.repo, stage, detail))
+    def _emit(self, kind: str, stage: str, detail: str, freight: str = "") -> None:
+        self.r.emit(events.Event(kind, self.repo, stage, detail, freight=freight))
 
     async def set_status(self, action: SetStatus) -> None:
         await self.gh.set_status(action)
+        freight = freight_at(self.snapshot, sha=action.sha)
         if action.context.startswith(HEALTH_PREFIX):
             stage = action.context.removeprefix(HEALTH_PREFIX)
             if action.state != "pending":
-                self._emit(events.HEALTH_VERDICT, stage, f"{action.state}: {action.description}")
+                self._emit(events.HEALTH_VERDICT, stage, f"{action.state}: {action.description}", freight)
         elif action.context == STATUS_GATE:
             self._emit(
                 events.GATE_SET,
                 _stage_of_sha(self.snapshot, action.sha),
                 f"{action.state}: {action.description}",
+                freight,
             )
         elif action.context == STATUS_CONFIG:
             self._emit(events.CONFIG_STATUS, "", f"{action.state}: {action.description}")
@@ -344,7 +367,7 @@ class Actor:
         number, url = await self.gh.open_promotion(action)
         self.opened[action.branch] = url
         kind = events.PR_REBUILT if action.rebuild_pr else events.PR_OPENED
-        self._emit(kind, action.stage, f"#{number} {action.title}")
+        self._emit(kind, action.stage, f"#{number} {action.title}", action.freight.id)
 
     async def close_promotion(self, action: ClosePromotion) -> None:
         link = None
@@ -354,11 +377,13 @@ class Actor:
                 found = await self.gh.pull_for_branch(action.superseded_by_branch)
                 link = found[1] if found else None
         await self.gh.close_promotion(action, link)
-        self._emit(events.PR_SUPERSEDED, action.stage, f"#{action.number} closed: {action.comment}")
+        freight = freight_at(self.snapshot, number=action.number)
+        self._emit(events.PR_SUPERSEDED, action.stage, f"#{action.number} closed: {action.comment}", freight)
 
     async def merge(self, action: MergePromotion) -> None:
         sha = await self.gh.merge(action)
-        self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}")
+        freight = freight_at(self.snapshot, number=action.number)
+        self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}", freight)
 
     async def label(self, action: LabelPromotion) -> None:
         await self.gh.add_labels(action.number, action.labels)
@@ -374,7 +399,8 @@ class Actor:
             result = await perform(self.r.argocd, action, ask, repo=self.repo, now=self.r.clock())
             if result.mode != "none":
                 detail = f"{ask.app}: {result.mode} for {action.revision[:7]} ({result.outcome})"
-                self._emit(events.SYNC_REQUESTED, action.stage, detail)
+                freight = freight_at(self.snapshot, sha=action.revision)
+                self._emit(events.SYNC_REQUESTED, action.stage, detail, freight)
             if result.refused:
                 await self.set_status(refused_status(action, ask.app, result.message))
 

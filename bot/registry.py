@@ -4,9 +4,10 @@ Belongs here: every request to a registry. It pings ``/v2/`` once per registry t
 authenticates (none, basic with the App's credentials, or the bearer-token flow from
 ``WWW-Authenticate``, tokens cached per scope until they expire), follows relative ``Link``
 pagination, HEADs manifests with the full Accept list (HEAD does not count against Docker Hub's pull
-limit), caps the request rate per registry, retries 429 and 5xx after ``Retry-After`` or an
-exponential backoff, and turns every failure into a ``RegistryError`` that names the registry and
-image and says whether it is temporary. Secrets never reach a message or a log line.
+limit), caps the request rate per registry, retries 429 and 5xx after ``Retry-After`` or
+``bot.core.backoff``'s exponential wait, bounds every request by a deadline, and turns every failure
+into a ``RegistryError`` that names the registry and image and says whether it is temporary. Secrets
+never reach a message or a log line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from bot.core.backoff import retry_delay
 from bot.core.freight import Freight
 from bot.core.images import DIGEST_RE, parse_image
 from bot.core.selection import TagRule, compile_rule, select_tag
@@ -51,7 +53,6 @@ MANIFEST_MEDIA_TYPES = (
 )
 TAG_PAGE_SIZE = 1000
 MAX_TAG_PAGES = 500
-BACKOFF_BASE = 0.5  # seconds; doubles per attempt
 MAX_INLINE_DELAY = 30.0  # a longer Retry-After is handed to the caller's scheduler, not slept on here
 TOKEN_MARGIN = 10.0  # renew a bearer token this many seconds before it expires
 DEFAULT_TOKEN_LIFETIME = 60.0  # the distribution spec's default for tokens without expires_in
@@ -284,8 +285,10 @@ class RegistryClient:
             self.requests_made += 1
             request = self._http.build_request(method, url, headers=headers)
             try:
-                response = await self._http.send(request)
-            except httpx.TimeoutException:
+                # A deadline over the whole exchange: httpx's timeouts bound each read, not the answer.
+                async with asyncio.timeout(self._timeout):
+                    response = await self._http.send(request)
+            except (httpx.TimeoutException, TimeoutError):
                 problem, status, retry_after = f"no answer within {self._timeout:g}s", 0, None
             except httpx.TransportError as exc:
                 problem, status, retry_after = f"{type(exc).__name__}: {exc}", 0, None
@@ -295,7 +298,7 @@ class RegistryClient:
                     return response
                 status = response.status_code
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = retry_after if retry_after is not None else BACKOFF_BASE * 2**attempt
+            delay = retry_delay(attempt + 1, asked=retry_after)
             if attempt == self._max_retries or delay > MAX_INLINE_DELAY:
                 break
             await self._sleep(delay)

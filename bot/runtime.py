@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from bot import events
+from bot import __version__, events
 from bot.argocd import ArgoCDClient
 from bot.command_runner import CommandRunner
 from bot.core.config import Warehouse
 from bot.core.freight import Freight
 from bot.errors import SettingsError
+from bot.event_log import logged
 from bot.freight_cache import FreightCache
 from bot.github.client import GitHubApp, RequestCounter
 from bot.metrics import Metrics
@@ -23,7 +26,13 @@ from bot.reconciler import Reconciler
 from bot.registry import RegistryClient, discover_freight
 from bot.server import create_app
 from bot.settings import Settings
+from bot.settings_checks import private_key_pem
+from bot.startup import Discovered, Startup, discover
+from bot.status_model import StatusView
+from bot.status_view import build_status, github_html_url
 from bot.webhooks import WebhookRouter
+
+log = logging.getLogger("ferry.runtime")
 
 
 @dataclass
@@ -37,21 +46,43 @@ class Runtime:
     reconciler: Reconciler
     router: WebhookRouter
     app: web.Application
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    startup: Startup = field(init=False)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        async def find() -> Discovered:
+            return await discover(self.reconciler)
+
+        self.startup = Startup(find, self._begin)
 
     async def start(self) -> None:
-        """Learn the installations, reconcile every owned repository once, start the timer."""
-        await self.reconciler.discover()
+        """Learn the installations now (a failure is raised), reconcile every owned repository once,
+        start the timer: for the sandbox and tests, where GitHub is local."""
+        await self.startup.discover_once()
+
+    def start_in_background(self) -> None:
+        """As ``start``, but discovery runs in the background and is tried again until GitHub answers
+        (``bot.startup``): ``ferry serve`` listens and acknowledges webhooks meanwhile."""
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(self.startup.run(), name="discovery"))
+        self.tasks.append(loop.create_task(asyncio.to_thread(self.github.preload_discovery), name="preload"))
+
+    def _begin(self, found: Discovered) -> None:
         for repo in self.reconciler.repos:
             if self.reconciler.owns(repo):
                 self.reconciler.trigger(repo)
         timer = self.reconciler.run_timer(
             self.settings.poll_fast.total_seconds(), self.settings.poll_idle.total_seconds()
         )
-        self.tasks.append(asyncio.get_running_loop().create_task(timer))
+        self.tasks.append(asyncio.get_running_loop().create_task(timer, name="timer"))
 
-    async def close(self, *, abrupt: bool = False) -> None:
-        """Stop; ``abrupt`` drops passes in flight instead of letting them finish (a crash)."""
+    async def close(self, *, abrupt: bool = False, grace: float | None = None) -> None:
+        """Stop; ``abrupt`` drops passes in flight instead of letting them finish (a crash); ``grace``
+        bounds the wait for them (seconds), after which they are dropped. Closing twice is harmless."""
+        if self.closed:
+            return
+        self.closed = True
         if abrupt:
             await self.reconciler.abandon()
         for task in self.tasks:
@@ -59,20 +90,39 @@ class Runtime:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.reconciler.idle()
+        try:
+            async with asyncio.timeout(grace):
+                await self.reconciler.idle()
+        except TimeoutError:
+            log.warning("passes still running at the end of the drain; stopping them", extra={"grace": grace})
+            await self.reconciler.abandon()
+        # Every connection pool of the process: GitHub's, the registries' and Argo CD's.
+        await self.github.aclose()
         await self.registry.aclose()
         if self.argocd is not None:
             await self.argocd.aclose()
 
-    async def status(self) -> dict[str, Any]:
-        return {
-            "repositories": sorted(self.reconciler.repos),
-            "verifying": sorted(self.reconciler.verifying),
-            "last_pass": self.reconciler.last_pass,
-        }
+    async def status(self) -> StatusView:
+        """What the status page shows: the last snapshot of each repository, as a view model."""
+        reconciler = self.reconciler
+        return build_status(
+            reconciler.observed,
+            repositories=reconciler.repos,
+            owns=reconciler.owns,
+            shard=self.settings.shard,
+            verifying=reconciler.verifying,
+            last_pass=reconciler.last_pass,
+            now=datetime.now(UTC),
+            github_html=github_html_url(str(self.settings.github_url)),
+            version=__version__,
+        )
 
 
-def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard) -> Runtime:
+def build_runtime(
+    settings: Settings, *, emit: events.EventSink = events.discard, serve: bool = True
+) -> Runtime:
+    """Ferry's parts from ``settings``; with ``serve`` also its web application (which needs
+    FERRY_WEBHOOK_SECRET), without it only what reads GitHub, Argo CD and registries (``ferry plan``)."""
     metrics = Metrics()
 
     def observe_github(method: str, status: int, remaining: str | None) -> None:
@@ -82,7 +132,7 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
 
     github = GitHubApp(
         app_id=_require(settings.app_id, "FERRY_APP_ID"),
-        private_key=settings.app_private_key(),
+        private_key=private_key_pem(settings),
         base_url=str(settings.github_url),
         timeout=settings.github_timeout,
         counter=RequestCounter(observe_github),
@@ -109,7 +159,7 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
         argocd=argocd,
         argocd_urls=argocd_urls,
         shard=settings.shard_index_count,
-        emit=emit,
+        emit=logged(emit),  # every decision to the log at INFO, and on to the caller's sink
         on_pass=on_pass,
         on_action=on_action,
     )
@@ -117,7 +167,7 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
     router = WebhookRouter(
         reconciler,
         on_comment=commands,
-        on_package=freight.invalidate,
+        on_package=freight.refresh_image,
         on_merge_handled=metrics.sync_latency.observe,
     )
     runtime = Runtime(
@@ -131,13 +181,25 @@ def build_runtime(settings: Settings, *, emit: events.EventSink = events.discard
         router=router,
         app=web.Application(),
     )
-    runtime.app = create_app(settings, router.deliver, metrics=metrics, status=runtime.status)
+    if not serve:
+        return runtime
+    runtime.app = create_app(
+        settings,
+        runtime.startup.hold(router.deliver),
+        metrics=metrics,
+        status=runtime.status,
+        ready=runtime.startup.readiness,
+        admit=runtime.startup.admit,
+        shutdown_grace=settings.drain_timeout.total_seconds(),
+    )
     return runtime
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, emit: events.EventSink = events.discard) -> AsyncIterator[Runtime]:
-    runtime = build_runtime(settings, emit=emit)
+async def running(
+    settings: Settings, *, emit: events.EventSink = events.discard, serve: bool = True
+) -> AsyncIterator[Runtime]:
+    runtime = build_runtime(settings, emit=emit, serve=serve)
     try:
         yield runtime
     finally:

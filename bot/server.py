@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import html
 import json
 import time
 from collections import OrderedDict
@@ -28,6 +27,7 @@ from bot.metrics import (
     EVENT_UNVERIFIED,
     OUTCOME_ACCEPTED,
     OUTCOME_BAD_SIGNATURE,
+    OUTCOME_BUSY,
     OUTCOME_DUPLICATE,
     OUTCOME_FAILED,
     OUTCOME_MALFORMED,
@@ -37,17 +37,27 @@ from bot.metrics import (
     Metrics,
 )
 from bot.settings import Settings
+from bot.status_model import StatusView, as_json
+from bot.status_page import NO_RECONCILER, render_page
+from bot.status_view import refresh_seconds
 
 WEBHOOK_PATH: Final = "/webhooks/github"
-HEALTH_PATH: Final = "/healthz"
+HEALTH_PATH: Final = "/healthz"  # liveness: the process and its event loop answer
+READY_PATH: Final = "/readyz"  # readiness: settings valid and GitHub reached (503 with the reason until then)
 METRICS_PATH: Final = "/metrics"
 STATUS_PATH: Final = "/"
+STATUS_JSON_PATH: Final = "/status.json"
+STATUS_LINKS: Final = (("status.json", STATUS_JSON_PATH), ("healthz", HEALTH_PATH), ("metrics", METRICS_PATH))
 
 MAX_BODY_BYTES: Final = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 RECENT_DELIVERY_IDS: Final = 10_000
 SHUTDOWN_GRACE_SECONDS: Final = 5.0
 # After a 413, how long aiohttp may read (and discard) the rest of the body so the client sees the answer.
 LINGER_SECONDS: Final = 1.0
+# Slow or half-sent requests are dropped within these bounds, so they cannot pile up and hold the server.
+# GitHub sends a delivery in one go and gives up on it after 10 s itself.
+HEADER_READ_SECONDS: Final = 10.0  # a connection's request line and headers (also the keep-alive idle)
+BODY_READ_SECONDS: Final = 10.0  # a webhook's body, once its headers are in
 
 SIGNATURE_HEADER: Final = "X-Hub-Signature-256"
 EVENT_HEADER: Final = "X-GitHub-Event"
@@ -55,6 +65,7 @@ DELIVERY_HEADER: Final = "X-GitHub-Delivery"
 SIGNATURE_PREFIX: Final = "sha256="
 PING_EVENT: Final = "ping"
 
+MSG_BODY_TIMEOUT: Final = "the body did not arrive within {seconds:g}s: GitHub sends a delivery in one go"
 MSG_TOO_LARGE: Final = (
     f"the body is larger than GitHub's {MAX_BODY_BYTES // (1024 * 1024)} MB webhook cap: "
     "this is not a GitHub delivery"
@@ -70,8 +81,10 @@ MSG_FORM_ENCODED: Final = (
     "the body is form-encoded: set the webhook's content type to application/json in the GitHub settings"
 )
 MSG_NOT_OBJECT: Final = "the body is JSON but not an object: GitHub webhook payloads are JSON objects"
+MSG_NO_SECRET: Final = (
+    "FERRY_WEBHOOK_SECRET is required to receive webhooks: set it to the webhook secret of the GitHub App"
+)
 MSG_CANNOT_LISTEN: Final = "cannot listen on {host}:{port} ({reason}): choose another --host or --port"
-STATUS_TITLE: Final = "Ferry"
 
 log = get_logger(__name__)
 
@@ -87,7 +100,9 @@ class WebhookDelivery:
 
 
 Deliver = Callable[[WebhookDelivery], Awaitable[None]]
-Status = Callable[[], Awaitable[Mapping[str, Any]]]
+Status = Callable[[], Awaitable[StatusView]]
+Ready = Callable[[], tuple[bool, Mapping[str, Any]]]  # (ready, the JSON body of GET /readyz)
+Admit = Callable[[], str | None]  # None: accept one more delivery; else why to answer 503
 
 
 class _RecentIds:
@@ -120,11 +135,22 @@ def signature_for(secret: bytes, body: bytes) -> str:
 class _Webhooks:
     """The webhook endpoint and the background deliveries it starts."""
 
-    def __init__(self, secret: bytes, deliver: Deliver, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        deliver: Deliver,
+        metrics: Metrics,
+        max_body_bytes: int,
+        body_timeout: float,
+        *,
+        admit: Admit | None = None,
+    ) -> None:
         self._secret = secret
         self._deliver = deliver
+        self._admit = admit
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._body_timeout = body_timeout
         # Only an optimisation against GitHub's redeliveries: the reconciler is idempotent, so a duplicate
         # that slips past this bounded, per-process set (another replica, a restart) changes nothing.
         self._recent = _RecentIds(RECENT_DELIVERY_IDS)
@@ -157,7 +183,12 @@ class _Webhooks:
             return self._reject(request, EVENT_UNVERIFIED, OUTCOME_TOO_LARGE, 413, MSG_TOO_LARGE)
         if not signature:
             return self._reject(request, EVENT_UNVERIFIED, OUTCOME_UNSIGNED, 401, MSG_UNSIGNED)
-        body = await self._read_body(request)
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                body = await self._read_body(request)
+        except TimeoutError:
+            message = MSG_BODY_TIMEOUT.format(seconds=self._body_timeout)
+            return self._reject(request, EVENT_UNVERIFIED, OUTCOME_MALFORMED, 408, message)
         if body is None:
             return self._reject(request, EVENT_UNVERIFIED, OUTCOME_TOO_LARGE, 413, MSG_TOO_LARGE)
         expected = signature_for(self._secret, body)
@@ -189,6 +220,9 @@ class _Webhooks:
             log.info("duplicate delivery ignored", extra={"event": event, "delivery": delivery_id})
             return web.json_response({"ok": True, "duplicate": True, "delivery": delivery_id})
 
+        refusal = self._admit() if self._admit is not None else None
+        if refusal is not None:
+            return self._reject(request, event, OUTCOME_BUSY, 503, refusal)
         self._recent.add(delivery_id)
         self._count(event, OUTCOME_ACCEPTED)
         # DEBUG, not INFO: a line per delivery costs more than the rest of the ack path together; the
@@ -209,8 +243,8 @@ class _Webhooks:
             extra={"outcome": outcome, "status": status, "reason": message, "remote": request.remote},
         )
         response = web.json_response({"ok": False, "message": message}, status=status)
-        if status == 413:
-            response.force_close()  # do not keep a connection whose sender is still pushing a huge body
+        if status in (408, 413):
+            response.force_close()  # do not keep a connection whose sender is still pushing (or stalling)
         return response
 
     async def _run(self, delivery: WebhookDelivery) -> None:
@@ -279,17 +313,24 @@ def create_app(
     *,
     metrics: Metrics,
     status: Status | None = None,
+    ready: Ready | None = None,
+    admit: Admit | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
+    body_timeout: float = BODY_READ_SECONDS,
 ) -> web.Application:
     """The aiohttp application behind ``ferry serve``.
 
-    ``status`` feeds the HTML page at ``/``; ``shutdown_grace`` is how long shutdown waits for in-flight
-    deliveries before cancelling them.
+    ``status`` feeds the page at ``/`` (HTML; JSON at ``/status.json`` or ``/?format=json``); ``ready``
+    answers ``/readyz`` (without it the server is ready once it listens); ``admit`` may refuse a signed
+    delivery with 503 (Ferry cannot hold more yet); ``shutdown_grace`` is how long shutdown waits for
+    in-flight deliveries before cancelling them; a webhook body not in after ``body_timeout`` seconds
+    gets 408.
     """
-    webhooks = _Webhooks(
-        settings.webhook_secret.get_secret_value().encode(), deliver, metrics, max_body_bytes
-    )
+    if settings.webhook_secret is None:
+        raise SettingsError(MSG_NO_SECRET)
+    secret = settings.webhook_secret.get_secret_value().encode()
+    webhooks = _Webhooks(secret, deliver, metrics, max_body_bytes, body_timeout, admit=admit)
     # client_max_size backs up the webhook's own cap for any other route that might read a body.
     app = web.Application(client_max_size=max_body_bytes)
     app[WEBHOOKS_KEY] = webhooks
@@ -298,6 +339,10 @@ def create_app(
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "version": __version__})
 
+    async def readyz(request: web.Request) -> web.Response:
+        is_ready, body = ready() if ready is not None else (True, {"ready": True})
+        return web.json_response({**body, "version": __version__}, status=200 if is_ready else 503)
+
     async def metrics_text(request: web.Request) -> web.Response:
         body, content_type = metrics.render()
         response = web.Response(body=body)
@@ -305,16 +350,22 @@ def create_app(
         return response
 
     async def status_page(request: web.Request) -> web.Response:
-        state = await status() if status is not None else None
-        return web.Response(text=render_status_page(state), content_type="text/html")
+        view = await status() if status is not None else None
+        if request.path == STATUS_JSON_PATH or request.query.get("format") == "json":
+            return web.json_response(as_json(view) if view else {"ok": False, "message": NO_RECONCILER})
+        refresh = refresh_seconds(view, request.query.get("refresh"))
+        page = render_page(view, version=__version__, refresh=refresh, links=STATUS_LINKS)
+        return web.Response(text=page, content_type="text/html")
 
     async def drain(app: web.Application) -> None:
         await webhooks.drain(shutdown_grace)
 
     app.router.add_post(WEBHOOK_PATH, webhooks.handle)
     app.router.add_get(HEALTH_PATH, healthz)
+    app.router.add_get(READY_PATH, readyz)
     app.router.add_get(METRICS_PATH, metrics_text)
     app.router.add_get(STATUS_PATH, status_page)
+    app.router.add_get(STATUS_JSON_PATH, status_page)
     app.on_shutdown.append(drain)
     return app
 
@@ -326,10 +377,24 @@ async def wait_for_deliveries(app: web.Application) -> None:
         await asyncio.wait(set(tasks))
 
 
-async def run_server(app: web.Application, host: str, port: int) -> None:
-    """Serve ``app`` until cancelled, then stop taking requests and let in-flight deliveries finish."""
+async def run_server(
+    app: web.Application, host: str, port: int, *, header_timeout: float = HEADER_READ_SECONDS
+) -> None:
+    """Serve ``app`` until cancelled, then stop taking requests and let in-flight deliveries finish.
+
+    A connection that has not sent a whole request line and headers within ``header_timeout`` seconds
+    (of connecting, or of its previous answer) is closed.
+    """
     # No access log: every delivery is already logged once, with its event and id, by the handler.
-    runner = web.AppRunner(app, access_log=None, lingering_time=LINGER_SECONDS, handle_signals=False)
+    # aiohttp's keep-alive timer runs from the connection's start and closes it while no whole request
+    # has arrived: it is the header read timeout (aiohttp has no other; its default is an hour).
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        lingering_time=LINGER_SECONDS,
+        keepalive_timeout=header_timeout,
+        handle_signals=False,
+    )
     await runner.setup()
     try:
         try:
@@ -342,66 +407,3 @@ async def run_server(app: web.Application, host: str, port: int) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await runner.cleanup()
         log.info("ferry serve stopped")
-
-
-# The status page
-
-_PAGE: Final = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}}</style></head>
-<body><h1>{title} <small>{version}</small></h1>
-{sections}
-<p><a href="{health}">{health}</a> · <a href="{metrics}">{metrics}</a></p>
-</body></html>
-"""
-MSG_NO_STATUS: Final = (
-    "No reconciler is attached to this server: only webhooks, health and metrics are served."
-)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, str):
-        return html.escape(value)
-    if isinstance(value, Mapping | list | tuple):
-        return "<code>" + html.escape(json.dumps(value, default=str, sort_keys=True)) + "</code>"
-    return html.escape(str(value))
-
-
-def _section(name: str, value: Any) -> str:
-    heading = f"<h2>{html.escape(str(name).replace('_', ' ').capitalize())}</h2>"
-    rows = list(value.items()) if isinstance(value, Mapping) else None
-    if isinstance(value, list | tuple) and value and all(isinstance(item, Mapping) for item in value):
-        columns: list[str] = []
-        for item in value:
-            columns.extend(str(key) for key in item if str(key) not in columns)
-        head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{_cell(item.get(column, ''))}</td>" for column in columns) + "</tr>"
-            for item in value
-        )
-        return f"{heading}<table><tr>{head}</tr>{body}</table>"
-    if rows is not None:
-        body = "".join(
-            f"<tr><th>{html.escape(str(key))}</th><td>{_cell(item)}</td></tr>" for key, item in rows
-        )
-        return f"{heading}<table>{body}</table>"
-    if isinstance(value, list | tuple):
-        items = "".join(f"<li>{_cell(item)}</li>" for item in value) or "<li>none</li>"
-        return f"{heading}<ul>{items}</ul>"
-    return f"{heading}<p>{_cell(value)}</p>"
-
-
-def render_status_page(state: Mapping[str, Any] | None) -> str:
-    """HTML for ``GET /``: one section per key of ``state`` (lists of mappings become tables), all escaped."""
-    if state is None:
-        sections = f"<p>{html.escape(MSG_NO_STATUS)}</p>"
-    else:
-        sections = "\n".join(_section(str(name), value) for name, value in state.items())
-    return _PAGE.format(
-        title=STATUS_TITLE,
-        version=html.escape(__version__),
-        sections=sections,
-        health=HEALTH_PATH,
-        metrics=METRICS_PATH,
-    )

@@ -11,18 +11,62 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from bot.core.durations import DurationError, parse_duration
 from bot.errors import SettingsError
+from bot.settings_checks import ENV_PREFIX, describe_decode_error, describe_validation_error
 
-ENV_PREFIX = "FERRY_"
 DEFAULT_GITHUB_URL = "https://api.github.com"
+# With an empty or short secret anyone can sign a delivery (a forged merge event would make Ferry sync
+# the commit it names). GitHub's docs ask for "a random string with high entropy"; 16 bytes is 128 bits.
+MIN_WEBHOOK_SECRET_BYTES = 16
+SHORT_WEBHOOK_SECRET = (
+    "is {length} bytes long; use at least {minimum} random bytes (e.g. `openssl rand -hex 32`), and the same "
+    "value as the App's webhook secret on GitHub"
+)
+
+
+MSG_DURATION = (
+    "expected a duration such as 30s, 5m or 1h30m (as in the pipeline config) or ISO 8601 such as PT30S; "
+    'got "{got}"'
+)
+_TIMEDELTA = TypeAdapter(timedelta)
+
+
+def _setting_duration(value: Any) -> timedelta:
+    """A duration setting in the pipeline config's form (``1s``, ``5m``, ``1h30m``, see
+    ``bot.core.durations``) or as pydantic has always read them (ISO 8601 ``PT1S``, ``00:00:05``)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except DurationError:
+            pass
+    try:
+        return _TIMEDELTA.validate_python(value.strip() if isinstance(value, str) else value)
+    except ValidationError:
+        raise ValueError(MSG_DURATION.format(got=value)) from None
+
+
+SettingDuration = Annotated[timedelta, BeforeValidator(_setting_duration)]
 
 
 class ArgoCDServer(BaseModel):
@@ -56,19 +100,40 @@ class Settings(BaseSettings):
     app_id: int | None = Field(None, description="the GitHub App's id")
     private_key: SecretStr | None = Field(None, description="the App's PEM private key")
     private_key_file: Path | None = Field(None, description="file holding the App's PEM private key")
-    webhook_secret: SecretStr = Field(description="the secret GitHub signs webhook deliveries with")
+    webhook_secret: SecretStr | None = Field(
+        None, description="the secret GitHub signs webhook deliveries with (`ferry serve` requires it)"
+    )
     github_url: AnyHttpUrl = Field(
         AnyHttpUrl(DEFAULT_GITHUB_URL), description="REST API root; GitHub Enterprise Server or the sandbox"
     )
     argocd_servers: dict[str, ArgoCDServer] = Field(default_factory=dict)
     registries: dict[str, RegistryAccess] = Field(default_factory=dict)
-    poll_fast: timedelta = Field(timedelta(seconds=5), description="reconcile interval while a stage syncs")
-    poll_idle: timedelta = Field(timedelta(minutes=5), description="reconcile interval when all is quiet")
+    poll_fast: SettingDuration = Field(
+        timedelta(seconds=5), gt=timedelta(0), description="reconcile interval while a stage syncs (5s, PT5S)"
+    )
+    poll_idle: SettingDuration = Field(
+        timedelta(minutes=5), gt=timedelta(0), description="reconcile interval when all is quiet (5m, PT5M)"
+    )
     github_timeout: float = Field(10.0, gt=0, description="seconds per GitHub request")
+    drain_timeout: SettingDuration = Field(
+        timedelta(seconds=20),
+        gt=timedelta(0),
+        description="on SIGTERM, how long in-flight deliveries and passes may take to finish (20s)",
+    )
     shard: str = Field("0/1", description="i/n: reconcile the repositories whose stable hash mod n is i")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     settings_file: Path | None = Field(None, description="JSON or YAML file with any of these settings")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None  # only `ferry serve` needs it (bot.settings_checks.require names it there)
+        length = len(value.get_secret_value().encode())
+        if length < MIN_WEBHOOK_SECRET_BYTES:
+            raise ValueError(SHORT_WEBHOOK_SECRET.format(length=length, minimum=MIN_WEBHOOK_SECRET_BYTES))
+        return value
 
     @field_validator("shard")
     @classmethod
@@ -140,24 +205,13 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except PydanticSettingsError as exc:
         # pydantic-settings could not decode a variable (malformed JSON in a mapping setting).
-        raise SettingsError(f"{_variable_in(str(exc))}: {exc}") from None
+        raise SettingsError(describe_decode_error(exc)) from None
     except ValidationError as exc:
-        messages = []
-        for error in exc.errors():
-            # The variable is the top-level field; deeper parts are a path inside its value (JSON).
-            variable = ENV_PREFIX + str(error["loc"][0]).upper()
-            inside = ".".join(str(part) for part in error["loc"][1:])
-            subject = f"{variable}: {inside}" if inside else variable
-            if error["type"] == "missing":
-                messages.append(f"{subject} is required but not set")
-            else:
-                messages.append(f"{subject}: {error['msg']}")
-        raise SettingsError("; ".join(messages)) from None
+        raise SettingsError(describe_validation_error(exc, _JSON_SETTINGS)) from None
 
 
-def _variable_in(message: str) -> str:
-    """The FERRY_* variable a pydantic-settings error is about, as it names the field."""
-    for name in Settings.model_fields:
-        if f'"{name}"' in message:
-            return ENV_PREFIX + name.upper()
-    return "a FERRY_* setting"
+# The settings whose value is JSON, with the keys each entry of theirs takes (for error messages).
+_JSON_SETTINGS = {
+    "argocd_servers": tuple(ArgoCDServer.model_fields),
+    "registries": tuple(RegistryAccess.model_fields),
+}

@@ -53,7 +53,7 @@ async def client(sleep: FakeSleep) -> Any:
 
 @pytest.fixture(scope="module")
 def swagger() -> dict[str, Any]:
-    path = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "argocd" / "swagger.json"
+    path = Path(__file__).resolve().parent / "fixtures" / "argocd" / "swagger.json"
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 

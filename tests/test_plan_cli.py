@@ -87,3 +87,11 @@ async def test_plan_for_a_repository_the_app_is_not_installed_on_names_the_ones_
     with pytest.raises(SystemExit) as exited:
         await asyncio.to_thread(main, ["plan", "acme/elsewhere"])
     assert "acme/elsewhere" in str(exited.value.code) and FULL_NAME in str(exited.value.code)
+
+
+async def test_plan_needs_no_webhook_secret_it_would_never_use(
+    quiet_world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("FERRY_WEBHOOK_SECRET")
+    assert await asyncio.to_thread(main, ["plan", FULL_NAME]) == 0
+    assert any(line.startswith("open ferry/dev/") for line in capsys.readouterr().out.splitlines())

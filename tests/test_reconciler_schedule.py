@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bot.core.actions import Action
+from bot.errors import GitHubError
 from bot.github.client import GitHubApp
 from bot.reconciler import Reconciler, shard_of
 
@@ -67,3 +69,29 @@ async def test_unknown_repositories_are_not_reconciled() -> None:
     r.trigger("acme/repo-3")
     await r.idle()
     assert passes == ["acme/repo-3"]
+
+
+async def test_a_rate_limited_pass_runs_again_only_after_the_wait_whatever_triggers_it_meanwhile() -> None:
+    r = reconciler()
+    passes: list[float] = []
+
+    async def limited_once(repo: str) -> list[Action]:
+        passes.append(time.monotonic())
+        if len(passes) == 1:
+            raise GitHubError("GitHub secondary rate limit", temporary=True, retry_after=0.4)
+        return []
+
+    r.reconcile = limited_once  # type: ignore[method-assign]
+    r.trigger("acme/repo-1")
+    await r.idle()
+    for _ in range(5):  # timer ticks and webhooks during the wait
+        r.trigger("acme/repo-1")
+        await r.idle()
+    assert len(passes) == 1
+    for _ in range(200):
+        if len(passes) == 2:
+            break
+        await asyncio.sleep(0.01)
+    await r.idle()
+    assert len(passes) == 2, "the retry ran after the wait"
+    assert passes[1] - passes[0] >= 0.4

@@ -110,6 +110,7 @@ async def test_no_secret_appears_in_logs_pull_requests_comments_statuses_or_comm
         await world.wait_for("the failure comment", lambda: world.kinds(events.COMMENT_POSTED), 30)
         assert world.runtime is not None
         await world.runtime.reconciler.idle()
+        written = everything_ferry_wrote(world)  # before stop(), which removes the sandbox's repository
     finally:
         await world.stop()
 
@@ -123,7 +124,6 @@ async def test_no_secret_appears_in_logs_pull_requests_comments_statuses_or_comm
     for token in tokens:
         secrets[f"installation token {token[:8]}…"] = token
         secrets[f"the signature of installation token {token[:8]}…"] = token.rsplit(".", 1)[1]
-    written = everything_ferry_wrote(world)
     assert any("1.5.0" in text for text in written.values()) and world.github.comments
     written["the logs"] = logs.getvalue()
     assert '"level": "debug"' in written["the logs"] and "ferry" in written["the logs"]

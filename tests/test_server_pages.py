@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Mapping
-from typing import Any
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -17,6 +16,7 @@ from bot.errors import SettingsError
 from bot.metrics import Metrics
 from bot.server import WEBHOOK_PATH, WebhookDelivery, create_app, run_server, signature_for
 from bot.settings import Settings
+from bot.status_model import Pipeline, StatusView
 
 SECRET = "s3cret-for-pages"
 SETTINGS = Settings(webhook_secret=SecretStr(SECRET))
@@ -79,27 +79,34 @@ def test_two_metrics_objects_do_not_share_counters() -> None:
     assert b'ferry_actions_total{kind="merge"}' not in second.render()[0]
 
 
-async def test_the_status_page_shows_the_reconciler_state_escaped() -> None:
-    async def status() -> Mapping[str, Any]:
-        return {
-            "installations": [{"id": 1, "account": "acme"}],
-            "repositories": [
-                {"repository": "acme/gitops", "last_pass": "2024-05-01T10:00:00Z", "outcome": "ok"},
-                {"repository": "<script>alert(1)</script>", "last_pass": None, "outcome": "a & b"},
-            ],
-        }
+async def test_the_status_page_is_html_for_people_and_json_for_machines() -> None:
+    now = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+
+    async def status() -> StatusView:
+        return StatusView(
+            generated_at=now,
+            version=__version__,
+            pipelines=(Pipeline("<script>alert(1)</script>", "https://github.com/x", note="a & b"),),
+            repositories=("acme/gitops",),
+            last_pass={"acme/gitops": {"at": now.isoformat(), "actions": 0}},
+        )
 
     app = create_app(SETTINGS, ignore, metrics=Metrics(), status=status)
     async with TestClient(TestServer(app)) as client:
         response = await client.get("/")
         page = await response.text()
+        machine = await (await client.get("/status.json")).json()
+        asked = await (await client.get("/?format=json")).json()
 
     assert response.content_type == "text/html"
-    assert "acme/gitops" in page
-    assert "2024-05-01T10:00:00Z" in page
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "a &amp; b" in page
+    assert '<meta http-equiv="refresh" content="30">' in page
+    assert machine == asked
+    assert machine["repositories"] == ["acme/gitops"]
+    assert machine["last_pass"]["acme/gitops"]["at"] == now.isoformat()
+    assert machine["pipelines"][0]["note"] == "a & b"
 
 
 async def test_the_status_page_without_a_reconciler_still_links_health_and_metrics() -> None:
@@ -108,6 +115,7 @@ async def test_the_status_page_without_a_reconciler_still_links_health_and_metri
 
     assert 'href="/healthz"' in page
     assert 'href="/metrics"' in page
+    assert "No reconciler is attached" in page
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""Verdict rules, one by one, on Argo CD's own Application objects and on constructed states."""
+"""Verdict rules, one by one, on Argo CD Application objects (tests/fixtures/argocd/) and made-up states."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from bot.core.argo_app import AppState, same_revision
 from bot.core.text import STATUS_DESCRIPTION_LIMIT
 from bot.core.verdict import app_verdict, format_duration, stage_verdict
 
-CONTRACT_SHA = "ea8759964626a583667a2bfd08f334ec2070040a"
+CONTRACT_SHA = "2011efc948a207c52267cb635d39dd9f452bf6e0"  # application-newer-revision.json: its operation's
+COMPARED = "c0ffee5"  # ...and the newer commit Argo CD compared to
 DEPLOY = "1f3c0d2e4b5a69788796a5b4c3d2e1f0a9b8c7d6"
 OLDER = "0a0b0c0d0e0f101112131415161718191a1b1c1d"
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
@@ -57,25 +58,25 @@ def stage(apps: list[AppState], *, now: datetime, soak: timedelta = timedelta(0)
 
 
 def test_contract_app_synced_to_its_operation_revision_is_success(contracts_dir: Path) -> None:
-    data = load(contracts_dir, "application-with-status.yaml")
+    data = load(contracts_dir, "application-newer-revision.json")
     data["status"]["sync"]["revision"] = CONTRACT_SHA
     verdict = app_verdict(app_state_from_application(data), CONTRACT_SHA)
     assert verdict.state == "success"
-    assert "ea87599" in verdict.reason
+    assert "2011efc" in verdict.reason
 
 
 def test_contract_app_comparing_to_another_revision_is_not_trusted(contracts_dir: Path) -> None:
-    # As recorded, Argo CD compared to "rev1" although the operation synced ea87599. The app tracks
-    # branch test-lla: here that branch is the repository's default branch.
-    state = app_state_from_application(load(contracts_dir, "application-with-status.yaml"))
-    verdict = app_verdict(state, CONTRACT_SHA, default_branch="test-lla")
+    # As recorded, Argo CD compared to main's newer commit although the operation synced 2011efc. The
+    # app tracks main, the repository's default branch.
+    state = app_state_from_application(load(contracts_dir, "application-newer-revision.json"))
+    verdict = app_verdict(state, CONTRACT_SHA, default_branch="main")
     assert verdict.state == "pending"
-    assert "rev1" in verdict.reason
+    assert COMPARED in verdict.reason
 
 
 def test_contract_app_is_pending_for_a_commit_it_never_synced(contracts_dir: Path) -> None:
-    state = app_state_from_application(load(contracts_dir, "application-with-status.yaml"))
-    verdict = app_verdict(state, DEPLOY, default_branch="test-lla")
+    state = app_state_from_application(load(contracts_dir, "application-newer-revision.json"))
+    verdict = app_verdict(state, DEPLOY, default_branch="main")
     assert verdict.state == "pending"
     assert "does not contain 1f3c0d2 yet" in verdict.reason
 
@@ -83,14 +84,15 @@ def test_contract_app_is_pending_for_a_commit_it_never_synced(contracts_dir: Pat
 def test_contract_app_tracking_another_branch_than_the_default_one_fails_saying_how_to_fix_it(
     contracts_dir: Path,
 ) -> None:
-    state = app_state_from_application(load(contracts_dir, "application-with-status.yaml"))
-    verdict = app_verdict(state, DEPLOY, default_branch="main")
+    data = load(contracts_dir, "application-newer-revision.json")
+    data["spec"]["source"]["targetRevision"] = "release-1"
+    verdict = app_verdict(app_state_from_application(data), DEPLOY, default_branch="main")
     assert verdict.state == "failure"
-    assert "targetRevision test-lla" in verdict.reason and "set it to main" in verdict.reason
+    assert "targetRevision release-1" in verdict.reason and "set it to main" in verdict.reason
 
 
 def test_contract_reconciled_at_equal_to_finished_at_is_trusted(contracts_dir: Path) -> None:
-    data = load(contracts_dir, "application-with-status.yaml")
+    data = load(contracts_dir, "application-newer-revision.json")
     data["status"]["sync"]["revision"] = CONTRACT_SHA
     state = app_state_from_application(data)
     assert state.reconciled_at == state.operation_finished_at
@@ -98,7 +100,7 @@ def test_contract_reconciled_at_equal_to_finished_at_is_trusted(contracts_dir: P
 
 
 def test_contract_degraded_app_after_our_sync_fails(contracts_dir: Path) -> None:
-    data = load(contracts_dir, "application-degraded.yaml")
+    data = load(contracts_dir, "application-degraded.json")
     data["status"].update(
         sync={"status": "Synced", "revision": DEPLOY},
         operationState={
@@ -114,13 +116,13 @@ def test_contract_degraded_app_after_our_sync_fails(contracts_dir: Path) -> None
 
 
 def test_contract_healthy_app_without_any_sync_operation_is_pending(contracts_dir: Path) -> None:
-    state = app_state_from_application(load(contracts_dir, "application-healthy.yaml"), name="web-dev")
+    state = app_state_from_application(load(contracts_dir, "application-adopted.json"), name="web-dev")
     assert state.health_status == "Healthy"
     assert app_verdict(state, DEPLOY).state == "pending"
 
 
 def test_contract_degraded_app_before_our_sync_is_not_our_failure(contracts_dir: Path) -> None:
-    state = app_state_from_application(load(contracts_dir, "application-degraded.yaml"), name="web-dev")
+    state = app_state_from_application(load(contracts_dir, "application-degraded.json"), name="web-dev")
     assert app_verdict(state, DEPLOY).state == "pending"
 
 
@@ -369,9 +371,9 @@ def test_parsing_tolerates_an_empty_application() -> None:
 
 
 def test_parsing_reads_unhealthy_resources_with_their_messages(contracts_dir: Path) -> None:
-    data = copy.deepcopy(load(contracts_dir, "application-with-status.yaml"))
+    data = copy.deepcopy(load(contracts_dir, "application-newer-revision.json"))
     data["status"]["resources"][1]["health"] = {"status": "Degraded", "message": "Deadline exceeded"}
     state = app_state_from_application(data)
-    assert state.unhealthy_resources == ("Deployment/test-lla: Deadline exceeded",)
-    assert state.operation_initiated_by == "foo@example.com"
-    assert state.images == ("nginx:latest",)
+    assert state.unhealthy_resources == ("Deployment/web: Deadline exceeded",)
+    assert state.operation_initiated_by == "ferry"
+    assert state.images == ("ghcr.io/acme/web:1.4.2",)

@@ -1,6 +1,6 @@
 """WebhookRouter: which repository a real GitHub payload wakes, and which installations it adds or drops.
 
-Every payload in ../shared/contracts/github-webhooks/ goes through the router into a recording fake that
+Every payload in tests/fixtures/github-webhooks/ goes through the router into a recording fake that
 has only what the router uses of the Reconciler (``repos``, ``trigger``, ``promotion_merged``).
 """
 
@@ -25,19 +25,31 @@ REPO_EVENTS = frozenset(
     {"push", "pull_request", "issue_comment", "commit_comment", "status", "check_suite", "package",
      "registry_package"}
 )  # fmt: skip
+PACKAGE_EVENTS = frozenset({"package", "registry_package"})
 QUIET_EVENTS = frozenset({"ping", "check_run"})  # Ferry reads commit statuses, never check runs
-MERGE_SHA = "c4295bd74fb0f4fda03689c3df3f2803b658fd85"
+MERGE_SHA = "2011efc948a207c52267cb635d39dd9f452bf6e0"  # pull_request.closed: merge_commit_sha
 
 
 class RecordingReconciler:
-    def __init__(self, repos: dict[str, int] | None = None) -> None:
+    """``installed`` is what GitHub lists for each installation (the App's installation data)."""
+
+    def __init__(
+        self, repos: dict[str, int] | None = None, installed: dict[int, list[str]] | None = None
+    ) -> None:
         self.repos: dict[str, int] = dict(repos or {})
+        self.installed = dict(installed or {})
         self.triggered: list[str] = []
         self.merged: list[tuple[str, str, str]] = []
         self.installations_added: list[int] = []
 
-    async def add_installation(self, installation_id: int) -> None:
+    async def add_installation(self, installation_id: int, *, reconcile: bool = True) -> list[str]:
         self.installations_added.append(installation_id)
+        listed = self.installed.get(installation_id, [])
+        for repo in listed:
+            self.repos[repo] = installation_id
+            if reconcile:
+                self.trigger(repo)
+        return listed
 
     def trigger(self, repo: str) -> None:
         self.triggered.append(repo)
@@ -55,11 +67,11 @@ def delivery(event: str, payload: dict[str, Any]) -> WebhookDelivery:
 
 
 def payload_files(contracts: Path) -> list[Path]:
-    return sorted((contracts / "github-webhooks").glob("*.payload.json"))
+    return sorted((contracts / "github-webhooks").glob("*.json"))
 
 
 def load(contracts: Path, name: str) -> dict[str, Any]:
-    return dict(json.loads((contracts / "github-webhooks" / f"{name}.payload.json").read_text()))
+    return dict(json.loads((contracts / "github-webhooks" / f"{name}.json").read_text()))
 
 
 def event_of(path: Path) -> str:
@@ -97,8 +109,6 @@ def test_every_contract_payload_is_covered_by_this_suite(contracts: Path) -> Non
         "status.with-author-committer-null",
         "check_suite.completed",
         "check_suite.requested",
-        "package.published.docker",
-        "registry_package.published.docker",
     ],
 )
 async def test_a_repository_event_triggers_a_pass_for_its_repository(contracts: Path, name: str) -> None:
@@ -116,8 +126,8 @@ async def test_every_repository_payload_in_the_contracts_triggers_exactly_its_re
 ) -> None:
     for path in payload_files(contracts):
         event = event_of(path)
-        if event not in REPO_EVENTS:
-            continue
+        if event not in REPO_EVENTS or event in PACKAGE_EVENTS:
+            continue  # package events are routed by image: tests/test_package_events.py
         payload = json.loads(path.read_text())
         repo = payload["repository"]["full_name"]
         fake = RecordingReconciler({repo: KNOWN_INSTALLATION})
@@ -130,30 +140,48 @@ async def test_ping_and_check_runs_trigger_nothing(contracts: Path) -> None:
         if event_of(path) not in QUIET_EVENTS:
             continue
         payload = json.loads(path.read_text())
-        repos = {payload["repository"]["full_name"]: KNOWN_INSTALLATION}
+        named = payload.get("repository", {}).get("full_name", "acme/gitops")  # an App's ping names none
+        repos = {named: KNOWN_INSTALLATION}
         fake = RecordingReconciler(repos)
         await router_for(fake).deliver(delivery(event_of(path), payload))
         assert (fake.triggered, fake.merged, fake.repos) == ([], [], repos), path.name
 
 
-async def test_an_event_from_a_new_installation_repository_registers_it_before_triggering(
+async def test_an_event_from_a_repository_not_yet_known_registers_it_from_installation_data(
     contracts: Path,
 ) -> None:
     payload = load(contracts, "push.with-new-branch")
-    fake = RecordingReconciler()
+    repo, installation = payload["repository"]["full_name"], payload["installation"]["id"]
+    fake = RecordingReconciler(installed={installation: [repo]})
     await router_for(fake).deliver(delivery("push", payload))
-    repo = payload["repository"]["full_name"]
-    assert fake.repos == {repo: payload["installation"]["id"]}
+    assert fake.installations_added == [installation]  # GitHub was asked, not the payload believed
+    assert fake.repos == {repo: installation}
     assert fake.triggered == [repo]
 
 
-@pytest.mark.parametrize("name", ["installation.created", "installation.created.with-requester"])
-async def test_a_new_installation_adds_and_reconciles_its_repositories(contracts: Path, name: str) -> None:
-    payload = load(contracts, name)
-    fake = RecordingReconciler({OTHER_REPO: OTHER_INSTALLATION})
-    await router_for(fake).deliver(delivery("installation", payload))
-    listed = [r["full_name"] for r in payload["repositories"]]
+async def test_a_signed_delivery_for_a_repository_the_app_is_not_installed_on_adds_nothing(
+    contracts: Path,
+) -> None:
+    payload = load(contracts, "push.with-new-branch")
     installation = payload["installation"]["id"]
+    fake = RecordingReconciler({OTHER_REPO: installation}, installed={installation: [OTHER_REPO]})
+    router = router_for(fake)
+    for _ in range(3):  # strays keep coming: GitHub is asked once per interval, not per delivery
+        await router.deliver(delivery("push", payload))
+    assert fake.repos == {OTHER_REPO: installation}
+    assert fake.triggered == []
+    assert fake.installations_added == [installation]
+
+
+@pytest.mark.parametrize("name", ["installation.created", "installation.created.with-requester"])
+async def test_a_new_installation_adds_and_reconciles_the_repositories_github_lists_for_it(
+    contracts: Path, name: str
+) -> None:
+    payload = load(contracts, name)
+    installation = payload["installation"]["id"]
+    listed = [r["full_name"] for r in payload["repositories"]][:1]  # GitHub's list, not the payload's
+    fake = RecordingReconciler({OTHER_REPO: OTHER_INSTALLATION}, installed={installation: listed})
+    await router_for(fake).deliver(delivery("installation", payload))
     assert fake.repos == {OTHER_REPO: OTHER_INSTALLATION} | dict.fromkeys(listed, installation)
     assert fake.triggered == listed
 
@@ -161,8 +189,8 @@ async def test_a_new_installation_adds_and_reconciles_its_repositories(contracts
 async def test_a_deleted_installation_drops_its_repositories_and_only_those(contracts: Path) -> None:
     payload = load(contracts, "installation.deleted")
     installation = payload["installation"]["id"]
-    fake = RecordingReconciler({"octocat/Hello-World": installation, "octocat/Spoon-Knife": installation,
-                                OTHER_REPO: OTHER_INSTALLATION})  # fmt: skip
+    listed = dict.fromkeys((r["full_name"] for r in payload["repositories"]), installation)
+    fake = RecordingReconciler(listed | {OTHER_REPO: OTHER_INSTALLATION})
     await router_for(fake).deliver(delivery("installation", payload))
     assert fake.repos == {OTHER_REPO: OTHER_INSTALLATION}
     assert fake.triggered == []
@@ -171,9 +199,11 @@ async def test_a_deleted_installation_drops_its_repositories_and_only_those(cont
 async def test_accepting_new_permissions_keeps_the_installation_repositories(contracts: Path) -> None:
     payload = load(contracts, "installation.new_permissions_accepted")
     installation = payload["installation"]["id"]
-    fake = RecordingReconciler({"Codertocat/Hello-World": installation})
+    repos = [r["full_name"] for r in payload["repositories"]]
+    listed = dict.fromkeys(repos, installation)
+    fake = RecordingReconciler(dict(listed), installed={installation: repos})
     await router_for(fake).deliver(delivery("installation", payload))
-    assert fake.repos == {"Codertocat/Hello-World": installation}
+    assert fake.repos == listed
 
 
 async def test_a_suspended_installation_is_no_longer_reconciled(contracts: Path) -> None:
@@ -196,11 +226,12 @@ async def test_unsuspending_an_installation_drops_nothing_and_lists_its_reposito
 
 async def test_repositories_added_to_an_installation_are_registered_and_reconciled(contracts: Path) -> None:
     payload = load(contracts, "installation_repositories.added")
-    fake = RecordingReconciler()
-    await router_for(fake).deliver(delivery("installation_repositories", payload))
+    installation = payload["installation"]["id"]
     added = [r["full_name"] for r in payload["repositories_added"]]
-    assert fake.repos == dict.fromkeys(added, payload["installation"]["id"])
-    assert fake.triggered == added
+    fake = RecordingReconciler(installed={installation: [OTHER_REPO, *added]})
+    await router_for(fake).deliver(delivery("installation_repositories", payload))
+    assert fake.repos == dict.fromkeys([OTHER_REPO, *added], installation)
+    assert fake.triggered == added  # only the added ones GitHub confirms; the rest were not news
 
 
 async def test_repositories_removed_from_an_installation_are_dropped(contracts: Path) -> None:
@@ -258,3 +289,14 @@ async def test_a_promotion_pr_closed_without_merging_only_triggers_a_pass(contra
     await router_for(fake).deliver(delivery("pull_request", payload))
     assert fake.merged == []
     assert fake.triggered == [repo]
+
+
+@pytest.mark.parametrize(
+    "name", ["package.published.container", "package.published.npm", "registry_package.published.container"]
+)
+async def test_a_package_event_does_not_reconcile_the_repository_it_names(contracts: Path, name: str) -> None:
+    payload = load(contracts, name)
+    repos = {payload["repository"]["full_name"]: KNOWN_INSTALLATION, OTHER_REPO: OTHER_INSTALLATION}
+    fake = RecordingReconciler(repos)
+    await router_for(fake).deliver(delivery(name.partition(".")[0], payload))
+    assert (fake.triggered, fake.repos) == ([], repos)

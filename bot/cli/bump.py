@@ -17,16 +17,27 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bot.core.manifest import BumpResult, HelmPaths, ImageOccurrence, ImageUpdate, bump_text, find_images
+from bot.cli import command_help
+from bot.core.manifest import (
+    BumpResult,
+    HelmPaths,
+    ImageOccurrence,
+    ImageUpdate,
+    bump_text,
+    find_images,
+    resolve_kustomization,
+)
 from bot.errors import InvalidReferenceError, ManifestError
 
-BUMP_HELP = "set image tags in a kustomization, Helm values file or manifest, changing nothing else"
+BUMP_HELP = command_help("bump")
 BUMP_DESCRIPTION = (
     "Set the tag (and, where one is pinned, the digest) of images in FILE. Only the changed values "
     "differ afterwards: comments, quoting, anchors, flow style and line endings are kept. The file is "
-    "written atomically; on any error it is left untouched."
+    "written atomically; on any error it is left untouched. FILE may be a kustomize directory, as in the "
+    "pipeline config's `kustomize:` entries: its kustomization.yaml, kustomization.yml or Kustomization."
 )
-IMAGES_HELP = "list the image references Ferry sees in a YAML file"
+FILE_HELP = "a YAML file, or a kustomize directory (its kustomization file)"
+IMAGES_HELP = command_help("images")
 UPDATE_METAVAR = "IMAGE=TAG[@sha256:DIGEST]"
 STDOUT_HELP = "print the result instead of writing FILE"
 JSON_HELP = "print the references as JSON"
@@ -49,14 +60,14 @@ TMP_SUFFIX = ".ferry"
 
 def register(subparsers: Any) -> None:
     bump = subparsers.add_parser("bump", help=BUMP_HELP, description=BUMP_DESCRIPTION)
-    bump.add_argument("file", metavar="FILE")
+    bump.add_argument("file", metavar="FILE", help=FILE_HELP)
     bump.add_argument("updates", nargs="+", metavar=UPDATE_METAVAR)
     bump.add_argument("--stdout", action="store_true", help=STDOUT_HELP)
     _add_path_flags(bump)
     bump.set_defaults(handler=run_bump)
 
     images = subparsers.add_parser("images", help=IMAGES_HELP, description=IMAGES_HELP)
-    images.add_argument("file", metavar="FILE")
+    images.add_argument("file", metavar="FILE", help=FILE_HELP)
     images.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_path_flags(images)
     images.set_defaults(handler=run_images)
@@ -85,6 +96,17 @@ def _paths(args: argparse.Namespace) -> tuple[HelmPaths | None, str | None]:
     if helm is not None and args.path:
         raise ManifestError(BOTH_FORMS)
     return helm, args.path
+
+
+def target_file(path: str) -> str:
+    """``path`` itself, or for a directory its kustomization file, resolved as the pipeline config's
+    ``kustomize:`` update entries are (``bot.core.manifest.resolve_kustomization``)."""
+    if not os.path.isdir(path):
+        return path
+    try:
+        return resolve_kustomization(path, os.path.isfile)
+    except ManifestError as exc:
+        raise ManifestError(f"{exc}; pass a YAML file, or a directory holding a kustomization") from None
 
 
 def read_text(file: str) -> str:
@@ -128,6 +150,7 @@ def write_atomically(file: str, text: str) -> None:
 def run_bump(args: argparse.Namespace) -> int:
     updates = [parse_update(text) for text in args.updates]
     helm_paths, reference_path = _paths(args)
+    args.file = target_file(args.file)
     text = read_text(args.file)
     result: BumpResult = bump_text(
         text, updates, source=args.file, helm_paths=helm_paths, reference_path=reference_path
@@ -156,6 +179,7 @@ def format_occurrence(occurrence: ImageOccurrence, image_width: int = 0, line_wi
 
 def run_images(args: argparse.Namespace) -> int:
     helm_paths, reference_path = _paths(args)
+    args.file = target_file(args.file)
     occurrences = find_images(
         read_text(args.file), source=args.file, helm_paths=helm_paths, reference_path=reference_path
     )

@@ -6,14 +6,16 @@ import argparse
 import asyncio
 import json
 
+from bot.cli import command_help
 from bot.runtime import running
 from bot.settings import load_settings
+from bot.settings_checks import require
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "plan",
-        help="print what a reconcile pass would do for a repository, without doing it",
+        help=command_help("plan"),
         description="Observe and decide for one repository the App is installed on; change nothing.",
     )
     parser.add_argument("repo", help="owner/name of a repository the App is installed on")
@@ -22,10 +24,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _plan(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = require(load_settings(), "plan")
 
     async def main() -> list[tuple[str, str]]:
-        async with running(settings) as runtime:
+        async with running(settings, serve=False) as runtime:
             await runtime.reconciler.discover()
             if args.repo not in runtime.reconciler.repos:
                 known = ", ".join(sorted(runtime.reconciler.repos)) or "none"

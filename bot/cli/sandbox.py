@@ -4,28 +4,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
-from typing import Any
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TextIO
 
+from bot.cli import command_help
 from bot.logs import configure_logging
+from bot.sandbox.keep import kept_lines
 from bot.sandbox.run import run_scenario
 from bot.sandbox.scenarios import SCENARIOS
 from bot.sandbox.world import World
+
+STARTING = "Starting the GitHub, Argo CD and registry stand-ins and Ferry on 127.0.0.1 ..."
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     names = ", ".join(f"{s.name} ({s.promise})" for s in SCENARIOS.values())
     parser = subparsers.add_parser(
         "sandbox",
-        help="run Ferry end to end offline against GitHub, Argo CD and registry stand-ins",
+        help=command_help("sandbox"),
         description=f"Play a scenario through Ferry's real code path on 127.0.0.1. Scenarios: {names}.",
     )
     parser.add_argument(
         "--scenario", default="quickstart", choices=sorted(SCENARIOS), help="default: quickstart"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the narration")
-    parser.add_argument("--keep", action="store_true", help="leave everything running and print the URLs")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave everything running; print the URLs and an env file for ferry plan and curl at once",
+    )
     parser.add_argument("--verbose", action="store_true", help="show Ferry's own logs")
     parser.set_defaults(handler=_sandbox)
 
@@ -33,33 +46,62 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _sandbox(args: argparse.Namespace) -> int:
     configure_logging("INFO" if args.verbose else "ERROR", "text")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # With --json, stdout is one JSON object: the narration is left out and --keep's notes go to stderr.
+    notes = sys.stderr if args.json else sys.stdout
+
+    def ready(world: World, env_file: Path) -> None:
+        _print(notes, *kept_lines(world, env_file), "")
+
+    def event(entry: dict[str, Any]) -> None:
+        _print(notes, event_line(entry))
+
+    def announce(world: World, summary: dict[str, Any]) -> None:
+        _print(sys.stdout, json.dumps(summary, indent=2) if args.json else summary_table(summary))
+        _print(notes, "", "Still running: Ctrl-C stops it.")
+
+    if not args.json:
+        _print(sys.stdout, f"Ferry sandbox: scenario {args.scenario}", STARTING, "")
+    story = run_scenario(
+        args.scenario,
+        keep=args.keep,
+        announce=announce,
+        on_event=None if args.json else event,
+        on_ready=ready,
+    )
     try:
-        result = asyncio.run(run_scenario(args.scenario, keep=args.keep, announce=_announce))
-    except KeyboardInterrupt:
-        return 130
+        result = asyncio.run(_stopped_by_sigterm(story))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 130  # the run was cancelled: its finally blocks stopped the world and removed its directory
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(narrate(result))
+        print("\n" + summary_table(result))
     return 0 if result["ok"] else 1
 
 
-def _announce(world: World, summary: dict[str, Any]) -> None:
-    print(narrate(summary))
-    print("\nStill running (Ctrl-C to stop):")
-    print(f"  GitHub stand-in   {world.github_url}  (repo acme/gitops: {world.github.repo_path})")
-    print(f"  Argo CD stand-in  {world.argocd_url}")
-    print(f"  registry          http://{world.registry.host}")
-    print(f"  Ferry             http://127.0.0.1:{world.ferry_port}/  (/metrics, /healthz)", flush=True)
+async def _stopped_by_sigterm(story: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """``story``, cancelled (so it cleans up, as on Ctrl-C) when SIGTERM arrives (``docker stop``, kill)."""
+    task = asyncio.current_task()
+    assert task is not None
+    with contextlib.suppress(NotImplementedError):  # no signal handlers in this event loop (Windows)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await story
 
 
-def narrate(result: dict[str, Any]) -> str:
-    lines = [f"Ferry sandbox: scenario {result['scenario']}", ""]
-    for event in result["events"]:
-        stage = f"[{event['stage']}] " if event["stage"] else ""
-        lines.append(f"{event['t_ms'] / 1000:7.2f}s  {event['kind']:<18} {stage}{event['detail']}")
-    lines += [
-        "",
+def _print(stream: TextIO, *lines: str) -> None:
+    stream.write("".join(f"{line}\n" for line in lines))
+    stream.flush()
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """One narrated event: ``   1.25s  pr_opened          [dev] #1 Promote web 1.5.0 to dev``."""
+    stage = f"[{event['stage']}] " if event["stage"] else ""
+    return f"{event['t_ms'] / 1000:7.2f}s  {event['kind']:<18} {stage}{event['detail']}"
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    """Every stage as a table row, the GitHub request count and the result."""
+    lines = [
         "| stage | images | freight | health | PR | merge→sync | merge→verdict |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -77,3 +119,9 @@ def narrate(result: dict[str, Any]) -> str:
         lines.append(f"Stopped: {result['error']}")
     lines.append("Result: " + ("ok" if result["ok"] else "NOT ok"))
     return "\n".join(lines)
+
+
+def narrate(result: dict[str, Any]) -> str:
+    """The whole run told after the fact: the events, then the summary table."""
+    header = [f"Ferry sandbox: scenario {result['scenario']}", ""]
+    return "\n".join([*header, *(event_line(e) for e in result["events"]), "", summary_table(result)])

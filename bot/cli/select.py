@@ -15,27 +15,29 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter, ValidationError
-
-from bot.core.config_load import load_config
-from bot.core.freight import Freight
+from bot.cli import command_help
 from bot.core.selection import Strategy, TagRule, check_rule, select_tag
 from bot.errors import FerryError, SettingsError
-from bot.registry import RegistryClient, discover_freight
-from bot.settings import ENV_PREFIX, RegistryAccess
 
-REGISTRIES_VARIABLE = f"{ENV_PREFIX}REGISTRIES"
+if TYPE_CHECKING:
+    from bot.core.freight import Freight
+    from bot.settings import RegistryAccess
+
+# Selecting from stdin needs only the selection rules: the registry client (httpx), the App's settings
+# (pydantic-settings) and the config loader are imported by the code paths that use them.
+REGISTRIES_VARIABLE = "FERRY_REGISTRIES"  # bot.settings.ENV_PREFIX + "REGISTRIES"
 CONFIG_PATH = ".github/ferry.yml"
 STRATEGY_CHOICES: dict[str, Strategy] = {"semver": "semver", "lexical": "lexical", "numeric": "numeric"}
 CLI_RETRIES = 2  # a person is waiting: give up sooner than the App does
 
-SELECT_HELP = "choose a tag as a warehouse would: from stdin (one per line) or from a registry (--image)"
+SELECT_HELP = command_help("select")
 SELECT_EPILOG = """examples:
   skopeo list-tags docker://nginx | jq -r '.Tags[]' | ferry select --semver '~1.26'
   ferry select --image ghcr.io/acme/web --semver '>=1.0.0 <2.0.0' --digest
   ferry select --image nginx --allow '^(?P<version>\\d+\\.\\d+\\.\\d+)-alpine$'
+  ferry select --image acme/web --strategy numeric --allow '^v(?P<date>\\d+-\\d+-\\d+)(-(?P<n>\\d+))?$'
   ferry select --image ghcr.io/acme/web --follow latest --digest
 
 Registry credentials: FERRY_REGISTRIES='{"ghcr.io": {"username": "bot", "password": "..."}}'.
@@ -46,14 +48,19 @@ FOLLOW_HELP = "follow this mutable tag (the digest strategy); with --digest, pri
 ALLOW_HELP = "only tags this regex finds; a named group (?P<version>...) is compared instead of the tag"
 IGNORE_HELP = "drop tags this regex finds (repeatable)"
 PRERELEASE_HELP = "let prereleases such as 1.2.0-rc.1 qualify"
+LENIENT_HELP = (
+    "read tags leniently as versions (semver_strict: false): v1.2 is 1.2.0, 40213377 is 40213377.0.0; "
+    "by default only [v]X.Y.Z tags are versions"
+)
 IMAGE_HELP = "list the tags of this repository (e.g. ghcr.io/acme/web, nginx, 127.0.0.1:5000/acme/web)"
 DIGEST_HELP = "print TAG@DIGEST with the digest the registry reports (needs --image)"
-FREIGHT_HELP = "show the newest freight of each warehouse of a pipeline config, from the registries"
+FREIGHT_HELP = command_help("freight")
 FREIGHT_PATH_HELP = f"a config file, or a repository directory holding {CONFIG_PATH} (default: .)"
 JSON_HELP = "print JSON instead of a table"
 
 MSG_DIGEST_NEEDS_IMAGE = "--digest needs --image: the digest comes from the registry"
 MSG_FOLLOW_NEEDS_IMAGE = "--follow needs --image: following a tag means asking the registry for its digest"
+MSG_LENIENT_NEEDS_SEMVER = "--lenient applies to the semver strategy only"
 MSG_NO_STDIN = "no tags on stdin: pipe tags one per line, or pass --image to list them from a registry"
 MSG_BAD_REGISTRIES = (
     f"{REGISTRIES_VARIABLE}: expected JSON like "
@@ -82,6 +89,7 @@ def register(subparsers: Any) -> None:
     select.add_argument("--allow", metavar="RE", help=ALLOW_HELP)
     select.add_argument("--ignore", metavar="RE", action="append", default=[], help=IGNORE_HELP)
     select.add_argument("--prerelease", action="store_true", help=PRERELEASE_HELP)
+    select.add_argument("--lenient", action="store_true", help=LENIENT_HELP)
     select.add_argument("--image", metavar="REF", help=IMAGE_HELP)
     select.add_argument("--digest", action="store_true", help=DIGEST_HELP)
     select.set_defaults(handler=run_select)
@@ -94,6 +102,10 @@ def register(subparsers: Any) -> None:
 
 def registry_access_from_env(environ: Mapping[str, str] | None = None) -> dict[str, RegistryAccess]:
     """Registry credentials from ``FERRY_REGISTRIES`` (JSON), without the App's other settings."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from bot.settings import RegistryAccess
+
     text = (os.environ if environ is None else environ).get(REGISTRIES_VARIABLE, "").strip()
     if not text:
         return {}
@@ -116,10 +128,13 @@ def _rule(args: argparse.Namespace) -> TagRule:
         allow=args.allow,
         ignore=tuple(args.ignore),
         prerelease=args.prerelease,
+        strict=not args.lenient,
     )
 
 
 def run_select(args: argparse.Namespace) -> int:
+    if args.lenient and (args.follow or (args.strategy or "semver") != "semver"):
+        raise FerryError(MSG_LENIENT_NEEDS_SEMVER)
     rule = _rule(args)
     check_rule(rule)  # a malformed range or regex fails before any network call
     if args.digest and not args.image:
@@ -137,6 +152,8 @@ def run_select(args: argparse.Namespace) -> int:
 
 
 async def _select_from_registry(image: str, rule: TagRule, *, with_digest: bool) -> str:
+    from bot.registry import RegistryClient
+
     async with RegistryClient(registry_access_from_env(), max_retries=CLI_RETRIES) as client:
         if rule.strategy == "digest" and rule.digest_tag:
             tag = rule.digest_tag
@@ -159,6 +176,9 @@ def _locate_config(path: Path) -> tuple[Path, str]:
 
 
 def run_freight(args: argparse.Namespace) -> int:
+    from bot.core.config_load import load_config
+    from bot.core.freight import Freight
+
     config_file, source = _locate_config(Path(args.path))
     config = load_config(config_file.read_text(encoding="utf-8"), source)
     if not config.warehouses:
@@ -176,6 +196,8 @@ def run_freight(args: argparse.Namespace) -> int:
 
 
 async def _discover_all(warehouses: dict[str, Any]) -> dict[str, Freight | FerryError]:
+    from bot.registry import RegistryClient, discover_freight
+
     async with RegistryClient(registry_access_from_env(), max_retries=CLI_RETRIES) as client:
 
         async def one(name: str) -> Freight | FerryError:

@@ -13,21 +13,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.cli import command_help
 from bot.core.config import CONFIG_PATH, PipelineConfig, StagesSource, json_schema
 from bot.core.config_docs import render_markdown
 from bot.core.config_load import load_config, update_target_paths
 from bot.core.pipeline import stage_order
 from bot.errors import ConfigError, FerryError
 
-VALIDATE_HELP = "check a pipeline config (every problem at once, with file, line and column)"
+VALIDATE_HELP = command_help("validate")
 VALIDATE_PATH_HELP = f"a config file, or a repository directory holding {CONFIG_PATH} (default: .)"
 JSON_HELP = "print the problems as a JSON list of {file, line, column, field, message}"
-SCHEMA_HELP = "print the pipeline config's JSON Schema (for editors)"
+SCHEMA_HELP = command_help("schema")
 MARKDOWN_HELP = "print the config reference as Markdown instead (docs/config.md)"
 NO_CONFIG = "{root} holds no {config}; pass the config file, or the repository directory that holds it"
 NO_SUCH_PATH = "{path} does not exist; pass a config file or a repository directory"
 NOT_TEXT = "{path} is not UTF-8 text: {error}"
 VALID = "ok: {source}: {warehouses}, {stages} ({order})"
+NOT_IN_REPOSITORY = (
+    "note: the files the stages update were not checked: {source} is not at <repository>/{config}; "
+    "to check them too, run `ferry validate` at the repository root or pass the repository directory"
+)
 INVALID = "ferry: {count} in {source}"
 
 
@@ -117,6 +122,8 @@ def run_validate(args: argparse.Namespace) -> int:
             print(INVALID.format(count=_plural(len(exc.problems), "problem"), source=source), file=sys.stderr)
         return 1
     print("[]" if args.json else summary(config, source))
+    if root is None:
+        print(NOT_IN_REPOSITORY.format(source=source, config=CONFIG_PATH), file=sys.stderr)
     return 0
 
 

@@ -35,11 +35,13 @@ ConfigEdit = Callable[[dict[str, Any]], None]
 
 
 def example_dir() -> Path:
-    here = Path(__file__).resolve().parents[2] / "config" / "example"
+    """config/example/: in a checkout through the link bot/sandbox/example, in an installed package
+    (and so the Docker image) as the package data the link was built into."""
+    here = Path(__file__).parent / "example"
     if not (here / CONFIG_PATH).is_file():
         raise FerryError(
             f"the sandbox builds its GitOps repository from {here}, which is missing: "
-            "run Ferry from a checkout of its repository (pip install -e .)"
+            "reinstall Ferry (pip install ferry, or pip install -e . in a checkout)"
         )
     return here
 

@@ -1,5 +1,5 @@
 """REST bodies of GitHub's conversation objects, as API version 2022-11-28 returns them: commit statuses,
-reactions, issue and commit comments, issues and pull requests.
+reactions, issue and commit comments, issues, pull requests and their reviews.
 
 Pure builders from the stand-in's records (``github_state``) over the base objects of ``github_shapes``.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.sandbox.github_shapes import Json, iso, node_id, repository, user
+from bot.sandbox.github_records import ReviewRecord
+from bot.sandbox.github_shapes import Json, iso, minimal_repository, node_id, repository, user
 from bot.sandbox.github_state import (
     Account,
     CommentRecord,
@@ -58,7 +59,7 @@ def combined_status(site: Site, sha: str, latest: list[StatusRecord], owner: Acc
         "statuses": statuses,
         "sha": sha,
         "total_count": len(latest),
-        "repository": repository(site, owner),
+        "repository": minimal_repository(site, owner),
         "commit_url": f"{site.repo_api}/commits/{sha}",
         "url": f"{site.repo_api}/commits/{sha}/status",
     }
@@ -273,4 +274,28 @@ def pull(
             "deletions": facts.deletions,
             "changed_files": facts.changed_files,
         }
+    return body
+
+
+def review(
+    site: Site, record: ReviewRecord, author: Account, association: str, *, webhook: bool = False
+) -> Json:
+    """A pull request review (schema ``pull-request-review``); ``webhook`` gives the delivery's variant,
+    whose ``state`` is lower case ("approved") where the REST API says "APPROVED"."""
+    pr_url = f"{site.repo_api}/pulls/{record.pull_number}"
+    html = f"{site.repo_html}/pull/{record.pull_number}#pullrequestreview-{record.id}"
+    body: Json = {
+        "id": record.id,
+        "node_id": node_id("PullRequestReview", record.id),
+        "user": user(site, author),
+        "body": record.body,
+        "state": record.state.lower() if webhook else record.state,
+        "html_url": html,
+        "pull_request_url": pr_url,
+        "author_association": association,
+        "_links": {"html": {"href": html}, "pull_request": {"href": pr_url}},
+        "commit_id": record.commit_id,
+    }
+    if record.submitted_at is not None or webhook:
+        body["submitted_at"] = iso(record.submitted_at)
     return body

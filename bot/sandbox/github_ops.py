@@ -8,7 +8,7 @@ bookkeeping (``synchronize``, closing a PR whose branch was deleted) follow it, 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -19,8 +19,10 @@ from bot.sandbox import github_issue_shapes as ishapes
 from bot.sandbox import github_payloads as payloads
 from bot.sandbox import github_shapes as shapes
 from bot.sandbox.github_issue_shapes import PullFacts
+from bot.sandbox.github_protection import merge_refusal
 from bot.sandbox.github_shapes import Json
 from bot.sandbox.github_state import (
+    BOT_LOGIN,
     GITHUB_COMMITTER,
     Account,
     GitHubState,
@@ -39,7 +41,7 @@ WEB_FLOW = Account("web-flow", 19864447)  # the account GitHub shows as committe
 class ApiError(Exception):
     """An error answer in GitHub's shape: ``{"message", "documentation_url"[, "errors"]}``."""
 
-    def __init__(self, status: int, message: str, errors: list[Json] | None = None) -> None:
+    def __init__(self, status: int, message: str, errors: list[Json] | list[str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -86,7 +88,10 @@ def actor(request: web.Request) -> Account:
 
 
 def paginate(request: web.Request, items: Sequence[T]) -> tuple[list[T], dict[str, str]]:
-    """Slice ``items`` by ``per_page``/``page`` and build GitHub's ``Link`` header."""
+    """Slice ``items`` by ``per_page`` (default 30, at most 100) and ``page``, and build GitHub's RFC 5988
+    ``Link`` header (rel next/last, and prev/first after page 1); a page past the end is empty ("Using
+    pagination in the REST API", docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api).
+    """
     try:
         per_page = max(1, min(100, int(request.query.get("per_page", "30"))))
         page = max(1, int(request.query.get("page", "1")))
@@ -112,6 +117,8 @@ class GitHubOps:
     def __init__(self, state: GitHubState, owner: Account) -> None:
         self.state = state
         self.owner = owner
+        # Run after a push moves an open pull request's head (reviews dismiss stale approvals here).
+        self.after_synchronize: list[Callable[[IssueRecord, Account], Awaitable[None]]] = []
 
     @property
     def site(self) -> Site:
@@ -140,6 +147,19 @@ class GitHubOps:
             latest[record.context] = record
         return sorted(latest.values(), key=lambda r: r.context)
 
+    def merge_refusal(self, record: IssueRecord, merger: Account) -> str | None:
+        """Why branch protection on the base refuses merging ``record`` now (GitHub's 405 words)."""
+        assert record.pull is not None
+        return merge_refusal(
+            self.state.protection.get(record.pull.base_ref),
+            latest=self.latest_statuses(record.pull.head_sha),
+            reviews=self.state.reviews.get(record.number, []),
+            accounts=self.state.accounts,
+            merger=merger,
+            app_bot=BOT_LOGIN,
+            app_id=self.site.app_id,
+        )
+
     async def commit_or_404(self, rev: str) -> str:
         sha = await self.state.store.resolve_commit(rev)
         if sha is None:
@@ -160,9 +180,13 @@ class GitHubOps:
         if record.state == "open":
             mergeable = await store.merge_tree(base_sha, info.head_sha) is not None
             checks = ishapes.combined_state(self.latest_statuses(info.head_sha))
-            # GitHub says "unstable" when it could merge but a (non-required) status is not green.
+            # GitHub says "blocked" when protection refuses the merge, "unstable" when it could merge
+            # but a (non-required) status is not green.
             unstable = self.state.statuses.get(info.head_sha) and checks != "success"
-            mergeable_state = "dirty" if not mergeable else "unstable" if unstable else "clean"
+            blocked = self.merge_refusal(record, self.state.account(BOT_LOGIN)) is not None
+            mergeable_state = (
+                "dirty" if not mergeable else "blocked" if blocked else "unstable" if unstable else "clean"
+            )
         fork_point = await store.merge_base(base_sha, info.head_sha) if not info.merged else info.base_sha
         commits = await store.rev_list(info.head_sha, exclude=fork_point) if fork_point else []
         changes = await store.diff(fork_point, info.head_sha) if fork_point else []
@@ -289,6 +313,7 @@ class GitHubOps:
             assert info is not None
             if record.state != "open" or info.head_ref != branch:
                 continue
+            self.state.before_issue_write(record.number)
             if new is None:
                 # GitHub closes a pull request whose head branch is deleted.
                 info.base_sha = await self.state.store.get_ref(f"refs/heads/{info.base_ref}") or info.base_sha
@@ -300,6 +325,8 @@ class GitHubOps:
                 self.emit_pull(
                     "synchronize", record, sender, await self.pull_body(record), before=before, after=new
                 )
+                for hook in self.after_synchronize:
+                    await hook(record, sender)
 
     def emit_pull(self, action: str, record: IssueRecord, sender: Account, body: Json, **extra: Any) -> None:
         self.state.emit(

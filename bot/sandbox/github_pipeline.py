@@ -1,5 +1,6 @@
 """The GitHub stand-in's request pipeline: who is calling (App JWT, installation token, personal token),
-injected faults, rate-limit accounting and headers, ETags and 304s, and GitHub-shaped JSON errors.
+injected faults, App permissions and secondary rate limits (``github_limits``), rate-limit accounting
+and headers, ETags and 304s, and GitHub-shaped JSON errors.
 
 One aiohttp middleware; the routes behind it (``github_routes_*``) see only admitted requests.
 """
@@ -20,6 +21,12 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.sandbox.github_limits import (
+    NOT_ACCESSIBLE,
+    SecondaryLimits,
+    missing_permission,
+    secondary_body,
+)
 from bot.sandbox.github_ops import CURRENT_ACTOR, CURRENT_IDENTITY, ApiError, json_response
 from bot.sandbox.github_routes_app import RATE_LIMIT
 from bot.sandbox.github_state import Account, GitHubState
@@ -28,10 +35,13 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 APP_ROUTE = re.compile(r"^/app(/.*)?$|^/repos/[^/]+/[^/]+/installation$")
+# The manifest flow's code exchange needs no credentials: the one-time code is the credential
+# (docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest, step 3).
+ANONYMOUS_ROUTE = re.compile(r"^/app-manifests/[^/]+/conversions$|^/rate_limit$")
 BAD_CREDENTIALS = "Bad credentials"
 BAD_JWT = "A JSON web token could not be decoded"
 NEEDS_AUTH = "Requires authentication"
-NEEDS_INSTALLATION_TOKEN = "Resource not accessible by integration"
+NEEDS_INSTALLATION_TOKEN = NOT_ACCESSIBLE
 # What GitHub says about caching its GET answers; clients revalidate with If-None-Match.
 CACHE_CONTROL = "private, max-age=60, s-maxage=60"
 VARY = "Accept, Authorization, Cookie, X-GitHub-OTP"
@@ -63,6 +73,7 @@ class Pipeline:
         self.requests: collections.Counter[str] = collections.Counter()
         self.faults: list[Fault] = []
         self.rate_usage: dict[str, tuple[int, int]] = {}
+        self.secondary = SecondaryLimits()
 
     def _route_key(self, request: web.Request) -> str:
         resource = request.match_info.route.resource
@@ -109,7 +120,7 @@ class Pipeline:
                 self._identify(self.state.accounts[login], f"user {login}")
                 return
             raise ApiError(401, BAD_CREDENTIALS)
-        if request.path == "/rate_limit":
+        if ANONYMOUS_ROUTE.match(request.path):
             self._identify(self.owner, f"IP {request.remote}")
             return
         raise ApiError(401, NEEDS_AUTH)
@@ -147,7 +158,17 @@ class Pipeline:
         used, _ = self.rate_usage.get(identity, (0, 0))
         if used >= RATE_LIMIT and request.path != "/rate_limit":
             raise ApiError(403, RATE_LIMITED.format(identity=identity))
+        if identity.startswith("installation "):
+            lacking = missing_permission(
+                request.method, self._route_key(request).split(" ", 1)[1], self._granted()
+            )
+            if lacking is not None:
+                log.debug("GitHub stand-in: the App lacks %s for %s", lacking, request.path)
+                raise ApiError(403, NOT_ACCESSIBLE)
         return identity
+
+    def _granted(self) -> dict[str, str]:
+        return self.state.site.app_permissions
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -160,11 +181,17 @@ class Pipeline:
             injected.headers.update(self._rate_headers(identity, count=False) | fault.headers)
             return injected
         response: web.StreamResponse
+        admitted = False
         try:
             identity = self._admit(request)
-            if request.method == "GET":
+            refused = self.secondary.admit(identity, request.method, self._clock())
+            if refused is not None:
+                # No Retry-After, x-ratelimit-remaining above 0: only the message says what happened.
+                response = json_response(secondary_body(content=True), refused)
+            elif request.method == "GET":
                 response = await handler(request)
             else:
+                admitted = True
                 # GitHub applies one repository's writes atomically (a second PR for the same head is
                 # refused); the stand-in's handlers check then write across awaits, so writes queue here.
                 async with self._write_lock:
@@ -177,6 +204,9 @@ class Pipeline:
         except Exception:
             log.exception("GitHub stand-in failed on %s", key)
             response = ApiError(500, "Server Error").response()
+        finally:
+            if admitted:
+                self.secondary.done(identity, request.method)
         conditional = False
         if request.method == "GET" and response.status == 200 and isinstance(response, web.Response):
             etag = 'W/"' + hashlib.sha256(response.body or b"").hexdigest()[:40] + '"'  # type: ignore[arg-type]

@@ -1,20 +1,26 @@
 """App and installation routes of the GitHub stand-in (JWT-authenticated ``/app/*``, installation tokens,
-``/installation/repositories``), plus rate limit, collaborator permission and team membership."""
+``/installation/repositories``), the App manifest flow's code exchange, plus rate limit, collaborator
+permission and team membership."""
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
 
 from aiohttp import web
 
 from bot.sandbox import github_payloads as payloads
 from bot.sandbox import github_shapes as shapes
-from bot.sandbox.github_ops import CURRENT_IDENTITY, ApiError, GitHubOps, json_response, not_found
+from bot.sandbox.github_ops import CURRENT_IDENTITY, ApiError, GitHubOps, json_response, not_found, paginate
 from bot.sandbox.github_shapes import LEGACY_PERMISSION
 
 REPO = "/repos/{owner}/{repo}"
 TOKEN_LIFETIME = 3600.0
 RATE_LIMIT = 5000
+# The manifest flow's code "expires after one hour" and is exchanged once ("Registering a GitHub App from
+# a manifest", docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest, step 3).
+MANIFEST_CODE_LIFETIME = 3600.0
 
 
 class AppRoutes:
@@ -33,6 +39,7 @@ class AppRoutes:
         router.add_get("/rate_limit", self.rate_limit)
         router.add_get(REPO + "/collaborators/{username}/permission", self.permission)
         router.add_get("/orgs/{org}/teams/{team_slug}/memberships/{username}", self.team_membership)
+        router.add_post("/app-manifests/{code}/conversions", self.convert_manifest)
 
     def _installation_id(self, request: web.Request) -> None:
         wanted = request.match_info.get("installation_id")
@@ -43,7 +50,8 @@ class AppRoutes:
         return json_response(payloads.app(self.ops.site, self.ops.owner))
 
     async def list_installations(self, request: web.Request) -> web.Response:
-        return json_response([payloads.installation(self.ops.site, self.ops.owner)])
+        page, headers = paginate(request, [payloads.installation(self.ops.site, self.ops.owner)])
+        return json_response(page, headers=headers)
 
     async def get_installation(self, request: web.Request) -> web.Response:
         self._installation_id(request)
@@ -54,11 +62,15 @@ class AppRoutes:
         # Real time, not the stand-in's clock: githubkit compares expires_at with its own clock.
         expires_at = time.time() + TOKEN_LIFETIME
         token = self.state.issue_installation_token(expires_at)
-        return json_response(payloads.access_token(token, expires_at), 201)
+        return json_response(payloads.access_token(self.ops.site, token, expires_at), 201)
 
     async def installation_repositories(self, request: web.Request) -> web.Response:
-        repo = shapes.repository(self.ops.site, self.ops.owner)
-        return json_response({"total_count": 1, "repository_selection": "selected", "repositories": [repo]})
+        repos = [shapes.webhook_repository(self.ops.site, self.ops.owner)]
+        page, headers = paginate(request, repos)
+        return json_response(
+            {"total_count": len(repos), "repository_selection": "selected", "repositories": page},
+            headers=headers,
+        )
 
     async def rate_limit(self, request: web.Request) -> web.Response:
         used, reset = self.rate_usage.get(CURRENT_IDENTITY.get(), (0, int(self.state.clock()) + 3600))
@@ -82,3 +94,34 @@ class AppRoutes:
         if account is None or f"{org}/{slug}" not in account.teams:
             raise not_found()
         return json_response(payloads.team_membership(self.ops.site, org, slug, login))
+
+    async def convert_manifest(self, request: web.Request) -> web.Response:
+        """``POST /app-manifests/{code}/conversions``: the App created from a confirmed manifest, with its
+        credentials (``pem``, ``webhook_secret``, ``client_id``, ``client_secret``). In the stand-in that App
+        is the one it serves: its id and key sign in here, its deliveries use that secret, and the
+        manifest's permissions and events become the App's."""
+        record = self.state.manifests.get(request.match_info["code"])
+        now = self.state.clock()
+        if record is None or record.used or now - record.created_at > MANIFEST_CODE_LIFETIME:
+            raise not_found()
+        record.used = True
+        manifest, site = record.manifest, self.ops.site
+        site.app_permissions.clear()
+        site.app_permissions.update({"metadata": "read"} | dict(manifest.get("default_permissions") or {}))
+        site.app_events[:] = list(manifest.get("default_events") or [])
+        body = payloads.app(site, self.ops.owner)
+        name = str(manifest.get("name") or body["name"])
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        hook = manifest.get("hook_attributes") or {}
+        body |= {
+            "name": name,
+            "slug": slug,
+            "description": manifest.get("description") or "",
+            "external_url": manifest.get("url", body["external_url"]),
+            "html_url": f"{site.html}/apps/{slug}",
+            "installations_count": 0,
+            "client_secret": secrets.token_hex(20),
+            "webhook_secret": self.state.webhook_secret if hook.get("url") else None,
+            "pem": self.state.app_key_pem,
+        }
+        return json_response(body, 201)

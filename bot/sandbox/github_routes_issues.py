@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.sandbox import github_issue_shapes as ishapes
+from bot.sandbox import github_listing as listing
 from bot.sandbox import github_payloads as payloads
 from bot.sandbox import github_shapes as shapes
 from bot.sandbox.github_ops import (
@@ -62,13 +63,30 @@ class IssueRoutes:
         return record
 
     async def list_issues(self, request: web.Request) -> web.Response:
+        # A list: served with the read-after-write lag, if set (github_lag).
         wanted = request.query.get("state", "open")
         labels = {name for name in request.query.get("labels", "").split(",") if name}
-        found = [
+        after = listing.since(request)
+        matching = [
             r
-            for r in sorted(self.state.issues.values(), key=lambda r: r.number, reverse=True)
-            if wanted in ("all", r.state) and labels <= set(r.labels)
+            for r in self.state.listed_issues()
+            if wanted in ("all", r.state)
+            and labels <= set(r.labels)
+            and (after is None or r.updated_at >= after)
         ]
+        # docs.github.com/en/rest/issues/issues#list-repository-issues: sort created|updated|comments,
+        # direction default desc.
+        found = listing.ordered(
+            request,
+            matching,
+            {
+                "created": lambda r: (r.created_at, r.number),
+                "updated": lambda r: (r.updated_at, r.number),
+                "comments": lambda r: (r.comments, r.number),
+            },
+            default_sort="created",
+            default_direction=lambda sort: "desc",
+        )
         page, headers = paginate(request, found)
         return json_response([self.ops.issue_body(r) for r in page], headers=headers)
 
@@ -78,6 +96,7 @@ class IssueRoutes:
             raise invalid("Validation Failed", "Issue", "title", "missing_field")
         now = self.state.clock()
         async with self.state.write_lock:
+            self.state.before_issue_write(self.state.next_issue_number())
             record = IssueRecord(
                 self.state.next_issue_number(),
                 self.state.next_id(),
@@ -110,7 +129,12 @@ class IssueRoutes:
 
     async def list_comments(self, request: web.Request) -> web.Response:
         number = self._issue(request).number
-        found = [c for c in self.state.comments.values() if c.issue_number == number]
+        after = listing.since(request)  # "Only show results that were last updated after the given time"
+        found = [
+            c
+            for c in self.state.comments.values()
+            if c.issue_number == number and (after is None or c.updated_at >= after)
+        ]
         page, headers = paginate(request, found)
         return json_response([self._comment_body(c) for c in page], headers=headers)
 
@@ -128,7 +152,9 @@ class IssueRoutes:
             now = self.state.clock()
             record = CommentRecord(self.state.next_id(), who.login, text, now, now, issue_number=issue.number)
             self.state.comments[record.id] = record
+            self.state.before_issue_write(issue.number)
             issue.comments += 1
+            issue.updated_at = now  # a comment is activity: GitHub moves the issue's updated_at
             comment = self._comment_body(record)
             self.state.emit(
                 "issue_comment",
@@ -234,7 +260,8 @@ class IssueRoutes:
 
     # labels ------------------------------------------------------------------------------------
     async def list_labels(self, request: web.Request) -> web.Response:
-        return json_response(self.ops.labels(self._issue(request).labels))
+        page, headers = paginate(request, self._issue(request).labels)
+        return json_response(self.ops.labels(page), headers=headers)
 
     async def add_labels(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -244,6 +271,7 @@ class IssueRoutes:
         who = actor(request)
         async with self.state.write_lock:
             record = self._issue(request)
+            self.state.before_issue_write(record.number)
             added = [n for n in dict.fromkeys(names) if n not in record.labels]
             record.labels += added
             if added:
@@ -259,6 +287,7 @@ class IssueRoutes:
             record = self._issue(request)
             if name not in record.labels:
                 raise ApiError(404, "Label does not exist")
+            self.state.before_issue_write(record.number)
             record.labels.remove(name)
             record.updated_at = self.state.clock()
             if record.pull:
@@ -320,15 +349,21 @@ class IssueRoutes:
                     status_body=status,
                     commit_body=commit,
                     branches=branches,
+                    protected=self.state.protection,
                 ),
             )
         return json_response(status, 201)
 
     async def combined_status(self, request: web.Request) -> web.Response:
+        # "The most recent status for each context is returned, up to 100. This field paginates if there
+        # are over 100 contexts." (the endpoint's docs until 2023); today's OpenAPI description gives it
+        # per_page (default 30, max 100) and page. ``state`` and ``total_count`` cover every context.
         sha = await self.ops.commit_or_404(request.match_info["ref"])
-        return json_response(
-            ishapes.combined_status(self.ops.site, sha, self.ops.latest_statuses(sha), self.ops.owner)
-        )
+        latest = self.ops.latest_statuses(sha)
+        page, headers = paginate(request, latest)
+        body = ishapes.combined_status(self.ops.site, sha, page, self.ops.owner)
+        body["state"], body["total_count"] = ishapes.combined_state(latest), len(latest)
+        return json_response(body, headers=headers)
 
     async def list_statuses(self, request: web.Request) -> web.Response:
         sha = await self.ops.commit_or_404(request.match_info["ref"])

@@ -1,10 +1,12 @@
-"""Pull-request routes of the GitHub stand-in: list, open, read, edit, merge (a real merge or squash commit
-made with ``git merge-tree``), and the files a pull request changes."""
+"""Pull-request routes of the GitHub stand-in: list, open, read, edit, merge (a real merge, squash or
+rebase made with ``git merge-tree``, within the repository's merge settings and the base branch's
+protection), and the files a pull request changes."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from bot.sandbox import github_listing as listing
 from bot.sandbox import github_shapes as shapes
 from bot.sandbox.github_ops import (
     ApiError,
@@ -16,12 +18,23 @@ from bot.sandbox.github_ops import (
     paginate,
     read_json,
 )
-from bot.sandbox.github_state import GITHUB_COMMITTER, IssueRecord, PullInfo
+from bot.sandbox.github_state import GITHUB_COMMITTER, Account, IssueRecord, PullInfo
 from bot.sandbox.gitstore import Signature
 
 REPO = "/repos/{owner}/{repo}"
 NOT_MERGEABLE = "Pull Request is not mergeable"
+# PUT /pulls/{n}/merge with a ``sha`` that is no longer the head: 409 with these words (the endpoint's
+# OpenAPI description, response "409 Conflict if sha was provided and pull request head did not match").
 HEAD_MODIFIED = "Head branch was modified. Review and try the merge again."
+# A merge method the repository's settings turn off ("Configuring pull request merges", docs.github.com/en/
+# repositories/configuring-branches-and-merges-in-your-repository/configuring-pull-request-merges) answers
+# 405 in these words (as GitHub answers them and clients such as Mergify match them).
+METHOD_NOT_ALLOWED = {
+    "merge": "Merge commits are not allowed on this repository.",
+    "squash": "Squash merges are not allowed on this repository.",
+    "rebase": "Rebase merges are not allowed on this repository.",
+}
+LONG_RUNNING = 30 * 86400.0  # "open for more than a month and have had activity within the past month"
 MERGED = "Pull Request successfully merged"
 DUPLICATE = "A pull request already exists for {owner}:{branch}."
 
@@ -51,11 +64,13 @@ class PullRoutes:
         return branch if sep and owner == self.ops.site.owner else value if not sep else ""
 
     async def list_pulls(self, request: web.Request) -> web.Response:
+        # A list: served with the read-after-write lag, if set (github_lag).
         wanted = request.query.get("state", "open")
         head = request.query.get("head")
         base = request.query.get("base")
-        found = []
-        for record in sorted(self.state.pulls(), key=lambda r: r.number, reverse=True):
+        matching = []
+        now = self.state.clock()
+        for record in self.state.listed_pulls():
             assert record.pull is not None
             if wanted not in ("all", record.state):
                 continue
@@ -63,7 +78,28 @@ class PullRoutes:
                 continue
             if base is not None and record.pull.base_ref != base:
                 continue
-            found.append(record)
+            if request.query.get("sort") == "long-running" and not (
+                record.state == "open"
+                and now - record.created_at > LONG_RUNNING
+                and now - record.updated_at < LONG_RUNNING
+            ):
+                continue
+            matching.append(record)
+        # docs.github.com/en/rest/pulls/pulls#list-pull-requests: sort created (default), updated,
+        # popularity (comments) or long-running; "direction: Default: desc when sort is created or sort
+        # is not specified, otherwise asc."
+        found = listing.ordered(
+            request,
+            matching,
+            {
+                "created": lambda r: (r.created_at, r.number),
+                "updated": lambda r: (r.updated_at, r.number),
+                "popularity": lambda r: (r.comments, r.number),
+                "long-running": lambda r: (r.created_at, r.number),
+            },
+            default_sort="created",
+            default_direction=lambda sort: "desc" if sort == "created" else "asc",
+        )
         page, headers = paginate(request, found)
         return json_response([await self.ops.pull_body(r, full=False) for r in page], headers=headers)
 
@@ -114,6 +150,7 @@ class PullRoutes:
                     ],
                 )
             now = self.state.clock()
+            self.state.before_issue_write(self.state.next_issue_number())
             record = IssueRecord(
                 number=self.state.next_issue_number(),
                 id=self.state.next_id(),
@@ -138,6 +175,7 @@ class PullRoutes:
         async with self.state.write_lock:
             record = self._pull(request)
             assert record.pull is not None
+            self.state.before_issue_write(record.number)
             now = self.state.clock()
             changes: shapes.Json = {}
             for field in ("title", "body"):
@@ -202,8 +240,14 @@ class PullRoutes:
         method = body.get("merge_method", "merge")
         if method not in ("merge", "squash", "rebase"):
             raise invalid("Validation Failed", "PullRequest", "merge_method")
-        if method == "rebase":
-            raise ApiError(405, "Rebase merges are not allowed on this repository.")
+        settings = self.ops.site.settings
+        allowed = {
+            "merge": settings.allow_merge_commit,
+            "squash": settings.allow_squash_merge,
+            "rebase": settings.allow_rebase_merge,
+        }
+        if not allowed[method]:
+            raise ApiError(405, METHOD_NOT_ALLOWED[method])
         async with self.state.write_lock:
             record = self._pull(request)
             info = record.pull
@@ -218,35 +262,65 @@ class PullRoutes:
             tree = await self.store.merge_tree(base_sha, info.head_sha)
             if tree is None:
                 raise ApiError(405, NOT_MERGEABLE)
-            now = int(self.state.clock())
-            if method == "merge":
-                title = (
-                    body.get("commit_title")
-                    or f"Merge pull request #{record.number} from {self.ops.site.owner}/{info.head_ref}"
-                )
-                detail = body.get("commit_message", record.title)
-                parents = [base_sha, info.head_sha]
+            refusal = self.ops.merge_refusal(record, who)
+            if refusal is not None:
+                raise ApiError(405, refusal)
+            if method == "rebase":
+                sha = await self._rebase(record, base_sha, who)
             else:
-                title = body.get("commit_title") or f"{record.title} (#{record.number})"
-                shas = await self.store.rev_list(info.head_sha, exclude=base_sha)
-                messages = [(await self.store.read_commit(s)).message.strip() for s in reversed(shas)]
-                detail = body.get("commit_message", "\n\n".join(f"* {m}" for m in messages))
-                parents = [base_sha]
-            message = f"{title}\n\n{detail}" if detail else title
-            sha = await self.store.commit_tree(
-                tree,
-                parents,
-                message,
-                Signature(who.login, who.email, now),
-                Signature(*GITHUB_COMMITTER, now),
-            )
+                sha = await self._merge_commit(record, body, method, tree=tree, base_sha=base_sha, who=who)
             self.state.verified.add(sha)
+            now = int(self.state.clock())
             await self.ops.move_ref(f"refs/heads/{info.base_ref}", sha, who, expect=base_sha)
+            self.state.before_issue_write(record.number)
             info.merged, info.merged_at, info.merged_by, info.merge_commit_sha = True, now, who.login, sha
             info.base_sha = base_sha
             record.state, record.closed_at, record.updated_at = "closed", now, now
             self.ops.emit_pull("closed", record, who, await self.ops.pull_body(record))
+            if settings.delete_branch_on_merge:
+                await self.ops.move_ref(f"refs/heads/{info.head_ref}", None, who)
         return json_response({"sha": sha, "merged": True, "message": MERGED})
+
+    async def _merge_commit(
+        self, record: IssueRecord, body: shapes.Json, method: str, *, tree: str, base_sha: str, who: Account
+    ) -> str:
+        info = record.pull
+        assert info is not None
+        now = int(self.state.clock())
+        if method == "merge":
+            title = (
+                body.get("commit_title")
+                or f"Merge pull request #{record.number} from {self.ops.site.owner}/{info.head_ref}"
+            )
+            detail = body.get("commit_message", record.title)
+            parents = [base_sha, info.head_sha]
+        else:
+            title = body.get("commit_title") or f"{record.title} (#{record.number})"
+            shas = await self.store.rev_list(info.head_sha, exclude=base_sha)
+            messages = [(await self.store.read_commit(s)).message.strip() for s in reversed(shas)]
+            detail = body.get("commit_message", "\n\n".join(f"* {m}" for m in messages))
+            parents = [base_sha]
+        message = f"{title}\n\n{detail}" if detail else title
+        return await self.store.commit_tree(
+            tree, parents, message, Signature(who.login, who.email, now), Signature(*GITHUB_COMMITTER, now)
+        )
+
+    async def _rebase(self, record: IssueRecord, base_sha: str, who: Account) -> str:
+        """Replay the pull request's commits onto the base, keeping each author; GitHub commits them.
+        The tree after the k-th commit is the merge of the base with that commit (same fork point)."""
+        info = record.pull
+        assert info is not None
+        now = int(self.state.clock())
+        tip = base_sha
+        for sha in reversed(await self.store.rev_list(info.head_sha, exclude=base_sha)):
+            original = await self.store.read_commit(sha)
+            tree = await self.store.merge_tree(base_sha, sha)
+            if tree is None:
+                raise ApiError(405, NOT_MERGEABLE)
+            tip = await self.store.commit_tree(
+                tree, [tip], original.message, original.author, Signature(*GITHUB_COMMITTER, now)
+            )
+        return tip
 
     async def list_files(self, request: web.Request) -> web.Response:
         record = self._pull(request)

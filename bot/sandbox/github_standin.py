@@ -1,9 +1,11 @@
 """The GitHub stand-in: an aiohttp server on 127.0.0.1 over a real bare git repository, speaking the REST
 API version 2022-11-28 as far as Ferry uses it, and sending signed webhooks to Ferry as GitHub does.
 
-This module holds the public class and its Python API for the sandbox driver and tests. The request
-pipeline (auth, faults, rate limits, ETags) is ``github_pipeline``; routes are ``github_routes_*``; bodies
-are ``github_shapes``, ``github_issue_shapes`` and ``github_payloads``; webhooks leave by ``github_webhooks``.
+This module holds the public class and its Python API for the sandbox driver and tests (the knobs that
+make it as unkind as GitHub are ``github_controls``). The request pipeline (auth, faults, App permissions,
+rate limits, ETags) is ``github_pipeline``; routes are ``github_routes_*``; bodies are ``github_shapes``,
+``github_issue_shapes``, ``github_deploy_shapes`` and ``github_payloads``; webhooks leave by
+``github_webhooks``.
 """
 
 from __future__ import annotations
@@ -25,16 +27,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.sandbox import github_issue_shapes as ishapes
 from bot.sandbox import github_payloads as payloads
-from bot.sandbox import github_shapes as shapes
+from bot.sandbox.github_controls import StandInControls
 from bot.sandbox.github_ops import GitHubOps
-from bot.sandbox.github_pipeline import Fault, Pipeline
+from bot.sandbox.github_pipeline import Pipeline
 from bot.sandbox.github_routes_app import AppRoutes
+from bot.sandbox.github_routes_comments import CommentRoutes
+from bot.sandbox.github_routes_deployments import DeploymentRoutes
 from bot.sandbox.github_routes_git import GitRoutes
 from bot.sandbox.github_routes_history import HistoryRoutes
 from bot.sandbox.github_routes_issues import IssueRoutes
 from bot.sandbox.github_routes_pulls import PullRoutes
+from bot.sandbox.github_routes_reviews import ReviewRoutes
 from bot.sandbox.github_state import BOT_LOGIN, PERMISSIONS, Account, Delivery, GitHubState, Site
-from bot.sandbox.github_webhooks import WebhookSender
+from bot.sandbox.github_webhooks import DeliveryOptions, WebhookSender
 from bot.sandbox.gitstore import GitStore, Signature, TreeChange
 
 log = logging.getLogger(__name__)
@@ -53,7 +58,7 @@ def _process_app_key() -> str:
     ).decode()
 
 
-class GitHubStandIn:
+class GitHubStandIn(StandInControls):
     """A fake GitHub over a real git repository; see the module docstring."""
 
     def __init__(
@@ -68,6 +73,7 @@ class GitHubStandIn:
         installation_id: int = 1,
         clock: Callable[[], float] = time.time,
         app_key_pem: str | None = None,
+        delivery: DeliveryOptions | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.repo_path = self.workdir / f"{repo}.git"
@@ -89,13 +95,19 @@ class GitHubStandIn:
         )
         self.state = GitHubState(GitStore(self.repo_path), site, clock)
         self.state.token_key = hashlib.sha256(self.app_private_key_pem.encode()).digest()
+        self.state.app_key_pem = self.app_private_key_pem
+        self.state.webhook_secret = webhook_secret
         self.owner = Account(owner, site.owner_id, "Organization")
         self.bot = Account(BOT_LOGIN, 900 + app_id, "Bot")
         self.state.accounts |= {owner: self.owner, BOT_LOGIN: self.bot}
-        self._webhooks = WebhookSender(webhook_url, webhook_secret, app_id, clock)
+        self._webhooks = WebhookSender(webhook_url, webhook_secret, app_id, clock, site.app_events)
+        if delivery is not None:
+            self._webhooks.configure(delivery)
         self.state.emit = self._webhooks.emit
         self.on_event: list[Callable[[str, dict[str, Any]], None]] = self._webhooks.on_event
         self.ops = GitHubOps(self.state, self.owner)
+        self._reviews = ReviewRoutes(self.ops)
+        self._deployments = DeploymentRoutes(self.ops)
         self._pipeline = Pipeline(self.state, key.public_key(), self.bot, self.owner)
         # "GET /repos/{owner}/{repo}/pulls"-style route keys, counted per request (faults included).
         self.requests: collections.Counter[str] = self._pipeline.requests
@@ -152,26 +164,6 @@ class GitHubStandIn:
         token = token or "ghp_" + secrets.token_hex(18)
         self.state.tokens[token] = login
         return token
-
-    def fail_next(
-        self,
-        method: str,
-        route: str,
-        status: int,
-        *,
-        headers: Mapping[str, str] | None = None,
-        body: dict[str, Any] | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next ``times`` matching requests with ``status``; ``route`` is a route key such as
-        ``/repos/{owner}/{repo}/pulls`` (as in ``requests``) or a concrete path."""
-        default = {
-            "message": "Server Error" if status >= 500 else "Forced failure",
-            "documentation_url": shapes.DOCS,
-        }
-        self._pipeline.faults.append(
-            Fault(method.upper(), route, status, dict(headers or {}), body or default, times)
-        )
 
     # repository helpers for the sandbox driver -------------------------------------------------
     async def seed(self, files: Mapping[str, bytes], message: str = "Initial commit") -> str:
@@ -292,7 +284,10 @@ class GitHubStandIn:
         git = GitRoutes(self.ops)
         git.register(app.router)
         PullRoutes(self.ops).register(app.router)
+        self._reviews.register(app.router)
+        CommentRoutes(self.ops).register(app.router)
         IssueRoutes(self.ops).register(app.router)
+        self._deployments.register(app.router)
         AppRoutes(self.ops, self._pipeline.rate_usage).register(app.router)
         HistoryRoutes(self.ops).register(app.router)
         git.register_late(app.router)

@@ -1,8 +1,10 @@
 """What the GitHub stand-in remembers besides git itself: accounts, tokens, issues and pull requests,
-comments, reactions, statuses, labels, webhook deliveries.
+comments, reactions, statuses, labels, reviews, deployments, branch protection, App manifests, webhook
+deliveries, and the App's and repository's settings.
 
 Plain records and one container, ``GitHubState``, shared by the route modules. Git refs and objects
-are not mirrored here: they live in the bare repository (``GitStore``) and are read from it.
+are not mirrored here: they live in the bare repository (``GitStore``) and are read from it. Lists that
+GitHub serves from lagging replicas read through ``GitHubState.lag`` (``github_lag``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.sandbox.github_lag import ReadLag
+from bot.sandbox.github_records import (
+    DeploymentRecord,
+    EnvironmentRecord,
+    ManifestRecord,
+    Protection,
+    ReviewRecord,
+)
 from bot.sandbox.gitstore import GitStore
 
 Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
@@ -24,6 +34,33 @@ BOT_LOGIN = "ferry-sandbox[bot]"
 APP_SLUG = "ferry-sandbox"
 # GitHub's merge and web-flow commits are committed by this identity.
 GITHUB_COMMITTER = ("GitHub", "noreply@github.com")
+# What the sandbox App is granted and subscribes to (``.github/app-manifest.json`` plus the Deployments
+# ledger and reviews). ``administration`` is left out on purpose: it is optional for Ferry, and branch
+# protection answers 403 without it.
+APP_PERMISSIONS = {
+    "contents": "write",
+    "pull_requests": "write",
+    "issues": "write",
+    "statuses": "write",
+    "checks": "write",
+    "deployments": "write",
+    "metadata": "read",
+    "members": "read",
+    "packages": "read",
+}
+APP_EVENTS = [
+    "push",
+    "pull_request",
+    "pull_request_review",
+    "issue_comment",
+    "commit_comment",
+    "status",
+    "check_suite",
+    "deployment",
+    "deployment_status",
+    "package",
+    "registry_package",
+]
 
 
 @dataclass
@@ -103,7 +140,9 @@ class ReactionRecord:
 
 @dataclass
 class Delivery:
-    """One webhook sent (or attempted): ``status`` is None when Ferry could not be reached."""
+    """One webhook sent (or attempted): ``status`` is None when Ferry could not be reached. ``url`` is
+    the receiver it went to (one of several replicas, when so set); ``redelivery`` marks a second send
+    of the same delivery (same ``delivery_id``), as GitHub's "Redeliver" makes."""
 
     event: str
     action: str | None
@@ -111,6 +150,18 @@ class Delivery:
     status: int | None
     time: float
     error: str | None = None
+    url: str | None = None
+    redelivery: bool = False
+
+
+@dataclass
+class RepoSettings:
+    """The repository's merge settings, as ``PATCH /repos/{owner}/{repo}`` sets them on GitHub."""
+
+    allow_merge_commit: bool = True
+    allow_squash_merge: bool = True
+    allow_rebase_merge: bool = False
+    delete_branch_on_merge: bool = False
 
 
 @dataclass
@@ -125,6 +176,9 @@ class Site:
     app_id: int
     created_at: float
     api: str = "http://127.0.0.1"
+    settings: RepoSettings = field(default_factory=RepoSettings)
+    app_permissions: dict[str, str] = field(default_factory=lambda: dict(APP_PERMISSIONS))
+    app_events: list[str] = field(default_factory=lambda: list(APP_EVENTS))
 
     @property
     def html(self) -> str:
@@ -161,6 +215,15 @@ class GitHubState:
         self.statuses: dict[str, list[StatusRecord]] = {}
         self.label_ids: dict[str, int] = {}
         self.verified: set[str] = set()  # commits GitHub would sign (API commits without custom author)
+        self.reviews: dict[int, list[ReviewRecord]] = {}  # by pull request number, oldest first
+        self.deployments: dict[int, DeploymentRecord] = {}
+        self.environments: dict[str, EnvironmentRecord] = {}
+        self.protection: dict[str, Protection] = {}  # by branch name
+        self.manifests: dict[str, ManifestRecord] = {}  # by the one-time code of the manifest flow
+        self.webhook_secret: str | None = None  # what the App's deliveries are signed with
+        self.app_key_pem = ""  # the App's private key (PEM), handed out by the manifest flow
+        # Lists GitHub serves from replicas show writes late; off (0 s) unless set.
+        self.lag = ReadLag(clock)
         # Writes are serialised so ref updates, their webhooks and PR bookkeeping happen in one order.
         self.write_lock = asyncio.Lock()
         self.emit: Callable[[str, dict[str, Any]], None] = lambda event, payload: None
@@ -209,3 +272,16 @@ class GitHubState:
 
     def pulls(self) -> list[IssueRecord]:
         return [issue for issue in self.issues.values() if issue.pull is not None]
+
+    def before_issue_write(self, number: int) -> None:
+        """Call right before creating or changing issue/PR ``number``, so lagging lists show the old one."""
+        self.lag.before_write("issue", number, self.issues.get(number))
+
+    def listed_issues(self) -> list[IssueRecord]:
+        """Issues and pull requests as GitHub's list endpoints show them: with ``lag`` set, each one as it
+        was that many seconds ago (absent when created since). Use it for every list of issues or pull
+        requests (``/issues``, ``/pulls``, ``/commits/{sha}/pulls``); single reads stay current."""
+        return self.lag.view("issue", self.issues)
+
+    def listed_pulls(self) -> list[IssueRecord]:
+        return [issue for issue in self.listed_issues() if issue.pull is not None]

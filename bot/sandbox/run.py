@@ -4,25 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bot import events
 from bot.core.gates import health_context
 from bot.core.images import parse_image
 from bot.core.stage_view import stage_view
+from bot.sandbox.keep import write_env_file
 from bot.sandbox.scenarios import SCENARIOS
-from bot.sandbox.world import FULL_NAME, World
+from bot.sandbox.world import FULL_NAME, EventListener, World
+
+Ready = Callable[[World, Path], None]
+Announce = Callable[[World, dict[str, Any]], None]
 
 
-async def run_scenario(name: str, *, keep: bool = False, announce: Any = None) -> dict[str, Any]:
+async def run_scenario(
+    name: str,
+    *,
+    keep: bool = False,
+    announce: Announce | None = None,
+    on_event: EventListener | None = None,
+    on_ready: Ready | None = None,
+) -> dict[str, Any]:
+    """Play scenario ``name``; its events go to ``on_event`` as they happen.
+
+    With ``keep``, an env file is written as soon as the world runs and ``on_ready(world, env_file)`` is
+    told; after the story ``announce(world, summary)``, then everything runs until cancelled (Ctrl-C).
+    The world's temporary directory is removed in every case.
+    """
     scenario = SCENARIOS[name]
-    world = World()
+    world = World(on_event=on_event)
     ok = False
     error = ""
     try:
         await world.start(
             scenario.edit, {"web": ["1.4.0", "1.4.1", "1.4.2"], "worker": ["1.4.0", "1.4.1", "1.4.2"]}
         )
+        if keep:
+            env_file = write_env_file(world)
+            if on_ready is not None:
+                on_ready(world, env_file)
         try:
             ok = await scenario.play(world)
         except TimeoutError as exc:

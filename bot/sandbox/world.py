@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -43,27 +44,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+EventListener = Callable[[dict[str, Any]], None]
+
+
 @dataclass
 class Timeline:
     started: float = field(default_factory=time.time)
     entries: list[events.Event] = field(default_factory=list)
+    # Told each event as it is recorded (the shape of one ``--json`` event): ``ferry sandbox`` narrates live.
+    listener: EventListener | None = None
 
     def record(self, event: events.Event) -> None:
         self.entries.append(event)
+        if self.listener is not None:
+            self.listener(self.entry(event))
 
     def add(self, kind: str, stage: str, detail: str) -> None:
         self.record(events.Event(kind, FULL_NAME, stage, detail))
 
+    def entry(self, e: events.Event) -> dict[str, Any]:
+        return {
+            "t_ms": round((e.at - self.started) * 1000),
+            "kind": e.kind,
+            "stage": e.stage,
+            "detail": e.detail,
+        }
+
     def as_json(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "t_ms": round((e.at - self.started) * 1000),
-                "kind": e.kind,
-                "stage": e.stage,
-                "detail": e.detail,
-            }
-            for e in self.entries
-        ]
+        return [self.entry(e) for e in self.entries]
 
 
 class World:
@@ -74,13 +82,16 @@ class World:
         progress_seconds: float = 0.3,
         argocd_poll_seconds: float = 3.0,
         progress_deadline_seconds: float = 5.0,
+        on_event: EventListener | None = None,
     ) -> None:
+        # A directory of its own is removed by stop(); one the caller gave is left to the caller.
+        self._owns_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ferry-sandbox-"))
         self.progress_seconds = progress_seconds
         self.argocd_poll_seconds = argocd_poll_seconds
         self.progress_deadline_seconds = progress_deadline_seconds
         self._digest_tags: dict[tuple[str, str], str | None] = {}
-        self.timeline = Timeline()
+        self.timeline = Timeline(listener=on_event)
         self.webhook_secret = secrets.token_hex(16)
         self.argocd_token = secrets.token_hex(16)
         self.registry = RegistryStandIn()
@@ -181,11 +192,18 @@ class World:
             self.runtime = None
 
     async def stop(self) -> None:
-        await self.stop_ferry()
-        if self.argocd is not None:
-            await self.argocd.stop()
-        await self.github.stop()
-        await self.registry.stop()
+        """Stop Ferry and every stand-in, then remove the temporary directory, whatever fails on the way."""
+        try:
+            await self.stop_ferry()
+        finally:
+            try:
+                if self.argocd is not None:
+                    await self.argocd.stop()
+                await self.github.stop()
+                await self.registry.stop()
+            finally:
+                if self._owns_workdir:
+                    shutil.rmtree(self.workdir, ignore_errors=True)
 
     @staticmethod
     async def _wait_for_port(port: int) -> None:
