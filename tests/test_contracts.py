@@ -39,6 +39,7 @@ ARGOCD_FILES = {
     "application-degraded.json": "v1alpha1Application",
     "application-newer-revision.json": "v1alpha1Application",
     "application-adopted.json": "v1alpha1Application",
+    "application-multisource-git-second.json": "v1alpha1Application",
     "application-list.json": "v1alpha1ApplicationList",
     "sync-request.json": "applicationApplicationSyncRequest",
     "error-operation-in-progress.json": "runtimeError",
@@ -182,6 +183,8 @@ def test_the_trimmed_argocd_description_is_closed_and_holds_the_operations_ferry
         ("/api/v1/applications", "get"),
         ("/api/v1/applications/{name}", "get"),
         ("/api/v1/applications/{name}/sync", "post"),
+        ("/api/v1/applications/{applicationName}/resource-tree", "get"),
+        ("/api/v1/applications/{name}/syncwindows", "get"),
     }
     assert "Apache License 2.0" in argocd_swagger["info"]["description"]
 

@@ -282,6 +282,12 @@ async def drive(standin: GitHubStandIn) -> Recorder:
             alice, "PUT", merge, 200, json={"sha": second["sha"], "merge_method": "merge"}, pull_number=number
         )
         await call(alice, "PUT", merge, 405, json={"sha": second["sha"]}, pull_number=number)
+        # History as Ferry reads it: the merged pull request behind a commit, and how two commits compare.
+        await call(bot, "GET", repos + "/commits/{commit_sha}/pulls", 200, commit_sha=merged["sha"])
+        await call(bot, "GET", repos + "/commits/{commit_sha}/pulls", 200, commit_sha=main)
+        await call(bot, "GET", repos + "/compare/{basehead}", 200, basehead=f"{main}...{merged['sha']}")
+        await call(bot, "GET", repos + "/compare/{basehead}", 200, basehead=f"{merged['sha']}...{main}")
+        await call(bot, "GET", repos + "/compare/{basehead}", 404, basehead=f"{main}...{'f' * 40}")
         other = "ferry/dev/ba9876543210"
         third = await call(
             bot,
