@@ -24,7 +24,10 @@ RELEASES = {"web": ["1.4.0", "1.4.1", "1.4.2"], "worker": ["1.4.0", "1.4.1", "1.
 async def test_quickstart_ends_with_every_stage_verified_on_the_same_freight() -> None:
     result = await run_scenario("quickstart")
     assert result["ok"], result.get("error")
-    assert set(result) >= {"scenario", "ok", "stages", "github_requests", "events"}
+    assert set(result) >= {"scenario", "ok", "stages", "github_requests", "events", "wall_ms"}
+    # The wall time covers the whole story: starting the stand-ins comes before the first event.
+    assert isinstance(result["wall_ms"], int)
+    assert result["wall_ms"] >= max(event["t_ms"] for event in result["events"])
     stages = result["stages"]
     assert list(stages) == ["dev", "staging", "prod"]
     freights = {stage["freight"] for stage in stages.values()}

@@ -115,6 +115,8 @@ def summary_table(result: dict[str, Any]) -> str:
             f"| {pr} | {sync} | {verdict} |"
         )
     lines += ["", f"GitHub requests made by Ferry: {result['github_requests']}"]
+    if result.get("wall_ms") is not None:
+        lines.append(f"Wall time: {result['wall_ms'] / 1000:.1f} s")
     if result.get("error"):
         lines.append(f"Stopped: {result['error']}")
     lines.append("Result: " + ("ok" if result["ok"] else "NOT ok"))

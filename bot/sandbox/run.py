@@ -35,6 +35,7 @@ async def run_scenario(
     The world's temporary directory is removed in every case.
     """
     scenario = SCENARIOS[name]
+    started = time.monotonic()
     world = World(on_event=on_event)
     ok = False
     error = ""
@@ -50,7 +51,7 @@ async def run_scenario(
             ok = await scenario.play(world)
         except TimeoutError as exc:
             error = str(exc)
-        summary = await summarise(world, name, ok, error)
+        summary = await summarise(world, name, ok, error, wall_ms=elapsed_ms(started))
         if keep:
             if announce is not None:
                 announce(world, summary)
@@ -64,7 +65,11 @@ async def _forever() -> None:
     await asyncio.Event().wait()  # until Ctrl-C cancels the run
 
 
-async def summarise(world: World, name: str, ok: bool, error: str) -> dict[str, Any]:
+async def summarise(
+    world: World, name: str, ok: bool, error: str, *, wall_ms: int | None = None
+) -> dict[str, Any]:
+    """The ``--json`` object: ``ok``, each stage's freight and health, request counts, the events and
+    ``wall_ms``: milliseconds from starting the stand-ins to the end of the story (what a person waits)."""
     assert world.runtime is not None
     snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
     stages: dict[str, Any] = {}
@@ -88,6 +93,8 @@ async def summarise(world: World, name: str, ok: bool, error: str) -> dict[str, 
         "sync_requests": sync_request_counts(world),
         "events": world.timeline.as_json(),
     }
+    if wall_ms is not None:
+        result["wall_ms"] = wall_ms
     if error:
         result["error"] = error
     return result
@@ -107,7 +114,8 @@ def _latency(world: World, stage: str, kind: str) -> int | None:
 
 
 def elapsed_ms(started: float) -> int:
-    return round((time.time() - started) * 1000)
+    """Milliseconds since ``started``, a ``time.monotonic()`` reading."""
+    return round((time.monotonic() - started) * 1000)
 
 
 def sync_request_counts(world: World) -> dict[str, int]:
