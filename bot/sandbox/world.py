@@ -27,7 +27,7 @@ from bot.sandbox.argocd_standin import ArgoCDStandIn
 from bot.sandbox.example import EXAMPLE_APPS, ConfigEdit, sandbox_files
 from bot.sandbox.github_standin import GitHubStandIn
 from bot.sandbox.registry_standin import RegistryStandIn
-from bot.server import run_server
+from bot.server import WEBHOOKS_KEY, run_server
 from bot.settings import ArgoCDServer, Settings
 
 OWNER, REPO = "acme", "gitops"
@@ -139,9 +139,11 @@ class World:
         await self.runtime.start()
 
     async def stop_ferry(self, *, crash: bool = False) -> None:
-        """Stop Ferry; with ``crash``, whatever it was doing is dropped mid-way."""
+        """Stop Ferry; with ``crash``, whatever it was doing is dropped mid-way (as ``kill -9`` would: passes,
+        and deliveries still being handled, which a graceful stop lets finish)."""
         if crash and self.runtime is not None:
-            for task in self.runtime.tasks:
+            webhooks = self.runtime.app.get(WEBHOOKS_KEY)
+            for task in [*self.runtime.tasks, *(webhooks.tasks if webhooks is not None else ())]:
                 task.cancel()
             await self.runtime.reconciler.abandon()
         if self._server is not None:
