@@ -114,3 +114,19 @@ async def test_recent_commit_comments_of_a_long_list_are_read_from_its_last_page
 async def standin_head(standin: GitHubStandIn) -> str:
     async with person(standin, "reader", "read") as reader:
         return str((await reader.get(f"{API}/commits/main")).json()["sha"])
+
+
+async def test_a_comment_after_a_full_cached_page_is_still_read(
+    standin: GitHubStandIn, repo: RepoGitHub
+) -> None:
+    """An unchanged full page answers 304 and comes from the cache with the Link header it had: one
+    that named no next page. The page after it is asked for all the same."""
+    async with person(standin, "rita") as rita:
+        number = (await rita.post(f"{API}/issues", json={"title": "Exactly a page"})).json()["number"]
+        for n in range(100):
+            (
+                await rita.post(f"{API}/issues/{number}/comments", json={"body": f"note {n}"})
+            ).raise_for_status()
+        assert len(await repo.thread_comments(number)) == 100
+        await rita.post(f"{API}/issues/{number}/comments", json={"body": "/status"})
+    assert [c.body for c in await repo.thread_comments(number)][-1] == "/status"

@@ -41,10 +41,21 @@ class RepoComments:
         return await self.identity() if self.identity is not None else None
 
     async def _every_page(self, doing: str, request: Any, **params: Any) -> list[Any]:
+        """Every item of a list, page after page as GitHub's ``Link`` headers lead. A full last page is
+        followed by the next page number all the same: unchanged, it answers 304 and comes from the
+        cache with the ``Link`` header it had, which may name no page added since."""
         found: list[Any] = []
         try:
-            async for item in self.client.rest.paginate(request, **params, per_page=PER_PAGE):
+            paginator = self.client.rest.paginate(request, **params, per_page=PER_PAGE)
+            async for item in paginator:
                 found.append(item)
+            last = paginator.latest_response
+            full = last is not None and len(last.parsed_data) >= PER_PAGE
+            while full:
+                page = len(found) // PER_PAGE + 1
+                more = (await request(**params, per_page=PER_PAGE, page=page)).parsed_data
+                found += more
+                full = len(more) >= PER_PAGE
         except (GitHubException, httpx.HTTPError, TimeoutError) as exc:
             raise translate(exc, doing) from exc
         return found
