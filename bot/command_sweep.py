@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from bot import events
 from bot.command_replies import AppIdentity, Comment, answered_ids, is_command
 from bot.errors import ExternalError
 
@@ -57,7 +58,7 @@ class _Window:
     since: datetime
     commit_page: int = 1
     handled: dict[CommentKey, datetime] = field(default_factory=dict)  # answered here, by creation time
-    hints: set[CommentKey] = field(default_factory=set)  # comments webhooks named
+    hints: dict[CommentKey, str] = field(default_factory=dict)  # comments webhooks named -> delivery id
 
 
 class CommandSweep:
@@ -88,7 +89,8 @@ class CommandSweep:
             return
         if isinstance(comment, dict) and isinstance(repository, dict) and isinstance(comment.get("id"), int):
             kind = "issue" if delivery.event == "issue_comment" else "commit"
-            self._window(str(repository.get("full_name", ""))).hints.add((kind, int(comment["id"])))
+            hints = self._window(str(repository.get("full_name", ""))).hints
+            hints[(kind, int(comment["id"]))] = delivery.delivery_id
 
     def _window(self, repo: str) -> _Window:
         if repo not in self._windows:
@@ -109,7 +111,7 @@ class CommandSweep:
         issue = await gh.recent_issue_comments(window.since)
         commit, window.commit_page = await gh.recent_commit_comments(window.since, window.commit_page)
         found = {c.key: c for c in [*issue, *commit]}
-        for kind, comment_id in window.hints - found.keys():
+        for kind, comment_id in window.hints.keys() - found.keys():
             hinted = await gh.comment("issue" if kind == "issue" else "commit", comment_id)
             if hinted is not None:
                 found[hinted.key] = hinted
@@ -127,7 +129,12 @@ class CommandSweep:
             key=lambda c: (c.created_at or started, c.comment_id),
         )
         for comment in todo:
-            await self._answer(comment)
+            # What the command causes names the delivery that announced it, not the pass's trigger.
+            token = events.DELIVERY.set(window.hints.get(comment.key, ""))
+            try:
+                await self._answer(comment)
+            finally:
+                events.DELIVERY.reset(token)
             window.handled[comment.key] = comment.created_at or started
         window.hints.clear()
         self._advance(window, started)

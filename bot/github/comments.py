@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 import httpx
@@ -73,7 +73,7 @@ class RepoComments:
             self.rest.issues.async_list_comments_for_repo,
             owner=self.owner,
             repo=self.name,
-            since=since,
+            since=github_time(since),
             sort="created",
             direction="desc",
         )
@@ -138,7 +138,7 @@ class RepoComments:
     # ---- threads ------------------------------------------------------------------------------
     async def thread_comments(self, number: int, since: datetime | None = None) -> list[Comment]:
         """Every comment of an issue or pull request (updated at or after ``since``), every page."""
-        params: dict[str, Any] = {"since": since} if since is not None else {}
+        params: dict[str, Any] = {"since": github_time(since)} if since is not None else {}
         items = await self._every_page(
             f"reading comments of #{number}",
             self.rest.issues.async_list_comments,
@@ -246,6 +246,12 @@ class RepoComments:
             created_at=data.created_at,
             updated_at=data.updated_at,
         )
+
+
+def github_time(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``, the only ``since`` GitHub takes (422 otherwise); githubkit would send
+    ``str(datetime)``, with a space for the ``T``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _starts_after(page: list[Comment], since: datetime) -> bool:
