@@ -206,12 +206,18 @@ class World:
         self.timeline.add(events.PR_MERGED, stage, f"#{pull['number']} merged by {who}")
 
     async def wait_for(self, what: str, check: Any, within: float = 60.0) -> Any:
-        """Poll ``check()`` (sync or async) until it returns something truthy."""
+        """Poll ``check()`` (sync or async) until it returns something truthy.
+
+        A check that returns a function (``lambda: some_async_check``) is a mistake, not a yes: a function
+        is always truthy, so the wait would end at once whatever the world says. It raises ``TypeError``.
+        """
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             value = check()
             if asyncio.iscoroutine(value):
                 value = await value
+            if callable(value):
+                raise TypeError(f"sandbox: the check for {what} returned a function, not an answer")
             if value:
                 return value
             await asyncio.sleep(0.05)
