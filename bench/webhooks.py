@@ -31,8 +31,8 @@ from bot.server import WEBHOOK_PATH, WebhookDelivery, create_app, run_server, si
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret"
-PAYLOAD = REPO.parent / "shared" / "contracts" / "github-webhooks" / "push.payload.json"
+SECRET = "bench-secret-0123456789"
+PAYLOAD = REPO / "tests" / "fixtures" / "github-webhooks" / "push.json"
 WARM_UP = 300
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 5.0

@@ -172,7 +172,7 @@ def build_runtime(
     router = WebhookRouter(
         reconciler,
         on_comment=sweep.on_comment,
-        on_package=freight.invalidate,
+        on_package=freight.refresh_image,
         on_merge_handled=metrics.sync_latency.observe,
     )
     runtime = Runtime(

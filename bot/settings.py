@@ -35,6 +35,13 @@ from bot.errors import SettingsError
 from bot.settings_checks import ENV_PREFIX, describe_decode_error, describe_validation_error
 
 DEFAULT_GITHUB_URL = "https://api.github.com"
+# With an empty or short secret anyone can sign a delivery (a forged merge event would make Ferry sync
+# the commit it names). GitHub's docs ask for "a random string with high entropy"; 16 bytes is 128 bits.
+MIN_WEBHOOK_SECRET_BYTES = 16
+SHORT_WEBHOOK_SECRET = (
+    "is {length} bytes long; use at least {minimum} random bytes (e.g. `openssl rand -hex 32`), and the same "
+    "value as the App's webhook secret on GitHub"
+)
 
 
 MSG_DURATION = (
@@ -128,6 +135,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     settings_file: Path | None = Field(None, description="JSON or YAML file with any of these settings")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None  # only `ferry serve` needs it (bot.settings_checks.require names it there)
+        length = len(value.get_secret_value().encode())
+        if length < MIN_WEBHOOK_SECRET_BYTES:
+            raise ValueError(SHORT_WEBHOOK_SECRET.format(length=length, minimum=MIN_WEBHOOK_SECRET_BYTES))
+        return value
 
     @field_validator("shard")
     @classmethod

@@ -158,6 +158,8 @@ def describe_validation_error(error: ValidationError, json_settings: Mapping[str
         variable = ENV_PREFIX + name.upper()
         inside = ".".join(str(part) for part in problem["loc"][1:])
         text = _problem(problem, inside, json_settings.get(name, ()))
+        if name == "webhook_secret" and problem["type"] == "value_error":
+            text = " " + text.removeprefix(": ")  # "FERRY_WEBHOOK_SECRET is 5 bytes long; …"
         messages.append(f"{variable}: {inside}: {text}" if inside else f"{variable}{text}")
         if name in JSON_EXAMPLES:
             examples[variable] = JSON_EXAMPLES[name]

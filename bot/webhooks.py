@@ -5,18 +5,23 @@ the replica that owns a repository (``FERRY_SHARD``) acts on its deliveries; ano
 Repositories enter the reconcile set only from installation data GitHub lists (at start-up, and when
 an installation event or a delivery for a repository not yet known asks to look again), never from a
 payload alone: a signed delivery naming a repository the App is not installed on adds nothing.
+
+A ``package`` or ``registry_package`` event names the repository the package belongs to (usually the
+application's, not the GitOps repository): it is routed by the image it announces instead, to every
+repository whose warehouses watch that image.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from bot import events
+from bot.core.images import normalise_name
 from bot.core.promotion import parse_branch
-from bot.errors import ExternalError
+from bot.errors import ExternalError, InvalidReferenceError
 from bot.event_log import log_event
 from bot.reconciler import Reconciler
 from bot.server import WebhookDelivery
@@ -37,10 +42,19 @@ TRIGGERING_EVENTS = frozenset(
     }
 )
 
+PACKAGE_EVENTS = frozenset({"package", "registry_package"})
+# package_type / ecosystem of a container image: "CONTAINER" on ghcr.io, "docker" on the older
+# docker.pkg.github.com (GitHub's package webhook payloads).
+CONTAINER_PACKAGES = frozenset({"container", "docker"})
+GHCR = "ghcr.io"
+
 CommentHandler = Callable[[WebhookDelivery], Awaitable[None]]
 # How often a delivery for an unknown repository may make Ferry list its installation's repositories
 # again (the installation_repositories event that would have added it may have been lost).
 RELIST_SECONDS = 300.0
+# A package event's image (normalised) -> the repositories whose warehouses watch it, their
+# cached freight forgotten.
+PackageHandler = Callable[[str], Iterable[str]]
 
 
 class WebhookRouter:
@@ -49,7 +63,7 @@ class WebhookRouter:
         reconciler: Reconciler,
         *,
         on_comment: CommentHandler | None = None,
-        on_package: Callable[[str], None] | None = None,
+        on_package: PackageHandler | None = None,
         on_merge_handled: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -79,6 +93,9 @@ class WebhookRouter:
             return
         if event not in TRIGGERING_EVENTS:
             return
+        if event in PACKAGE_EVENTS:
+            self._package(payload)
+            return
         repo = _repo_name(payload)
         if repo is None or not await self._installed(repo, _installation_id(payload)):
             return
@@ -87,8 +104,6 @@ class WebhookRouter:
             # what changed from GitHub, commands included (deploy/README.md: shards).
             log.debug("delivery for another shard's repository", extra={"repo": repo})
             return
-        if event in ("package", "registry_package") and self.on_package is not None:
-            self.on_package(repo)  # new tags: the warehouse cache must not wait for its interval
         merged = _merged_promotion(event, payload)
         if merged is not None:
             _log_merge(repo, payload)
@@ -121,6 +136,18 @@ class WebhookRouter:
             log.info("delivery for a repository the App is not installed on", extra={"repo": repo})
             return False
         return True
+
+    def _package(self, payload: Mapping[str, Any]) -> None:
+        """New tags: refresh the warehouses watching the image now rather than after their interval.
+
+        The payload's repository is not reconciled for it: it rarely holds a pipeline, and when it
+        does its warehouses watching the image put it in the list like any other repository.
+        """
+        image = package_image(payload)
+        if image is None or self.on_package is None:
+            return
+        for repo in self.on_package(image):
+            self.reconciler.trigger(repo)  # a repository no longer installed is ignored there
 
     async def _installation(self, payload: Mapping[str, Any]) -> None:
         installation = _installation_id(payload)
@@ -168,6 +195,37 @@ def _log_merge(repo: str, payload: Mapping[str, Any]) -> None:
     login = merged_by.get("login") if isinstance(merged_by, dict) else None
     detail = f"#{pull.get('number')} merged by @{login or 'unknown'}"
     log_event(events.Event(events.PR_MERGED, repo, stage, detail, freight=freight))
+
+
+def package_image(payload: Mapping[str, Any]) -> str | None:
+    """The normalised image a ``package``/``registry_package`` event announces; None if not a container.
+
+    From ``package_version.package_url`` (``ghcr.io/acme/web:1.5.0``; the tag may be empty), else from
+    the owner and package name on ghcr.io. GHCR names are case-insensitive and references lowercase.
+    """
+    package = payload.get("package") or payload.get("registry_package")
+    if not isinstance(package, dict):
+        return None
+    kinds = {str(package.get(key) or "").lower() for key in ("package_type", "ecosystem")}
+    if not kinds & CONTAINER_PACKAGES:
+        return None
+    version = package.get("package_version")
+    candidates = []
+    if isinstance(version, dict) and isinstance(version.get("package_url"), str):
+        candidates.append(version["package_url"])
+    owner = package.get("owner")
+    login = owner.get("login") if isinstance(owner, dict) else None
+    if isinstance(login, str) and isinstance(package.get("name"), str):
+        candidates.append(f"{GHCR}/{login}/{package['name']}")
+    for candidate in candidates:
+        name = candidate.strip().lower().partition("@")[0]
+        if name.rfind(":") > name.rfind("/"):
+            name = name[: name.rfind(":")]
+        try:
+            return normalise_name(name)
+        except InvalidReferenceError:
+            continue
+    return None
 
 
 def _repo_name(payload: Mapping[str, Any]) -> str | None:

@@ -173,6 +173,7 @@ class FakeImageRule:
     allow: str | None = None
     ignore: list[str] = field(default_factory=list)
     prerelease: bool = False
+    semver_strict: bool = True
 
 
 def test_rule_from_config_takes_the_strategy_the_config_names() -> None:

@@ -1,5 +1,6 @@
 """Settings from FERRY_* variables and FERRY_SETTINGS_FILE: one message naming the variable when wrong,
-secrets that never print, and `ferry serve` refusing to start without its webhook secret."""
+secrets that never print, and `ferry serve` refusing to start without its webhook secret, or with one
+shorter than 16 bytes (an empty key signs forged deliveries as well as real ones)."""
 
 from __future__ import annotations
 
@@ -222,3 +223,50 @@ def test_serve_without_a_webhook_secret_exits_1_with_one_line_naming_it(
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("ferry: ") and "FERRY_WEBHOOK_SECRET" in lines[0]
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("secret", "length"),
+    [("", 0), ("s", 1), ("not-a-secret", 12), ("0123456789abcde", 15), ("ééééééé", 14)],
+)
+def test_a_webhook_secret_shorter_than_16_bytes_is_refused_naming_the_variable(
+    clean_environment: pytest.MonkeyPatch, secret: str, length: int
+) -> None:
+    clean_environment.setenv("FERRY_WEBHOOK_SECRET", secret)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"FERRY_WEBHOOK_SECRET is {length} bytes long; use at least 16 random bytes")
+    assert len(secret) < 4 or secret not in message  # the secret itself is never shown
+
+
+@pytest.mark.parametrize("secret", ["0123456789abcdef", "éééééééé", "It's a Secret to Everybody"])
+def test_a_webhook_secret_of_16_bytes_or_more_is_accepted(
+    clean_environment: pytest.MonkeyPatch, secret: str
+) -> None:
+    clean_environment.setenv("FERRY_WEBHOOK_SECRET", secret)
+    assert load_settings().webhook_secret.get_secret_value() == secret
+
+
+def test_a_short_webhook_secret_in_the_settings_file_is_refused_too(
+    clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"webhook_secret": "short"}))
+    clean_environment.setenv("FERRY_SETTINGS_FILE", str(path))
+    with pytest.raises(SettingsError, match=r"^FERRY_WEBHOOK_SECRET is 5 bytes long"):
+        load_settings()
+
+
+def test_serve_with_an_empty_webhook_secret_refuses_to_start(
+    clean_environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_environment.setenv("FERRY_APP_ID", "1")
+    clean_environment.setenv("FERRY_PRIVATE_KEY", KEY)
+    clean_environment.setenv("FERRY_WEBHOOK_SECRET", "")
+    assert main(["serve", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "ferry: FERRY_WEBHOOK_SECRET is 0 bytes long; use at least 16 random bytes (e.g. `openssl rand -hex "
+        "32`), and the same value as the App's webhook secret on GitHub"
+    )

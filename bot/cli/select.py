@@ -37,6 +37,7 @@ SELECT_EPILOG = """examples:
   skopeo list-tags docker://nginx | jq -r '.Tags[]' | ferry select --semver '~1.26'
   ferry select --image ghcr.io/acme/web --semver '>=1.0.0 <2.0.0' --digest
   ferry select --image nginx --allow '^(?P<version>\\d+\\.\\d+\\.\\d+)-alpine$'
+  ferry select --image acme/web --strategy numeric --allow '^v(?P<date>\\d+-\\d+-\\d+)(-(?P<n>\\d+))?$'
   ferry select --image ghcr.io/acme/web --follow latest --digest
 
 Registry credentials: FERRY_REGISTRIES='{"ghcr.io": {"username": "bot", "password": "..."}}'.
@@ -47,6 +48,10 @@ FOLLOW_HELP = "follow this mutable tag (the digest strategy); with --digest, pri
 ALLOW_HELP = "only tags this regex finds; a named group (?P<version>...) is compared instead of the tag"
 IGNORE_HELP = "drop tags this regex finds (repeatable)"
 PRERELEASE_HELP = "let prereleases such as 1.2.0-rc.1 qualify"
+LENIENT_HELP = (
+    "read tags leniently as versions (semver_strict: false): v1.2 is 1.2.0, 40213377 is 40213377.0.0; "
+    "by default only [v]X.Y.Z tags are versions"
+)
 IMAGE_HELP = "list the tags of this repository (e.g. ghcr.io/acme/web, nginx, 127.0.0.1:5000/acme/web)"
 DIGEST_HELP = "print TAG@DIGEST with the digest the registry reports (needs --image)"
 FREIGHT_HELP = command_help("freight")
@@ -55,6 +60,7 @@ JSON_HELP = "print JSON instead of a table"
 
 MSG_DIGEST_NEEDS_IMAGE = "--digest needs --image: the digest comes from the registry"
 MSG_FOLLOW_NEEDS_IMAGE = "--follow needs --image: following a tag means asking the registry for its digest"
+MSG_LENIENT_NEEDS_SEMVER = "--lenient applies to the semver strategy only"
 MSG_NO_STDIN = "no tags on stdin: pipe tags one per line, or pass --image to list them from a registry"
 MSG_BAD_REGISTRIES = (
     f"{REGISTRIES_VARIABLE}: expected JSON like "
@@ -83,6 +89,7 @@ def register(subparsers: Any) -> None:
     select.add_argument("--allow", metavar="RE", help=ALLOW_HELP)
     select.add_argument("--ignore", metavar="RE", action="append", default=[], help=IGNORE_HELP)
     select.add_argument("--prerelease", action="store_true", help=PRERELEASE_HELP)
+    select.add_argument("--lenient", action="store_true", help=LENIENT_HELP)
     select.add_argument("--image", metavar="REF", help=IMAGE_HELP)
     select.add_argument("--digest", action="store_true", help=DIGEST_HELP)
     select.set_defaults(handler=run_select)
@@ -121,10 +128,13 @@ def _rule(args: argparse.Namespace) -> TagRule:
         allow=args.allow,
         ignore=tuple(args.ignore),
         prerelease=args.prerelease,
+        strict=not args.lenient,
     )
 
 
 def run_select(args: argparse.Namespace) -> int:
+    if args.lenient and (args.follow or (args.strategy or "semver") != "semver"):
+        raise FerryError(MSG_LENIENT_NEEDS_SEMVER)
     rule = _rule(args)
     check_rule(rule)  # a malformed range or regex fails before any network call
     if args.digest and not args.image:

@@ -40,6 +40,7 @@ from bot.core.config_fields import (
     NAME_RE,
     NO_RULE,
     NOT_POSITIVE,
+    STRICT_WITHOUT_SEMVER,
     UPDATE_KIND,
     DottedPath,
     Name,
@@ -82,13 +83,27 @@ class ImageRule(_Model):
     image: str = Field(description="Image repository without tag or digest, e.g. `ghcr.io/acme/web`.")
     semver: str | None = Field(None, description='Semantic version range, e.g. `">=1.0.0 <2.0.0"`.')
     lexical: bool = Field(False, description="Pick the lexically greatest tag (e.g. date stamps).")
-    numeric: bool = Field(False, description="Pick the numerically greatest tag (e.g. build numbers).")
+    numeric: bool = Field(
+        False,
+        description=(
+            "Pick the numerically greatest tag (e.g. build numbers); with named groups in `allow`, compare "
+            "the groups in order, each as numbers split on `.`, `-` or `_` (e.g. `v2026-1-30-2`)."
+        ),
+    )
     digest: str | None = Field(None, description="Follow the digest of this mutable tag, e.g. `latest`.")
     allow: Regex | None = Field(
         None, description="Only tags matching this regex; a named group `version` picks the part to compare."
     )
     ignore: list[Regex] = Field(default_factory=list, description="Skip tags matching any of these regexes.")
     prerelease: bool = Field(False, description="Let semver ranges match pre-releases such as `1.2.0-rc.1`.")
+    semver_strict: bool = Field(
+        True,
+        description=(
+            "Read tags as versions only when they are `[v]X.Y.Z` (Kargo's `strictSemvers`); `false` also "
+            "reads `v1.2` as 1.2.0, `2024.01.15` as 2024.1.15 and a numeric commit sha `40213377` as "
+            "40213377.0.0. Semver rules only."
+        ),
+    )
 
     @field_validator("image")
     @classmethod
@@ -131,6 +146,9 @@ class ImageRule(_Model):
             raise config_error(
                 "selection_rule", MANY_RULES.format(found=" and ".join(given)), at=[given[1]], at_key=True
             )
+        if not self.semver_strict and given != ["semver"]:
+            message = STRICT_WITHOUT_SEMVER.format(rule=given[0])
+            raise config_error("semver_strict", message, at=["semver_strict"], at_key=True)
         return self
 
     @property
@@ -286,6 +304,13 @@ class Verify(_Model):
         timedelta(minutes=15), "How long Argo CD may take to sync and report Healthy."
     )
     soak: Duration = _duration_field(timedelta(0), "How long the stage must then stay Healthy.")
+    require_synced: bool = Field(
+        False,
+        description=(
+            "Also require Argo CD's sync status `Synced`. Off by default: many healthy apps stay OutOfSync "
+            "for good (mutating webhooks, HPA-managed replicas)."
+        ),
+    )
 
     @field_validator("timeout")
     @classmethod

@@ -31,6 +31,7 @@ NO_RULE = (
     "add one of semver: <range>, lexical: true, numeric: true or digest: <tag>"
 )
 MANY_RULES = "give one selection rule per image, found {found}"
+STRICT_WITHOUT_SEMVER = "semver_strict applies to semver rules; this image uses {rule}: remove semver_strict"
 DUPLICATE_IMAGE = 'image "{image}" is listed twice in this warehouse'
 BAD_REGEX = "invalid regular expression: {error}"
 ABSOLUTE_PATH = 'path "{path}" is absolute; give it relative to the repository root'
@@ -119,6 +120,7 @@ __all__ = [
     "NAME_RE",
     "NOT_POSITIVE",
     "NO_RULE",
+    "STRICT_WITHOUT_SEMVER",
     "TEAM_RE",
     "UPDATE_KIND",
     "DottedPath",

@@ -10,10 +10,9 @@ files are at hand, the update targets are checked too. Pure: the caller reads th
 from __future__ import annotations
 
 import difflib
-import posixpath
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,21 +21,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from bot.core.config import (
-    CONFIG_PATH,
-    SKIP_GRAPH_CHECK,
-    UNION_TAGS,
-    HelmUpdate,
-    KustomizeUpdate,
-    PipelineConfig,
-    UpdateTarget,
-    YamlUpdate,
-)
-from bot.core.images import normalise_name
-from bot.core.pipeline import Path, StageLinks, graph_problems, warehouse_of
-from bot.errors import ConfigError, FerryError, Problem
+from bot.core.config import CONFIG_PATH, SKIP_GRAPH_CHECK, UNION_TAGS, PipelineConfig
+from bot.core.config_targets import target_path, target_problems, update_target_paths
+from bot.core.pipeline import Path, StageLinks, graph_problems
+from bot.errors import ConfigError, Problem
 
-__all__ = ["CONFIG_PATH", "load_config", "locate", "update_target_paths"]
+__all__ = ["CONFIG_PATH", "load_config", "locate", "target_path", "update_target_paths"]
 
 EXTENSION_PREFIX = "x-"
 EMPTY_CONFIG = "the config is empty; start with version: 1, warehouses: and stages:"
@@ -284,84 +274,6 @@ def _raw_links(tree: Any) -> tuple[list[str], dict[str, StageLinks]]:
     return warehouses or [], links
 
 
-MISSING_FILE = "{path} does not exist in the repository"
-MISSING_KUSTOMIZATION = "{path} holds no kustomization file ({tried})"
-UNREADABLE_TARGET = "{path}: {error}"
-TARGET_WITHOUT_IMAGES = '{path} holds no image of warehouse "{warehouse}" ({wanted}); it holds: {held}'
-IMAGE_NOWHERE = (
-    'image {image} of warehouse "{warehouse}" is in none of the files this stage updates ({paths}); '
-    "add it to one of them, or add a file that holds it"
-)
-_KIND_KEYS: dict[type, str] = {KustomizeUpdate: "kustomize", HelmUpdate: "helm", YamlUpdate: "yaml"}
-
-
-def target_path(target: UpdateTarget, exists: Callable[[str], bool]) -> str:
-    """The repo-relative file an update target edits; a kustomize directory resolves to its file
-    (``<dir>/kustomization.yaml`` when it holds none, so the caller reports that one missing)."""
-    # Imported here so reading a config never depends on the manifest editor, only checking files does.
-    from bot.core.targets import target_of  # noqa: PLC0415
-
-    return target_of(target, exists).path
-
-
-def update_target_paths(config: PipelineConfig, exists: Callable[[str], bool]) -> dict[str, list[str]]:
-    """Stage -> the repo-relative files it edits, in ``update`` order, each once."""
-    return {
-        name: list(dict.fromkeys(target_path(target, exists) for target in stage.update))
-        for name, stage in config.stages.items()
-    }
-
-
-def images_in(target: UpdateTarget, path: str, text: str) -> set[str]:
-    """Normalised names of the images Ferry sees in one update target's text."""
-    from bot.core.targets import target_of  # noqa: PLC0415
-
-    resolved = target_of(target, lambda candidate: candidate == path)
-    return {normalise_name(f.image) for f in resolved.images(text)}
-
-
-def _target_problems(config: PipelineConfig, files: Mapping[str, str]) -> list[tuple[Path, bool, str]]:
-    from bot.core.manifest import KUSTOMIZATION_FILES  # noqa: PLC0415 (see target_path)
-
-    problems: list[tuple[Path, bool, str]] = []
-    for name, stage in config.stages.items():
-        warehouse = warehouse_of(config, name)
-        wanted = {rule.name: rule.image for rule in config.warehouses[warehouse].images}
-        held_by_stage: set[str] = set()
-        paths: list[str] = []
-        complete = True  # every target could be read, so a missing image is really missing
-        for index, target in enumerate(stage.update):
-            where: Path = ("stages", name, "update", index, _KIND_KEYS[type(target)])
-            path = target_path(target, files.__contains__)
-            paths.append(path)
-            if path not in files:
-                message = MISSING_FILE.format(path=path)
-                if isinstance(target, KustomizeUpdate) and path != posixpath.normpath(target.kustomize):
-                    tried = ", ".join(KUSTOMIZATION_FILES)
-                    message = MISSING_KUSTOMIZATION.format(path=target.kustomize, tried=tried)
-                problems.append((where, False, message))
-                complete = False
-                continue
-            try:
-                held = images_in(target, path, files[path])
-            except FerryError as exc:
-                problems.append((where, False, UNREADABLE_TARGET.format(path=path, error=exc)))
-                complete = False
-                continue
-            held_by_stage |= held
-            if not held & wanted.keys():
-                wanted_text, held_text = ", ".join(wanted.values()), ", ".join(sorted(held)) or "no images"
-                message = TARGET_WITHOUT_IMAGES.format(
-                    path=path, warehouse=warehouse, wanted=wanted_text, held=held_text
-                )
-                problems.append((where, False, message))
-        for image_name, image in wanted.items():
-            if complete and image_name not in held_by_stage:
-                message = IMAGE_NOWHERE.format(image=image, warehouse=warehouse, paths=", ".join(paths))
-                problems.append((("stages", name, "update"), True, message))
-    return problems
-
-
 def load_config(
     text: str, source: str = CONFIG_PATH, *, files: Mapping[str, str] | None = None
 ) -> PipelineConfig:
@@ -389,7 +301,7 @@ def load_config(
     if problems or config is None:
         raise ConfigError(problems)
     if files is not None:
-        for path, at_key, message in _target_problems(config, files):
+        for path, at_key, message in target_problems(config, files):
             line, column = locate(tree, path, at_key=at_key)
             problems.append(Problem(source, line, column, field_name(path), message))
         if problems:

@@ -20,7 +20,6 @@ from bot.core.actions import (
 from bot.core.config import StagesSource, WarehouseSource
 from bot.core.freight import Freight
 from bot.core.gates import STATUS_CONFIG, STATUS_GATE, Gate, gate_for, verified_upstream_freight_id
-from bot.core.manifest import ImageUpdate, bump_text
 from bot.core.pipeline import stage_order
 from bot.core.promotion import (
     LABEL_FERRY,
@@ -38,6 +37,7 @@ from bot.core.promotion import (
 )
 from bot.core.snapshot import PullRequest, Snapshot
 from bot.core.stage_view import StageView, stage_view
+from bot.core.targets import promotion_edits
 from bot.core.text import fit_description
 from bot.core.verification import verification_actions
 from bot.errors import FerryError
@@ -109,24 +109,9 @@ def candidate_freight(snapshot: Snapshot, views: Mapping[str, StageView], name: 
 
 
 def promotion_files(snapshot: Snapshot, view: StageView, freight: Freight) -> tuple[tuple[str, str], ...]:
-    files = []
-    for target in view.targets:
-        text = snapshot.files[target.path]
-        held = {o.image for o in target.images(text)}
-        # A stage's images may be spread over its files: each file gets the images it holds.
-        updates = [ImageUpdate(i.image, i.tag, i.digest) for i in freight.images if i.image in held]
-        if not updates:
-            continue
-        result = bump_text(
-            text,
-            updates,
-            source=target.path,
-            helm_paths=target.helm_paths,
-            reference_path=target.reference_path,
-        )
-        if result.text != text:
-            files.append((target.path, result.text))
-    return tuple(files)
+    """The files a promotion changes; update entries naming one file compose into one edit of it."""
+    labels = [f"stages.{view.name}.update[{index}]" for index in range(len(view.targets))]
+    return promotion_edits(view.targets, snapshot.files, freight.images, labels=labels)
 
 
 def _source_words(snapshot: Snapshot, name: str) -> str:

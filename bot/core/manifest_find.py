@@ -10,17 +10,27 @@ Three shapes are recognised, in every document of a file:
   ``initImage:``, items of ``images:``), or a fully qualified reference anywhere; or the one at
   ``reference_path``.
 
-Each match is a ``Found``: the ``ImageOccurrence`` people see, plus the scalars an edit would
-change. Deciding what to change is ``bot.core.manifest``'s job. Pure: takes and returns nodes.
+Each match is a ``Found`` (``bot.core.manifest_types``): the ``ImageOccurrence`` people see, plus
+the scalars an edit would change. Kustomize entries are read by ``bot.core.manifest_kustomize``;
+deciding what to change is ``bot.core.manifest``'s job. Pure: takes and returns nodes.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
 
 from bot.core.images import normalise_name, parse_image
+from bot.core.manifest_kustomize import kustomize_entries, kustomize_images
+from bot.core.manifest_types import (
+    Form,
+    Found,
+    HelmPaths,
+    ImageOccurrence,
+    Kind,
+    line_of,
+    split_tag,
+    value_of,
+)
 from bot.core.yaml_nodes import (
     MappingNode,
     Node,
@@ -35,8 +45,6 @@ from bot.core.yaml_nodes import (
 from bot.core.yaml_scalars import reads_as_non_string
 from bot.errors import InvalidReferenceError, ManifestError
 
-Kind = Literal["kustomize", "helm", "reference"]
-
 PATH_NOT_FOUND = "{source}: {what} path {path!r} is not in this file"
 PATH_NOT_SCALAR = "{source}:{line}: {what} path {path!r} holds a {kind}, not a single value"
 BAD_REFERENCE_AT_PATH = "{source}:{line}: the value at {path!r} is not an image reference: {error}"
@@ -44,56 +52,20 @@ NO_TAG_PATH = "the Helm values paths need at least the tag path"
 
 _IMAGE_KEY = re.compile(r"(?i)(?:^|[-_a-z0-9])image$")
 _IMAGES_KEY = re.compile(r"(?i)(?:^|[-_a-z0-9])images$")
-_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 
-
-@dataclass(frozen=True)
-class HelmPaths:
-    """Dotted paths inside a values file, e.g. ``image.repository``; given by the pipeline config."""
-
-    repository: str | None = None
-    tag: str | None = None
-    digest: str | None = None
-
-
-@dataclass(frozen=True)
-class ImageOccurrence:
-    """One image reference Ferry sees in a file. ``line`` is 1-based: the tag's line, or the reference's.
-
-    ``image`` is the normalised name; it is empty for Helm paths that name no repository.
-    """
-
-    image: str
-    tag: str | None
-    digest: str | None
-    line: int
-    kind: Kind
-    path: str
-    document: int
-
-
-@dataclass(frozen=True)
-class Found:
-    """One image reference found: what people see, and the scalars (or entry) an edit changes."""
-
-    occurrence: ImageOccurrence
-    spelled: str
-    tag: Slot | None = None
-    digest: Slot | None = None
-    entry: MappingNode | None = None  # the kustomize entry, to append newTag to
-    explicit_digest: bool = False
-
-
-def _value(slot: Slot | None) -> str | None:
-    """A scalar's text as people read it; an empty or null plain value is None."""
-    if slot is None or not slot.value.value or (is_plain(slot.value) and slot.value.value in _NULLS):
-        return None
-    return str(slot.value.value)
-
-
-def _line(*slots: Slot | None, default: Node) -> int:
-    node = next((slot.value for slot in slots if slot is not None), default)
-    return int(node.start_mark.line) + 1
+# The data types stay importable from here.
+__all__ = [
+    "BAD_REFERENCE_AT_PATH",
+    "NO_TAG_PATH",
+    "PATH_NOT_FOUND",
+    "PATH_NOT_SCALAR",
+    "Form",
+    "Found",
+    "HelmPaths",
+    "ImageOccurrence",
+    "Kind",
+    "find_all",
+]
 
 
 def find_all(
@@ -107,7 +79,7 @@ def find_all(
         elif reference_path is not None:
             found.extend(_explicit_reference(root, number, source, reference_path))
         else:
-            found.extend(_scan(root, number))
+            found.extend(_scan(root, number, source))
     if (helm_paths is not None or reference_path is not None) and not found:
         what, path = ("Helm tag", helm_paths.tag) if helm_paths is not None else ("image", reference_path)
         raise ManifestError(PATH_NOT_FOUND.format(source=source, what=what, path=path))
@@ -115,7 +87,7 @@ def find_all(
     return found
 
 
-def _scan(root: Node, document: int) -> list[Found]:
+def _scan(root: Node, document: int, source: str) -> list[Found]:
     found: list[Found] = []
     visited: set[int] = set()
     # (node, path, key it sits under, whether it is a list item, whether its parent is flow style)
@@ -127,9 +99,9 @@ def _scan(root: Node, document: int) -> list[Found]:
         visited.add(id(node))
         if isinstance(node, MappingNode):
             pairs = fields(node)
-            images = _kustomize_images(pairs) if not path else None
+            images = kustomize_images(pairs) if not path else None
             if images is not None:
-                found.extend(_kustomize_entries(images, document))
+                found.extend(kustomize_entries(images, document, source))
             helm = _helm_mapping(node, pairs, path, document)
             if helm is not None:
                 found.append(helm)
@@ -155,45 +127,15 @@ def _scan(root: Node, document: int) -> list[Found]:
     return found
 
 
-def _kustomize_images(pairs: dict[str, tuple[ScalarNode, Node]]) -> SequenceNode | None:
-    images = pairs.get("images", (None, None))[1]
-    kind = pairs.get("kind", (None, None))[1]
-    if not isinstance(images, SequenceNode):
-        return None
-    if kind is None or (isinstance(kind, ScalarNode) and kind.value in ("Kustomization", "Component")):
-        return images
-    return None
-
-
-def _kustomize_entries(images: SequenceNode, document: int) -> list[Found]:
-    found = []
-    for position, entry in enumerate(images.value):
-        if not isinstance(entry, MappingNode):
-            continue
-        pairs, flow = fields(entry), bool(entry.flow_style)
-        name = _value(scalar_slot(pairs, "newName", flow)) or _value(scalar_slot(pairs, "name", flow))
-        try:
-            image = normalise_name(name or "")
-        except InvalidReferenceError:
-            continue
-        tag, digest = scalar_slot(pairs, "newTag", flow), scalar_slot(pairs, "digest", flow)
-        line = _line(tag, digest, default=entry)
-        occurrence = ImageOccurrence(
-            image, _value(tag), _value(digest), line, "kustomize", f"images[{position}]", document
-        )
-        found.append(Found(occurrence, name or "", tag=tag, digest=digest, entry=entry))
-    return found
-
-
 def _helm_mapping(
     node: MappingNode, pairs: dict[str, tuple[ScalarNode, Node]], path: str, document: int
 ) -> Found | None:
     flow = bool(node.flow_style)
-    repository = _value(scalar_slot(pairs, "repository", flow))
+    repository = value_of(scalar_slot(pairs, "repository", flow))
     tag = scalar_slot(pairs, "tag", flow)
     if repository is None or tag is None:
         return None
-    registry = _value(scalar_slot(pairs, "registry", flow))
+    registry = value_of(scalar_slot(pairs, "registry", flow))
     spelled = f"{registry}/{repository}" if registry else repository
     try:
         ref = parse_image(spelled)
@@ -202,19 +144,12 @@ def _helm_mapping(
     if ref.tag or ref.digest:
         return None
     digest = scalar_slot(pairs, "digest", flow)
-    tag_text, tag_digest = _split_tag(_value(tag))
-    line = _line(tag, default=node)
-    digest_text = _value(digest) or tag_digest
+    tag_text, tag_digest = split_tag(value_of(tag))
+    line = line_of(tag, default=node)
+    digest_text = value_of(digest) or tag_digest
     occurrence = ImageOccurrence(ref.name, tag_text, digest_text, line, "helm", path, document)
-    return Found(occurrence, spelled, tag=tag, digest=digest)
-
-
-def _split_tag(value: str | None) -> tuple[str | None, str | None]:
-    """Some charts write ``tag: 1.2.3@sha256:...``."""
-    if value is None or "@" not in value:
-        return value, None
-    tag, _, digest = value.partition("@")
-    return tag or None, digest
+    form: Form = "tag@digest" if tag_digest is not None else "tag"
+    return Found(occurrence, spelled, tag=tag, digest=digest, form=form)
 
 
 def _reference(node: ScalarNode, slot: Slot, path: str, document: int, *, image_key: bool) -> Found | None:
@@ -235,7 +170,7 @@ def _reference(node: ScalarNode, slot: Slot, path: str, document: int, *, image_
     line = int(node.start_mark.line) + 1
     occurrence = ImageOccurrence(ref.name, ref.tag, ref.digest, line, "reference", path, document)
     suffix = (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
-    return Found(occurrence, value[: len(value) - len(suffix)], tag=slot)
+    return Found(occurrence, value[: len(value) - len(suffix)], tag=slot, form="reference")
 
 
 def _explicit_slot(root: Node, path: str, what: str, source: str) -> tuple[Slot | None, MappingNode | None]:
@@ -250,17 +185,28 @@ def _explicit_slot(root: Node, path: str, what: str, source: str) -> tuple[Slot 
 def _explicit_helm(root: Node, document: int, source: str, paths: HelmPaths) -> list[Found]:
     if paths.tag is None:
         raise ManifestError(NO_TAG_PATH)
-    tag, _ = _explicit_slot(root, paths.tag, "Helm tag", source)
+    tag, tag_parent = _explicit_slot(root, paths.tag, "Helm tag", source)
     if tag is None:
         return []
     spelled = image = ""
-    if paths.repository is not None:
+    if paths.repository is None and tag_parent is not None:
+        # No repository path: the repository (+ registry) beside the tag names the image, if there.
+        beside = fields(tag_parent)
+        repository_text = value_of(scalar_slot(beside, "repository", False))
+        registry = value_of(scalar_slot(beside, "registry", False))
+        if repository_text is not None:
+            spelled = f"{registry}/{repository_text}" if registry else repository_text
+            try:
+                image = normalise_name(spelled)
+            except InvalidReferenceError:
+                spelled = ""
+    elif paths.repository is not None:
         repository, parent = _explicit_slot(root, paths.repository, "Helm repository", source)
-        spelled = _value(repository) or ""
+        spelled = value_of(repository) or ""
         if repository is None or not spelled:
             what = "Helm repository"
             raise ManifestError(PATH_NOT_FOUND.format(source=source, what=what, path=paths.repository))
-        registry = _value(scalar_slot(fields(parent), "registry", False)) if parent is not None else None
+        registry = value_of(scalar_slot(fields(parent), "registry", False)) if parent is not None else None
         spelled = f"{registry}/{spelled}" if registry else spelled
         try:
             image = normalise_name(spelled)
@@ -270,13 +216,15 @@ def _explicit_helm(root: Node, document: int, source: str, paths: HelmPaths) -> 
                 BAD_REFERENCE_AT_PATH.format(source=source, line=line, path=paths.repository, error=exc)
             ) from None
     digest = _explicit_slot(root, paths.digest, "Helm digest", source)[0] if paths.digest else None
-    tag_text, tag_digest = _split_tag(_value(tag))
+    tag_text, tag_digest = split_tag(value_of(tag))
     parent_path = re.sub(r"(?:\.[^.\[\]]+|\[\d+\])$", "", paths.tag)
-    line = _line(tag, default=root)
+    line = line_of(tag, default=root)
     occurrence = ImageOccurrence(
-        image, tag_text, _value(digest) or tag_digest, line, "helm", parent_path, document
+        image, tag_text, value_of(digest) or tag_digest, line, "helm", parent_path, document
     )
-    return [Found(occurrence, spelled, tag=tag, digest=digest, explicit_digest=digest is not None)]
+    form: Form = "tag@digest" if tag_digest is not None else "tag"
+    explicit = digest is not None
+    return [Found(occurrence, spelled, tag=tag, digest=digest, explicit_digest=explicit, form=form)]
 
 
 def _explicit_reference(root: Node, document: int, source: str, path: str) -> list[Found]:

@@ -1,10 +1,12 @@
 """Tag selection: which tag of an image repository a warehouse takes. Pure; docs/selection.md has examples.
 
 Belongs here: the rule (``TagRule``), its validation, and the strategies ``semver`` (Masterminds v3
-ranges), ``numeric`` (integers), ``lexical`` (string order) and ``digest`` (follow one mutable tag).
+ranges over strict ``[v]X.Y.Z`` versions by default, as Kargo's ``strictSemvers``; lenient on
+request), ``numeric`` (integers), ``lexical`` (string order) and ``digest`` (follow one mutable tag).
 ``allow`` keeps only tags its regex finds; a named group ``version`` makes the strategy compare the
-captured part instead of the whole tag. ``ignore`` regexes drop tags. Registries list tags in any order,
-so results never depend on the order given: ties are broken by the tag text.
+captured part instead of the whole tag, and ``numeric`` compares every named group, in pattern order,
+as numbers (calendar versions, ``<version>-dev-<build>``). ``ignore`` regexes drop tags. Registries
+list tags in any order, so results never depend on the order given: ties are broken by the tag text.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-from bot.core.semver_range import Constraint, VersionKey, parse_constraint, version_key
+from bot.core.semver_range import (
+    Constraint,
+    VersionKey,
+    parse_constraint,
+    strict_version_key,
+    version_key,
+)
 from bot.errors import SelectionError
 
 Strategy = Literal["semver", "lexical", "numeric", "digest"]
@@ -30,14 +38,20 @@ MSG_FOLLOWED_TAG_MISSING = 'tag "{tag}" to follow is not among the {count} tags 
 MSG_NOTHING_QUALIFIES = "no tag qualifies for {rule} among {count} tags ({drops}){newest}"
 MSG_PRERELEASE_HINT = "set prerelease: true, or name one in the range, e.g. >=2.0.0-0"
 MSG_NEWEST_REJECTED = "; newest rejected: {tag} ({reason})"
+MSG_NOT_STRICT = "not a strict X.Y.Z version; semver_strict: false would read it as {version}"
 
 # Why a tag was rejected, in the order the message counts them.
 REASONS = ("allow", "ignore", "prerelease", "not_comparable", "range")
 _NOT_COMPARABLE = {"semver": "not versions", "numeric": "not numbers", "lexical": "empty", "digest": ""}
 _GO_NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")  # Go/PCRE (?<name>...) -> Python (?P<name>...)
 _DIGITS = re.compile(r"[0-9]+")
+_NUMBERS = re.compile(r"[0-9]+(?:[._-][0-9]+)*")  # one named group under numeric: 2026-1-30, 1.4.0, 12
+_NUMBER_SEPARATORS = re.compile(r"[._-]")
 
-SortKey = VersionKey | int | str
+# numeric over named groups: one tuple of numbers per group, in pattern order; () for a group that
+# took no part in the match, which sorts below any number.
+GroupsKey = tuple[tuple[int, ...], ...]
+SortKey = VersionKey | int | str | GroupsKey
 
 
 class ImageRuleLike(Protocol):
@@ -59,11 +73,18 @@ class ImageRuleLike(Protocol):
     def ignore(self) -> Sequence[str]: ...
     @property
     def prerelease(self) -> bool: ...
+    @property
+    def semver_strict(self) -> bool: ...
 
 
 @dataclass(frozen=True)
 class TagRule:
-    """How to choose a tag. ``semver=None`` with the semver strategy accepts any version."""
+    """How to choose a tag. ``semver=None`` with the semver strategy accepts any version.
+
+    ``strict`` (semver only): a tag is a version only as ``[v]X.Y.Z[-pre][+build]`` with no leading
+    zeros (Masterminds' StrictNewVersion, Kargo's default ``strictSemvers: true``); lenient parsing
+    also reads ``v1.2`` as 1.2.0 and ``40213377`` as 40213377.0.0.
+    """
 
     strategy: Strategy
     semver: str | None = None
@@ -71,6 +92,7 @@ class TagRule:
     ignore: tuple[str, ...] = ()
     prerelease: bool = False
     digest_tag: str | None = None
+    strict: bool = True
 
     @classmethod
     def from_image_rule(cls, rule: ImageRuleLike) -> TagRule:
@@ -101,6 +123,7 @@ class TagRule:
             ignore=tuple(rule.ignore),
             prerelease=rule.prerelease,
             digest_tag=rule.digest,
+            strict=rule.semver_strict,
         )
 
     def describe(self) -> str:
@@ -108,6 +131,8 @@ class TagRule:
         if self.strategy == "digest":
             return f'digest of "{self.digest_tag}"'
         text = f'semver "{self.semver}"' if self.strategy == "semver" and self.semver else self.strategy
+        if self.strategy == "semver" and not self.strict:
+            text += " (lenient)"
         if self.allow:
             text += f' allow "{self.allow}"'
         return text
@@ -120,6 +145,11 @@ class _Compiled:
     ignore: tuple[re.Pattern[str], ...]
     constraint: Constraint | None
     extracts: bool
+    groups: tuple[str, ...]  # numeric: the named groups of allow compared, in pattern order
+
+    @property
+    def version_key(self) -> Callable[[str], VersionKey | None]:
+        return strict_version_key if self.rule.strict else version_key
 
     def classify(self, tag: str) -> tuple[SortKey | None, str | None]:
         """(sort key, None) for a qualifying tag; (key or None, reason) for a rejected one."""
@@ -131,6 +161,9 @@ class _Compiled:
             m = self.allow.search(tag)
             if m is None:
                 return None, "allow"
+            if self.groups:
+                grouped = _groups_key(m, self.groups)
+                return (grouped, None) if grouped is not None else (None, "not_comparable")
             if self.extracts:
                 text = m.group(VERSION_GROUP) or ""
         strategy = self.rule.strategy
@@ -138,7 +171,7 @@ class _Compiled:
             return (text, None) if text else (None, "not_comparable")
         if strategy == "numeric":
             return (int(text), None) if _DIGITS.fullmatch(text) else (None, "not_comparable")
-        key = version_key(text)
+        key = self.version_key(text)
         if key is None:
             return None, "not_comparable"
         constraint, include = self.constraint, self.rule.prerelease
@@ -154,8 +187,11 @@ class _Compiled:
         if strategy == "lexical":
             return tag
         if strategy == "numeric":
+            if self.groups:
+                m = self.allow.search(tag) if self.allow is not None else None
+                return _groups_key(m, self.groups) if m is not None else None
             return int(tag) if _DIGITS.fullmatch(tag) else None
-        return version_key(tag)
+        return version_key(tag)  # lenient, to name the newest even when it is not strict
 
 
 def _compile_regex(field: str, pattern: str) -> re.Pattern[str]:
@@ -180,7 +216,10 @@ def compile_rule(rule: TagRule) -> _Compiled:
     if rule.strategy == "semver" and rule.semver is not None and rule.semver.strip():
         constraint = parse_constraint(rule.semver)
     extracts = allow is not None and VERSION_GROUP in allow.groupindex
-    return _Compiled(rule, allow, ignore, constraint, extracts)
+    groups: tuple[str, ...] = ()
+    if rule.strategy == "numeric" and allow is not None:
+        groups = tuple(sorted(allow.groupindex, key=allow.groupindex.__getitem__))
+    return _Compiled(rule, allow, ignore, constraint, extracts, groups)
 
 
 def check_rule(rule: TagRule) -> None:
@@ -195,7 +234,8 @@ def _ranked(tags: Iterable[str], compiled: _Compiled) -> list[tuple[SortKey, str
     ignore = _any_of(compiled.ignore)
     allow = compiled.allow.search if compiled.allow is not None else None
     extracts = compiled.extracts
-    keyer = _KEYERS[rule.strategy]
+    groups = compiled.groups
+    keyer = compiled.version_key if rule.strategy == "semver" else _KEYERS[rule.strategy]
     accept: Callable[[Any], bool] | None = None
     if rule.strategy == "semver":
         if compiled.constraint is not None:
@@ -211,6 +251,11 @@ def _ranked(tags: Iterable[str], compiled: _Compiled) -> list[tuple[SortKey, str
         if allow is not None:
             m = allow(tag)
             if m is None:
+                continue
+            if groups:
+                grouped = _groups_key(m, groups)
+                if grouped is not None:
+                    append((grouped, tag))
                 continue
             if extracts:
                 text = m.group(VERSION_GROUP) or ""
@@ -233,6 +278,22 @@ def _any_of(patterns: tuple[re.Pattern[str], ...]) -> Callable[[str], object] | 
         return lambda tag: any(p.search(tag) for p in patterns)
 
 
+def _groups_key(m: re.Match[str], groups: tuple[str, ...]) -> GroupsKey | None:
+    """Each named group read as numbers split on ``.``, ``-`` or ``_``; None if one holds anything else."""
+    key: list[tuple[int, ...]] = []
+    for name in groups:
+        text = m.group(name)
+        if not text:
+            key.append(())
+        elif _DIGITS.fullmatch(text):  # the common case (a build number), without the split
+            key.append((int(text),))
+        elif _NUMBERS.fullmatch(text):
+            key.append(tuple(int(part) for part in _NUMBER_SEPARATORS.split(text)))
+        else:
+            return None
+    return tuple(key)
+
+
 def _is_release(key: VersionKey) -> bool:
     return key[3] == 1
 
@@ -246,7 +307,7 @@ def _text(text: str) -> str | None:
 
 
 _KEYERS: dict[str, Callable[[str], SortKey | None]] = {
-    "semver": version_key,
+    "semver": strict_version_key,
     "numeric": _number,
     "lexical": _text,
     "digest": _text,
@@ -278,6 +339,15 @@ def select_tag(tags: Iterable[str], rule: TagRule, *, subject: str = "") -> str:
     raise SelectionError(prefix + _explain(unique, compiled))
 
 
+def _not_comparable_reason(tag: str, compiled: _Compiled) -> str:
+    rule = compiled.rule
+    if rule.strategy == "semver" and rule.strict:
+        lenient = version_key(tag)
+        if lenient is not None:
+            return MSG_NOT_STRICT.format(version=".".join(map(str, lenient[:3])))
+    return _NOT_COMPARABLE[rule.strategy].removesuffix("s")
+
+
 def _explain(tags: list[str], compiled: _Compiled) -> str:
     """Why nothing qualified: counts per reason and the newest rejected tag."""
     counts = dict.fromkeys(REASONS, 0)
@@ -305,7 +375,7 @@ def _explain(tags: list[str], compiled: _Compiled) -> str:
             "ignore": "matches an ignore pattern",
             "prerelease": "a prerelease: " + MSG_PRERELEASE_HINT,
             "range": f'outside "{rule.semver}"',
-            "not_comparable": _NOT_COMPARABLE[rule.strategy].removesuffix("s"),
+            "not_comparable": _not_comparable_reason(newest[1], compiled),
         }[newest[2]]
         newest_text = MSG_NEWEST_REJECTED.format(tag=newest[1], reason=why)
     return MSG_NOTHING_QUALIFIES.format(

@@ -1,9 +1,10 @@
 """Versions and version ranges as Kargo, Flux and Argo CD Image Updater read them (Masterminds/semver v3).
 
-Belongs here: lenient version parsing of tags (``v`` prefix, one to three numeric parts), semver 2.0
-precedence, and the Masterminds v3 constraint language: ``= != > < >= <= ~ ~> ^``, ``,`` or space for
-AND, ``||`` for OR, ``x``/``X``/``*`` wildcards, hyphen ranges (``1.2.3 - 1.9.9``) and partial versions
-(``>=1.2`` is ``>=1.2.0``, ``<=1.2`` is ``<1.3.0``, ``~1.2`` is ``>=1.2.0 <1.3.0``, ``^0.2.3`` is
+Belongs here: strict version parsing of tags (``[v]X.Y.Z``, Kargo's default) and lenient parsing
+(``v`` prefix, one to three numeric parts, leading zeros), semver 2.0 precedence, and the
+Masterminds v3 constraint language: ``= != > < >= <= ~ ~> ^``, ``,`` or space for AND, ``||`` for
+OR, ``x``/``X``/``*`` wildcards, hyphen ranges (``1.2.3 - 1.9.9``) and partial versions (``>=1.2``
+is ``>=1.2.0``, ``<=1.2`` is ``<1.3.0``, ``~1.2`` is ``>=1.2.0 <1.3.0``, ``^0.2.3`` is
 ``>=0.2.3 <0.3.0``). A prerelease satisfies an AND group only when a version in that group names a
 prerelease (``>=2.0.0-0``) or the caller includes prereleases, as Masterminds 3.4 does.
 
@@ -27,6 +28,10 @@ MSG_EMPTY_OR = 'semver range "{text}": an empty alternative around "||" (write e
 
 _IDENT = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
 _VERSION_RE = re.compile(rf"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-({_IDENT}))?(?:\+({_IDENT}))?$")
+# Masterminds' StrictNewVersion: exactly three numbers without leading zeros (version.go); Kargo
+# accepts one leading "v" before it (pkg/controller/semver/parser.go, Parse with strict=true).
+_NUMBER = r"(0|[1-9]\d*)"
+_STRICT_RE = re.compile(rf"^v?{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-({_IDENT}))?(?:\+({_IDENT}))?$")
 _PART = r"(?:\d+|[xX*])"
 _CV = rf"v?({_PART})(?:\.({_PART}))?(?:\.({_PART}))?(?:-({_IDENT}))?(?:\+{_IDENT})?"
 _OPS = r"!=|>=|=>|<=|=<|~>|>|<|=|~|\^|"
@@ -78,6 +83,23 @@ def version_key(text: str) -> VersionKey | None:
     if pre_key is None:
         return None
     return (int(major), int(minor or 0), int(patch or 0), 0, pre_key)
+
+
+@lru_cache(maxsize=VERSION_CACHE_SIZE)
+def strict_version_key(text: str) -> VersionKey | None:
+    """The precedence key of a tag read as a strict version (``[v]X.Y.Z[-pre][+build]``), or None.
+
+    A short commit sha made of digits (``40213377``) or a build number is not a strict version, so
+    it cannot outrank ``2.3.0`` as ``40213377.0.0`` would (akuity/kargo#2438).
+    """
+    m = _STRICT_RE.match(text)
+    if m is None:
+        return None
+    major, minor, patch, pre, _build = m.groups()
+    pre_key = _pre_key(pre)
+    if pre_key is None:
+        return None
+    return (int(major), int(minor), int(patch), 0 if pre else 1, pre_key)
 
 
 def parse_version(text: str) -> semver.Version | None:

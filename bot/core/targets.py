@@ -7,14 +7,19 @@ so they agree on which file a kustomize directory means and which Helm paths app
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core.config import HelmUpdate, KustomizeUpdate, UpdateTarget
+from bot.core.freight import FreightImage
 from bot.core.manifest import (
     KUSTOMIZATION_FILES,
+    FileEdit,
     HelmPaths,
     ImageOccurrence,
+    ImageUpdate,
+    bump_file,
+    claimed_values,
     find_images,
     resolve_kustomization,
 )
@@ -32,6 +37,12 @@ class Target:
     def images(self, text: str) -> list[ImageOccurrence]:
         return find_images(
             text, source=self.path, helm_paths=self.helm_paths, reference_path=self.reference_path
+        )
+
+    def claims(self, text: str, images: Collection[str]) -> dict[tuple[int, str], tuple[int, str]]:
+        """The values a promotion of ``images`` writes in ``text``: see ``manifest.claimed_values``."""
+        return claimed_values(
+            text, images, source=self.path, helm_paths=self.helm_paths, reference_path=self.reference_path
         )
 
 
@@ -56,3 +67,35 @@ def target_of(update: UpdateTarget, exists: Callable[[str], bool]) -> Target:
         )
         return Target(posixpath.normpath(update.helm), helm_paths=helm)
     return Target(posixpath.normpath(update.yaml), reference_path=update.path)
+
+
+def promotion_edits(
+    targets: Sequence[Target],
+    files: Mapping[str, str],
+    images: Iterable[FreightImage],
+    *,
+    labels: Sequence[str] = (),
+) -> tuple[tuple[str, str], ...]:
+    """(path, new text) of every file that moving ``targets`` to ``images`` changes, in target order.
+
+    Each target gets the images it holds. Targets naming one file compose: their edits apply to
+    that file in turn and are confirmed once (``manifest.bump_file``), so none is lost; two asking
+    one value for different things raise ManifestError naming both (``labels[i]`` names target i).
+    """
+    wanted = list(images)
+    by_path: dict[str, list[FileEdit]] = {}
+    for index, target in enumerate(targets):
+        text = files[target.path]
+        held = {o.image for o in target.images(text)}
+        updates = tuple(ImageUpdate(i.image, i.tag, i.digest) for i in wanted if i.image in held)
+        if updates:
+            label = labels[index] if index < len(labels) else ""
+            edit = FileEdit(updates, target.helm_paths, target.reference_path, label)
+            by_path.setdefault(target.path, []).append(edit)
+    changed = []
+    for path, edits in by_path.items():
+        text = files[path]
+        result = bump_file(text, edits, source=path)
+        if result.text != text:
+            changed.append((path, result.text))
+    return tuple(changed)

@@ -262,6 +262,11 @@ def confirm(
 
 EMPTY_VALUE = '{source}:{line}: cannot find where the empty value goes; write it as "" and retry'
 CANNOT_APPEND = "{source}:{line}: cannot add {key} to this mapping; add `{key}:` to it by hand"
+CLAIMED_TWICE = (
+    "{source}:{line}: {first} sets this value to {first_value!r} and {second} to {second_value!r}; "
+    "one value cannot hold both: give each its own value (a YAML anchor shared by two images, or two "
+    "update entries naming the same value)"
+)
 _LINE_END = re.compile(r"\r\n|[\r\n]")
 
 
@@ -275,10 +280,37 @@ class Editor:
         self.patches: list[Patch] = []
         self.expected: dict[int, str] = {}
         self.appended: dict[int, tuple[str, str]] = {}
+        self._claims: dict[tuple[int, str], tuple[str, str]] = {}  # (event, key) -> (value, who)
 
-    def set(self, slot: Slot, value: str) -> bool:
-        """Give the scalar ``value`` in its own quoting style; False when it already holds it."""
+    def _claim(self, event: int, key: str, value: str, owner: str, line: int) -> bool:
+        """True for a new edit; False for one already asked for; ManifestError for a different one."""
+        claimed = self._claims.get((event, key))
+        if claimed is None:
+            self._claims[(event, key)] = (value, owner)
+            return True
+        if claimed[0] != value:
+            raise ManifestError(
+                CLAIMED_TWICE.format(
+                    source=self.source,
+                    line=line,
+                    first=claimed[1] or "one edit",
+                    first_value=claimed[0],
+                    second=owner or "another edit",
+                    second_value=value,
+                )
+            )
+        return False
+
+    def set(self, slot: Slot, value: str, owner: str = "") -> bool:
+        """Give the scalar ``value`` in its own quoting style; False when it already holds it.
+
+        Several edits may ask for the same value of one scalar (two matches through an alias, two
+        update entries naming one file): it is made once. Asking for two values raises ManifestError.
+        """
         node = slot.value
+        line = node.start_mark.line + 1
+        if not self._claim(node.event, "", value, owner, line):
+            return False
         if node.value == value:
             return False
         text = self.index.text
@@ -298,8 +330,18 @@ class Editor:
         self.expected[node.event] = value
         return True
 
-    def append(self, mapping: MappingNode, key: str, value: str) -> None:
-        """Add ``key: value`` as the mapping's last pair, in its style and indentation."""
+    def append(self, mapping: MappingNode, key: str, value: str, owner: str = "") -> bool:
+        """Add ``key: value`` as the mapping's last pair, in its style and indentation.
+
+        False when the same pair is already being added; another key or value raises ManifestError.
+        """
+        added = self.appended.get(mapping.end_event)
+        at = mapping.start_mark.line + 1
+        if added is not None and added[0] != key:
+            both = f"{added[0]} and {key}"
+            raise ManifestError(CANNOT_APPEND.format(source=self.source, line=at, key=both))
+        if not self._claim(mapping.end_event, key, value, owner, at):
+            return False
         last_key, last_value = mapping.value[-1]
         if not isinstance(last_value, ScalarNode) or last_value.style in ("|", ">"):
             line = mapping.start_mark.line + 1
@@ -316,6 +358,7 @@ class Editor:
             line = f"{self.index.newline_at(end)}{indent}{key}: {render_scalar(value, None)}"
             self.patches.append(Patch(position, position, line))
         self.appended[mapping.end_event] = (key, value)
+        return True
 
     def result(self) -> str:
         """The edited text, confirmed by re-parsing; ManifestError rather than a wrong file."""
@@ -327,6 +370,7 @@ class Editor:
 __all__ = [
     "BLOCK_SCALAR",
     "CANNOT_APPEND",
+    "CLAIMED_TWICE",
     "CONFIRM_FAILED",
     "EMPTY_VALUE",
     "MALFORMED_YAML",

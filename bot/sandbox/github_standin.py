@@ -34,6 +34,7 @@ from bot.sandbox.github_routes_app import AppRoutes
 from bot.sandbox.github_routes_comments import CommentRoutes
 from bot.sandbox.github_routes_deployments import DeploymentRoutes
 from bot.sandbox.github_routes_git import GitRoutes
+from bot.sandbox.github_routes_history import HistoryRoutes
 from bot.sandbox.github_routes_issues import IssueRoutes
 from bot.sandbox.github_routes_pulls import PullRoutes
 from bot.sandbox.github_routes_reviews import ReviewRoutes
@@ -288,5 +289,6 @@ class GitHubStandIn(StandInControls):
         IssueRoutes(self.ops).register(app.router)
         self._deployments.register(app.router)
         AppRoutes(self.ops, self._pipeline.rate_usage).register(app.router)
+        HistoryRoutes(self.ops).register(app.router)
         git.register_late(app.router)
         return app
