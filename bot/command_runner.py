@@ -1,13 +1,16 @@
-"""Comment commands, wired: from a webhook delivery to reactions, look-ups, a pull request and one reply.
+"""Comment commands, wired: from a comment nobody answered yet to reactions, look-ups, a pull request and
+one reply.
 
 Belongs here: reading ``issue_comment``/``commit_comment`` payloads, asking GitHub who the commenter is,
 resolving the freight once (to digests) from the default branch's snapshot, opening the promotion through
 ``build_promotion`` and ``RepoGitHub.open_promotion``, and answering exactly once. The grammar and the
-permission rules are pure, in ``bot.commands``; choosing a freight and the ``/status`` page, in
-``bot.command_views``.
+permission rules are pure, in ``bot.commands`` (which comments count as answers: ``bot.command_replies``);
+choosing a freight and the ``/status`` page, in ``bot.command_views``; finding the comments to answer,
+``bot.command_sweep``.
 
-A redelivered comment is harmless: the reply carries ``<!-- ferry:reply-to:<comment-id> -->`` and is
-looked for before any work, and the promotion branch name is deterministic, so an earlier PR is found.
+Answering twice is harmless: the reply carries ``<!-- ferry:reply-to:<comment-id> -->`` and the App's own
+comments in the thread (every page) are looked for before any work and again right before the reply, and
+the promotion branch name is deterministic, so an earlier PR is found.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot import events
+from bot.command_replies import EXPIRED, Comment, expired, reply_marker
 from bot.command_views import promote_freight, render_status
 from bot.commands import (
+    SPECS,
     Asker,
     Command,
     CommandError,
@@ -39,6 +45,7 @@ from bot.commands import (
 from bot.core.actions import OpenPromotion
 from bot.core.config import PipelineConfig
 from bot.core.decide import build_promotion
+from bot.core.durations import format_duration
 from bot.core.freight import Freight
 from bot.core.gates import health_context
 from bot.core.pipeline import stage_order
@@ -49,12 +56,11 @@ from bot.errors import ExternalError, FerryError
 
 if TYPE_CHECKING:
     from bot.reconciler import Reconciler
-    from bot.server import WebhookDelivery
 
 log = logging.getLogger("ferry.commands")
 
 EYES, ROCKET, CONFUSED = "eyes", "rocket", "confused"
-REPLY_MARKER = "<!-- ferry:reply-to:{comment_id} -->"
+DEFAULT_MAX_AGE = timedelta(hours=1)  # FERRY_COMMAND_MAX_AGE
 ROLLBACK_HISTORY = 20  # merged promotions of a stage read back, newest first
 
 NO_CONFIG = "{repo} has no `.github/ferry.yml` on its default branch"
@@ -75,28 +81,7 @@ REASON_LINE = "Requested by @{login} in {url}"
 Verdict = Literal["ignored", "duplicate", "answered", "accepted", "refused"]
 
 
-@dataclass(frozen=True)
-class CommentEvent:
-    """A new comment, from an ``issue_comment`` or ``commit_comment`` payload."""
-
-    kind: Literal["issue", "commit"]
-    repo: str
-    comment_id: int
-    body: str
-    login: str
-    account_type: str
-    association: str
-    url: str
-    issue_number: int | None = None  # issue or pull request the comment is on
-    is_pull: bool = False
-    commit_sha: str | None = None  # commit comments
-
-    @property
-    def where(self) -> str:
-        return f"#{self.issue_number}" if self.issue_number is not None else f"commit {self.commit_sha}"
-
-
-def comment_event(event: str, payload: Mapping[str, Any]) -> CommentEvent | None:
+def comment_event(event: str, payload: Mapping[str, Any]) -> Comment | None:
     """The comment a delivery announces, or None: edits, deletions and other events are not commands."""
     if event not in ("issue_comment", "commit_comment") or payload.get("action") != "created":
         return None
@@ -109,7 +94,8 @@ def comment_event(event: str, payload: Mapping[str, Any]) -> CommentEvent | None
     if is_bot(str(sender.get("login", "")), str(sender.get("type", ""))):
         account_type = "Bot"  # whoever sent it, a bot's comment is never obeyed
     issue = payload.get("issue") if event == "issue_comment" else None
-    return CommentEvent(
+    app = comment.get("performed_via_github_app")
+    return Comment(
         kind="issue" if isinstance(issue, dict) else "commit",
         repo=str(repository.get("full_name", "")),
         comment_id=int(comment.get("id", 0)),
@@ -121,7 +107,19 @@ def comment_event(event: str, payload: Mapping[str, Any]) -> CommentEvent | None
         issue_number=int(issue.get("number", 0)) if isinstance(issue, dict) else None,
         is_pull=isinstance(issue, dict) and "pull_request" in issue,
         commit_sha=None if isinstance(issue, dict) else str(comment.get("commit_id", "")),
+        created_at=_time(comment.get("created_at")),
+        updated_at=_time(comment.get("updated_at")),
+        via_app=int(app["id"]) if isinstance(app, dict) and isinstance(app.get("id"), int) else None,
     )
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 class CommandGitHub(Protocol):
@@ -132,11 +130,14 @@ class CommandGitHub(Protocol):
     async def react_to_comment(
         self, kind: Literal["issue", "commit"], comment_id: int, content: str
     ) -> None: ...
-    async def comment_bodies(self, number: int) -> list[str]: ...
-    async def commit_comment_bodies(self, sha: str) -> list[str]: ...
+    async def has_reply(self, comment: Comment) -> bool: ...
     async def comment_once(self, number: int, body: str, *, marker: str) -> bool: ...
     async def commit_comment_once(self, sha: str, body: str, *, marker: str) -> bool: ...
-    async def pull_head_repo(self, number: int) -> str | None: ...
+    async def pull_head_repo(self, number: int) -> str | None:
+        """The repository a pull request's head lives in (None: a deleted fork); this repository's own
+        name for an issue that is no pull request."""
+        ...
+
     async def pull_for_branch(self, branch: str) -> tuple[int, str] | None: ...
     async def open_promotion(self, action: OpenPromotion) -> tuple[int, str]: ...
     async def merged_promotions(self) -> list[MergedPromotion]: ...
@@ -154,7 +155,12 @@ class Outcome:
 
 
 class CommandRunner:
-    """The ``on_comment`` handler of ``WebhookRouter``."""
+    """Answers one comment command: ``handle`` is called by ``bot.command_sweep`` for every command
+    nobody answered yet, inside the repository's reconcile pass (one writer per repository).
+
+    ``max_age`` bounds how late a ``/promote`` or ``/rollback`` may run (older ones are answered as
+    expired); ``clock`` is the time now (UTC).
+    """
 
     def __init__(
         self,
@@ -163,31 +169,29 @@ class CommandRunner:
         client: Callable[[str], CommandGitHub],
         emit: events.EventSink = events.discard,
         trigger: Callable[[str], None] = lambda repo: None,
-        known: Callable[[str], bool] = lambda repo: True,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.snapshot = snapshot
         self.client = client
         self.emit = emit
         self.trigger = trigger
-        self.known = known
+        self.max_age = max_age
+        self.clock = clock
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
 
     @classmethod
-    def for_reconciler(cls, reconciler: Reconciler) -> CommandRunner:
+    def for_reconciler(cls, reconciler: Reconciler, *, max_age: timedelta = DEFAULT_MAX_AGE) -> CommandRunner:
         return cls(
             snapshot=reconciler.snapshot,
             client=reconciler.repo_client,
             emit=reconciler.emit,
             trigger=reconciler.trigger,
-            known=lambda repo: repo in reconciler.repos,
+            max_age=max_age,
+            clock=reconciler.clock,
         )
 
-    async def __call__(self, delivery: WebhookDelivery) -> None:
-        event = comment_event(delivery.event, delivery.payload)
-        if event is not None and self.known(event.repo):
-            await self.handle(event)
-
-    async def handle(self, event: CommentEvent) -> Outcome:
+    async def handle(self, event: Comment) -> Outcome:
         if is_bot(event.login, event.account_type):
             return Outcome("ignored")
         parsed = parse_comment(event.body)
@@ -196,23 +200,23 @@ class CommandRunner:
         key = (event.repo, event.kind, event.comment_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
-            async with lock:  # two deliveries of one comment at once: the second sees the first's reply
+            async with lock:  # one comment handled twice at once: the second sees the first's reply
                 return await self._handle(event, parsed)
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
 
-    async def _handle(self, event: CommentEvent, parsed: Command | CommandError) -> Outcome:
+    async def _handle(self, event: Comment, parsed: Command | CommandError) -> Outcome:
         gh = self.client(event.repo)
         await gh.react_to_comment(event.kind, event.comment_id, EYES)
-        marker = REPLY_MARKER.format(comment_id=event.comment_id)
-        if any(marker in body for body in await self._bodies(gh, event)):
+        marker = reply_marker(event.comment_id)
+        if await gh.has_reply(event):
             return Outcome("duplicate")
         try:
             outcome = await self._answer(event, parsed, gh)
         except ExternalError as exc:
             if exc.temporary:
-                raise  # no reply yet, so a redelivery (or the same comment again) retries it all
+                raise  # no reply yet: the next pass finds the command unanswered and tries it all again
             outcome = self._refuse(event, parsed, str(exc))
         if outcome.verdict == "accepted" and outcome.pull:
             await gh.react_to_comment(event.kind, event.comment_id, ROCKET)
@@ -232,24 +236,22 @@ class CommandRunner:
         )
         return outcome
 
-    async def _bodies(self, gh: CommandGitHub, event: CommentEvent) -> list[str]:
-        if event.kind == "issue" and event.issue_number is not None:
-            return await gh.comment_bodies(event.issue_number)
-        return await gh.commit_comment_bodies(event.commit_sha or "")
-
     @staticmethod
-    def _refuse(event: CommentEvent, parsed: Command | CommandError, reason: str, stage: str = "") -> Outcome:
+    def _refuse(event: Comment, parsed: Command | CommandError, reason: str, stage: str = "") -> Outcome:
         text = parsed.text if isinstance(parsed, Command) else f"/{parsed.name}"
         reason = reason.rstrip(".")
         reply = REFUSED.format(login=event.login, command=echo(text), reason=reason)
         return Outcome("refused", reply, stage, summary=f"refused: {' '.join(reason.split())}")
 
-    async def _answer(
-        self, event: CommentEvent, parsed: Command | CommandError, gh: CommandGitHub
-    ) -> Outcome:
+    async def _answer(self, event: Comment, parsed: Command | CommandError, gh: CommandGitHub) -> Outcome:
         if isinstance(parsed, CommandError):
             reply = f"@{event.login} {render_error(parsed)}"
             return Outcome("refused", reply, summary=f"refused: {parsed.message}")
+        if SPECS[parsed.name].mutates and expired(event, self.clock(), self.max_age):
+            posted = f"at {event.created_at:%Y-%m-%d %H:%M} UTC" if event.created_at else "long ago"
+            age = format_duration(self.max_age)
+            reason = EXPIRED.format(posted=posted, max_age=age, command=echo(parsed.text))
+            return self._refuse(event, parsed, reason, parsed.stage)
         if parsed.name == "help":
             return Outcome("answered", render_help())
         snapshot = await self.snapshot(event.repo)
@@ -276,7 +278,7 @@ class CommandRunner:
         return await self._open(event, parsed, gh, snapshot=snapshot, views=views, freight=found)
 
     async def _authorize(
-        self, event: CommentEvent, command: Command, gh: CommandGitHub, snapshot: Snapshot
+        self, event: Comment, command: Command, gh: CommandGitHub, snapshot: Snapshot
     ) -> str | None:
         assert snapshot.config is not None
         promoters = list(snapshot.config.stages[command.stage].promoters)
@@ -288,7 +290,8 @@ class CommandRunner:
                     member_of.add(f"{org}/{team}")
                     break
         on_fork = False
-        if event.is_pull and event.issue_number is not None:
+        if event.is_pull is not False and event.issue_number is not None:
+            # A listed comment does not say whether its issue is a pull request: GitHub is asked.
             on_fork = await gh.pull_head_repo(event.issue_number) != event.repo
         asker = Asker(event.login, permission, event.association, frozenset(member_of))
         return refusal(
@@ -302,7 +305,7 @@ class CommandRunner:
 
     async def _open(
         self,
-        event: CommentEvent,
+        event: Comment,
         command: Command,
         gh: CommandGitHub,
         *,

@@ -283,7 +283,10 @@ HELP_FOOTER = (
     "Comment on a pull request, an issue or a commit; the command is the first line that is not a "
     "quote or code. Ferry reacts 👀 at once, then 🚀 with a link to the pull request it opened, or 😕 "
     "with the reason it refused. `/promote` and `/rollback` need write access, and for a stage with "
-    "`promoters` membership of one of them (read from the default branch). Bots are never obeyed."
+    "`promoters` membership of one of them (read from the default branch). Bots are never obeyed. "
+    "An edited comment is not a command: post a new one. A command Ferry could not answer at once (it "
+    "was stopped, or GitHub was unreachable) is answered when it can; a `/promote` or `/rollback` "
+    "older than `FERRY_COMMAND_MAX_AGE` (1 h by default) is then answered as expired, not run."
 )
 DOCS_TITLE = "# Comment commands"
 DOCS_INTRO = (

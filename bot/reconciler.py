@@ -94,6 +94,8 @@ class Reconciler:
         # recent promotions (a merge among them is old news).
         self._configs: dict[str, PipelineConfig] = {}
         self._merged_seen: dict[str, frozenset[str]] = {}
+        # More work of a pass after observe -> decide -> act, each failing on its own (the command sweep).
+        self.steps: list[Callable[[str], Awaitable[object]]] = []
 
     # ---- repositories ------------------------------------------------------------------------
     async def discover(self) -> None:
@@ -118,13 +120,14 @@ class Reconciler:
     def repo_client(self, repo: str) -> RepoGitHub:
         if repo not in self._repo_clients:
             client = self.github.installation(self.repos[repo])
-            self._repo_clients[repo] = RepoGitHub(client, repo)
+            self._repo_clients[repo] = RepoGitHub(client, repo, identity=self.github.identity)
         return self._repo_clients[repo]
 
     # ---- scheduling --------------------------------------------------------------------------
     def trigger(self, repo: str) -> None:
-        """Ask for a pass; coalesces with a pass already queued for the repository."""
-        if repo not in self.repos or self._stopped:
+        """Ask for a pass; coalesces with a pass already queued for the repository. Whatever asks (a
+        webhook, a command, the timer, a retry), a repository another shard owns is left to its owner."""
+        if repo not in self.repos or self._stopped or not self.owns(repo):
             return
         self._dirty.add(repo)
         if events.current_delivery():  # a timer tick does not erase the webhook a queued pass is for
@@ -159,26 +162,39 @@ class Reconciler:
     async def _guarded_pass(self, repo: str) -> None:
         if repo in self._retry_handles:
             return  # backing off: the scheduled retry runs the pass, and sees whatever this trigger saw
+        if not self.owns(repo):
+            return
         started = time.perf_counter()
-        outcome = "ok"
-        try:
-            await self.reconcile(repo)
+        outcomes: list[str] = []
+        asked: list[float] = []
+        for step in (self.reconcile, *self.steps):  # one failing step does not hold the others back
+            step_outcome, wait = await self._guarded_step(repo, step)
+            outcomes.append(step_outcome)
+            asked += [wait] if wait is not None else []
+        outcome = next((o for o in ("crashed", "retry", "failed") if o in outcomes), "ok")
+        if outcome in ("crashed", "retry") or "retry" in outcomes:
+            self._schedule_retry(repo, max(asked, default=None))
+        elif outcome == "ok":
             self._failures.pop(repo, None)
+        if self.on_pass is not None:
+            self.on_pass(repo, time.perf_counter() - started, outcome)
+
+    async def _guarded_step(
+        self, repo: str, step: Callable[[str], Awaitable[object]]
+    ) -> tuple[str, float | None]:
+        """Run one step of a pass: ("ok" | "retry" | "failed" | "crashed", the wait a service asked for)."""
+        try:
+            await step(repo)
         except ExternalError as exc:
-            outcome = "retry" if exc.temporary else "failed"
             log.warning("pass failed", extra={"repo": repo, "error": str(exc), "temporary": exc.temporary})
-            if exc.temporary:
-                self._schedule_retry(repo, exc.retry_after)
+            return ("retry", exc.retry_after) if exc.temporary else ("failed", None)
         except FerryError as exc:
-            outcome = "failed"
             log.warning("pass failed", extra={"repo": repo, "error": str(exc)})
+            return "failed", None
         except Exception:
-            outcome = "crashed"
             log.exception("pass crashed", extra={"repo": repo})
-            self._schedule_retry(repo, None)
-        finally:
-            if self.on_pass is not None:
-                self.on_pass(repo, time.perf_counter() - started, outcome)
+            return "crashed", None
+        return "ok", None
 
     def _schedule_retry(self, repo: str, retry_after: float | None) -> None:
         """Retry the pass after the policy's wait (``bot.core.backoff``); until then triggers wait for it."""
@@ -216,8 +232,10 @@ class Reconciler:
         The same request a pass would make (``auto``: the adapter reads each app and applies the same rule,
         a refresh or a sync of the app's own targetRevision, never a revision, so even a late event cannot
         move an app backwards; same promotion id, so Argo CD adopts a repeat), then a pass to confirm;
-        without a known config this is only the pass.
+        without a known config this is only the pass. Only the repository's owner acts.
         """
+        if not self.owns(repo):
+            return
         config = None if self._stopped else self._configs.get(repo)
         stage_config = config.stages.get(stage) if config is not None else None
         if stage_config is not None and stage_config.argocd is not None and self.argocd is not None:

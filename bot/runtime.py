@@ -15,6 +15,7 @@ from aiohttp import web
 from bot import __version__, events
 from bot.argocd import ArgoCDClient
 from bot.command_runner import CommandRunner
+from bot.command_sweep import CommandSweep
 from bot.core.config import Warehouse
 from bot.core.freight import Freight
 from bot.errors import SettingsError
@@ -163,10 +164,14 @@ def build_runtime(
         on_pass=on_pass,
         on_action=on_action,
     )
-    commands = CommandRunner.for_reconciler(reconciler)
+    commands = CommandRunner.for_reconciler(reconciler, max_age=settings.command_max_age)
+    sweep = CommandSweep(
+        commands, reconciler.repo_client, lookback=settings.command_lookback, clock=reconciler.clock
+    )
+    reconciler.steps.append(sweep)  # each pass also answers the repository's unanswered commands
     router = WebhookRouter(
         reconciler,
-        on_comment=commands,
+        on_comment=sweep.on_comment,
         on_package=freight.refresh_image,
         on_merge_handled=metrics.sync_latency.observe,
     )

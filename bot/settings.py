@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -29,7 +30,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from bot.core.durations import DurationError, parse_duration
+from bot.core.durations import DurationError, format_duration, parse_duration
 from bot.errors import SettingsError
 from bot.settings_checks import ENV_PREFIX, describe_decode_error, describe_validation_error
 
@@ -120,6 +121,16 @@ class Settings(BaseSettings):
         gt=timedelta(0),
         description="on SIGTERM, how long in-flight deliveries and passes may take to finish (20s)",
     )
+    command_max_age: SettingDuration = Field(
+        timedelta(hours=1),
+        gt=timedelta(0),
+        description="a /promote or /rollback Ferry could not answer within this is answered as expired (1h)",
+    )
+    command_lookback: SettingDuration = Field(
+        timedelta(hours=24),
+        gt=timedelta(0),
+        description="after a start-up, how far back Ferry looks for comment commands nobody answered (24h)",
+    )
     shard: str = Field("0/1", description="i/n: reconcile the repositories whose stable hash mod n is i")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -141,6 +152,17 @@ class Settings(BaseSettings):
         index, _, count = value.partition("/")
         if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
             raise ValueError(f'expected "i/n" with 0 <= i < n, e.g. "0/3"; got "{value}"')
+        return value
+
+    @field_validator("command_lookback")
+    @classmethod
+    def _lookback_covers_max_age(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        max_age = info.data.get("command_max_age")
+        if isinstance(max_age, timedelta) and value < max_age:
+            raise ValueError(
+                f"{format_duration(value)} is shorter than {ENV_PREFIX}COMMAND_MAX_AGE "
+                f"({format_duration(max_age)}); a command Ferry may still run must be one it looks for"
+            )
         return value
 
     @property

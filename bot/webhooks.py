@@ -1,6 +1,7 @@
 """Route verified webhook deliveries to the reconciler: which repository to reconcile now.
 
-Webhooks only wake the loop; the pass re-reads the truth, so a lost or repeated delivery is harmless.
+Webhooks only wake the loop; the pass re-reads the truth, so a lost or repeated delivery is harmless. Only
+the replica that owns a repository (``FERRY_SHARD``) acts on its deliveries; another acknowledges them.
 Repositories enter the reconcile set only from installation data GitHub lists (at start-up, and when
 an installation event or a delivery for a repository not yet known asks to look again), never from a
 payload alone: a signed delivery naming a repository the App is not installed on adds nothing.
@@ -97,6 +98,11 @@ class WebhookRouter:
             return
         repo = _repo_name(payload)
         if repo is None or not await self._installed(repo, _installation_id(payload)):
+            return
+        if not self.reconciler.owns(repo):
+            # Acknowledged (202) and left to the replica that owns the repository: its next pass reads
+            # what changed from GitHub, commands included (deploy/README.md: shards).
+            log.debug("delivery for another shard's repository", extra={"repo": repo})
             return
         merged = _merged_promotion(event, payload)
         if merged is not None:

@@ -44,6 +44,13 @@ class SilentProxy:
             writer.close()
         self._held.clear()
 
+    def silence(self) -> None:
+        """Go silent again, as GitHub going away does: connections piped so far are cut (a client's
+        keep-alive connections fail), new ones are accepted and never answered."""
+        self.upstream = None
+        for task in list(self._pipes):
+            task.cancel()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()

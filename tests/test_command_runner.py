@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pytest
 
 from bot import events
+from bot.command_replies import Comment, is_command, reply_marker
 from bot.command_runner import CommandRunner, Outcome, comment_event
 from bot.core.actions import OpenPromotion
 from bot.core.config_load import CONFIG_PATH, load_config
@@ -24,7 +25,6 @@ from bot.core.freight import Freight, FreightImage
 from bot.core.promotion import branch_name, commit_message
 from bot.core.snapshot import CommitStatus, Deploy, MergedPromotion, PullRequest, Snapshot
 from bot.errors import GitHubError
-from bot.server import WebhookDelivery
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example"
 DEV, STAGING, PROD = (
@@ -33,6 +33,7 @@ DEV, STAGING, PROD = (
     "charts/web/values-prod.yaml",
 )
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+POSTED = NOW + timedelta(minutes=10)  # when the comments of these tests are posted
 REPO = "acme/gitops"
 
 
@@ -115,11 +116,13 @@ class FakeGitHub:
     async def react_to_comment(self, kind: Literal["issue", "commit"], comment_id: int, content: str) -> None:
         self.reactions.append((kind, comment_id, content))
 
-    async def comment_bodies(self, number: int) -> list[str]:
+    async def comment_bodies(self, number: int | str) -> list[str]:
         return [body for target, body in self.replies if target == number]
 
-    async def commit_comment_bodies(self, sha: str) -> list[str]:
-        return [body for target, body in self.replies if target == sha]
+    async def has_reply(self, comment: Comment) -> bool:
+        target = comment.issue_number if comment.kind == "issue" else comment.commit_sha
+        marker = reply_marker(comment.comment_id)
+        return any(marker in body for body in await self.comment_bodies(target or ""))
 
     async def comment_once(self, number: int, body: str, *, marker: str) -> bool:
         await asyncio.sleep(0)  # let a concurrent delivery interleave, as the network would
@@ -129,7 +132,7 @@ class FakeGitHub:
         return True
 
     async def commit_comment_once(self, sha: str, body: str, *, marker: str) -> bool:
-        if any(marker in b for b in await self.commit_comment_bodies(sha)):
+        if any(marker in b for b in await self.comment_bodies(sha)):
             return False
         self.replies.append((sha, f"{body}\n\n{marker}\n"))
         return True
@@ -167,7 +170,11 @@ class World:
             return self.snap
 
         self.runner = CommandRunner(
-            snapshot=read, client=lambda repo: self.gh, emit=self.events.append, trigger=self.triggered.append
+            snapshot=read,
+            client=lambda repo: self.gh,
+            emit=self.events.append,
+            trigger=self.triggered.append,
+            clock=lambda: POSTED + timedelta(seconds=5),
         )
 
     async def say(self, body: str, **kwargs: Any) -> Outcome:
@@ -200,7 +207,10 @@ def payload(
     data["repository"]["full_name"] = REPO
     for user in (data["comment"]["user"], data["sender"]):
         user["login"], user["type"] = login, user_type
-    data["comment"].update(body=body, id=comment_id, author_association=association)
+    posted = f"{POSTED:%Y-%m-%dT%H:%M:%SZ}"
+    data["comment"].update(
+        body=body, id=comment_id, author_association=association, created_at=posted, updated_at=posted
+    )
     data["comment"]["html_url"] = f"https://github.com/{REPO}/issues/1#issuecomment-{comment_id}"
     if pull is not None:
         data["issue"]["number"] = pull
@@ -368,6 +378,19 @@ async def test_a_permanent_github_error_is_answered_and_a_temporary_one_left_to_
     assert again.gh.replies == []  # no reply yet, so a redelivery is not mistaken for a duplicate
 
 
+async def test_a_promote_older_than_the_max_age_is_answered_as_expired_and_not_run() -> None:
+    world = World()
+    world.runner.clock = lambda: POSTED + timedelta(hours=1, minutes=1)
+    outcome = await world.say("/promote prod")
+    assert outcome.verdict == "refused" and world.gh.opened == []
+    assert "more than 1h before Ferry could answer it" in world.reply()
+    assert "comment `/promote prod` again to run it now" in world.reply()
+    assert world.contents() == ["eyes", "confused"]
+    late_status = World()
+    late_status.runner.clock = world.runner.clock
+    assert (await late_status.say("/status")).verdict == "answered"  # reading is never too late
+
+
 # ---- silence ---------------------------------------------------------------------------------------
 async def test_a_bot_is_never_obeyed_nor_answered() -> None:
     for login, user_type in (("renovate[bot]", "User"), ("ferry-app", "Bot")):
@@ -377,11 +400,14 @@ async def test_a_bot_is_never_obeyed_nor_answered() -> None:
 
 
 async def test_an_edited_comment_is_not_a_command() -> None:
-    world = World()
     edited = payload("/promote prod", action="edited")
-    assert comment_event("issue_comment", edited) is None
-    await world.runner(WebhookDelivery("issue_comment", "d-1", edited, 0.0))
-    assert world.gh.reactions == [] and world.gh.opened == []
+    assert comment_event("issue_comment", edited) is None  # the edit's delivery gives no command
+    posted = comment_event("issue_comment", payload("/promote prod"))
+    assert posted is not None and posted.created_at is not None and is_command(posted)
+    # Nor is the comment itself, read from GitHub once edited: whoever may edit another person's
+    # comment must not give a command in that person's name.
+    later = replace(posted, updated_at=posted.created_at + timedelta(minutes=2))
+    assert not is_command(later)
 
 
 async def test_prose_and_other_bots_commands_get_no_reaction() -> None:

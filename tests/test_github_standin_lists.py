@@ -119,6 +119,8 @@ async def test_repository_comments_since_a_time_in_the_order_asked(tmp_path: Pat
             assert await listed(sort="updated", direction="asc") == [ids[1], ids[2], ids[0]]
             assert await listed(sort="created", direction="desc") == ids[::-1]
             assert (await gh.get(f"{API}/issues/comments", params={"since": "yesterday"})).status_code == 422
+            spaced = await gh.get(f"{API}/issues/comments", params={"since": "2025-06-15 15:08:10+00:00"})
+            assert spaced.status_code == 422 and "YYYY-MM-DDTHH:MM:SSZ" in spaced.json()["message"]
             per_issue = await gh.get(
                 f"{API}/issues/{pr['number']}/comments", params={"since": "2025-06-15T15:08:10Z"}
             )

@@ -12,7 +12,7 @@ async def test_passes_over_an_unchanged_repository_decide_nothing_and_cost_no_ra
     world = World()
     try:
         await world.start(quick_pipeline, RELEASES)
-        await world.wait_for("every stage verified", lambda: _is(world, "success"), 60)
+        await world.wait_for("every stage verified", _is(world, "success"), 60)
         assert world.runtime is not None
         for task in world.runtime.tasks:
             task.cancel()  # only the passes below run now

@@ -95,3 +95,43 @@ async def test_a_rate_limited_pass_runs_again_only_after_the_wait_whatever_trigg
     await r.idle()
     assert len(passes) == 2, "the retry ran after the wait"
     assert passes[1] - passes[0] >= 0.4
+
+
+async def test_a_repository_another_shard_owns_gets_no_pass_whatever_asks_for_one() -> None:
+    r = reconciler((0, 2))
+    theirs = next(repo for repo in REPOS if not r.owns(repo))
+    mine = next(repo for repo in REPOS if r.owns(repo))
+    passes: list[str] = []
+
+    async def record(repo: str) -> list[Action]:
+        passes.append(repo)
+        return []
+
+    r.reconcile = record  # type: ignore[method-assign]
+    r.trigger(theirs)  # a webhook, a command, the timer or a retry all come through here
+    await r.promotion_merged(theirs, "dev", "a" * 40)
+    r._retry(theirs)
+    r.trigger(mine)
+    await r.idle()
+    assert passes == [mine]
+
+
+async def test_a_failing_step_of_a_pass_does_not_hold_the_others_back_and_is_retried() -> None:
+    r = reconciler()
+    ran: list[str] = []
+
+    async def failing(repo: str) -> list[Action]:
+        ran.append("reconcile")
+        raise GitHubError("GitHub answered 502", temporary=True)
+
+    async def sweep(repo: str) -> int:
+        ran.append("sweep")
+        return 0
+
+    r.reconcile = failing  # type: ignore[method-assign]
+    r.steps.append(sweep)
+    r.trigger("acme/repo-1")
+    await r.idle()
+    assert ran == ["reconcile", "sweep"]
+    assert "acme/repo-1" in r._retry_handles  # the pass as a whole comes back after the backoff
+    r._retry_handles.pop("acme/repo-1").cancel()

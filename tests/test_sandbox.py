@@ -73,15 +73,15 @@ async def test_verdict_is_posted_after_ferry_restarts_mid_verification() -> None
     world = World(progress_seconds=3.0)
     try:
         await world.start(quick_pipeline, RELEASES)
-        await world.wait_for("the starting commit verified", lambda: _is(world, "success"), 60)
+        await world.wait_for("the starting commit verified", _is(world, "success"), 60)
         world.registry.push("acme/web", "1.5.0")
         world.registry.push("acme/worker", "1.5.0")
         await world.wait_for("dev's promotion merged", lambda: world.kinds(events.PR_MERGED, "dev"), 60)
-        await world.wait_for("dev's sync requested", lambda: _is(world, "pending"), 30)
+        await world.wait_for("dev's sync requested", _is(world, "pending"), 30)
         await world.stop_ferry(crash=True)  # killed while Argo CD is still progressing
         restarted_at = datetime.now(UTC).replace(microsecond=0)
         await world.start_ferry()  # a new process: nothing carried over but what GitHub holds
-        await world.wait_for("dev's verdict after the restart", lambda: _is(world, "success"), 30)
+        await world.wait_for("dev's verdict after the restart", _is(world, "success"), 30)
         assert world.runtime is not None
         snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
         assert snapshot is not None

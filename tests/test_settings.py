@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,26 @@ def test_a_well_formed_shard_is_read_as_index_and_count(clean_environment: pytes
     with_secret(clean_environment)
     clean_environment.setenv("FERRY_SHARD", "2/3")
     assert load_settings().shard_index_count == (2, 3)
+
+
+def test_command_ages_read_as_the_pipeline_config_does(clean_environment: pytest.MonkeyPatch) -> None:
+    with_secret(clean_environment)
+    clean_environment.setenv("FERRY_COMMAND_MAX_AGE", "30m")
+    clean_environment.setenv("FERRY_COMMAND_LOOKBACK", "PT2H")
+    settings = load_settings()
+    assert (settings.command_max_age, settings.command_lookback) == (
+        timedelta(minutes=30),
+        timedelta(hours=2),
+    )
+
+
+def test_a_lookback_shorter_than_the_max_age_is_named(clean_environment: pytest.MonkeyPatch) -> None:
+    with_secret(clean_environment)
+    clean_environment.setenv("FERRY_COMMAND_LOOKBACK", "30m")
+    with pytest.raises(
+        SettingsError, match="FERRY_COMMAND_LOOKBACK: 30m is shorter than FERRY_COMMAND_MAX_AGE"
+    ):
+        load_settings()
 
 
 def test_a_non_numeric_app_id_is_named(clean_environment: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,10 @@ class RecordingReconciler:
         self.triggered: list[str] = []
         self.merged: list[tuple[str, str, str]] = []
         self.installations_added: list[int] = []
+        self.not_owned: set[str] = set()  # repositories another shard owns
+
+    def owns(self, repo: str) -> bool:
+        return repo not in self.not_owned
 
     async def add_installation(self, installation_id: int, *, reconcile: bool = True) -> list[str]:
         self.installations_added.append(installation_id)
@@ -289,6 +293,33 @@ async def test_a_promotion_pr_closed_without_merging_only_triggers_a_pass(contra
     await router_for(fake).deliver(delivery("pull_request", payload))
     assert fake.merged == []
     assert fake.triggered == [repo]
+
+
+@pytest.mark.parametrize("name", ["push", "issue_comment.created", "commit_comment.created", "status"])
+async def test_a_delivery_for_another_shards_repository_is_left_to_its_owner(
+    contracts: Path, name: str
+) -> None:
+    payload = load(contracts, name)
+    repo = payload["repository"]["full_name"]
+    fake = RecordingReconciler({repo: KNOWN_INSTALLATION})
+    fake.not_owned.add(repo)
+    commented: list[WebhookDelivery] = []
+
+    async def on_comment(got: WebhookDelivery) -> None:
+        commented.append(got)
+
+    await WebhookRouter(cast(Reconciler, fake), on_comment=on_comment).deliver(
+        delivery(name.partition(".")[0], payload)
+    )
+    assert (fake.triggered, fake.merged, commented) == ([], [], [])
+
+
+async def test_a_merge_of_another_shards_promotion_starts_no_sync_here(contracts: Path) -> None:
+    payload = merged(contracts, "ferry/staging/0123456789ab")
+    fake = RecordingReconciler({payload["repository"]["full_name"]: KNOWN_INSTALLATION})
+    fake.not_owned.add(payload["repository"]["full_name"])
+    await router_for(fake).deliver(delivery("pull_request", payload))
+    assert (fake.triggered, fake.merged) == ([], [])
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from githubkit.config import get_config
 from githubkit.exception import GitHubException, RequestFailed
 from githubkit.throttling import BaseThrottler
 
+from bot.command_replies import AppIdentity
 from bot.core.backoff import github_rate_limit
 from bot.errors import GitHubError
 
@@ -267,6 +268,8 @@ class GitHubApp:
         )
         self._auth = AppAuthStrategy(app_id, private_key)
         self.lanes: dict[int | None, Lane] = {}
+        self.app_id = app_id
+        self._identity: AppIdentity | None = None
         self._app = self._client(self._auth, None)
         self._installations: dict[int, _PooledGitHub] = {}
 
@@ -301,6 +304,21 @@ class GitHubApp:
             await client.aclose()
         await self._pool.close_pool()
         await self._cache.acleanup()
+
+    async def identity(self) -> AppIdentity:
+        """Who the App is on GitHub: its id and its bot account's login, ``<slug>[bot]``, from ``GET /app``
+        (read once; docs.github.com/en/rest/apps/apps#get-the-authenticated-app). The comments the App
+        writes with an installation token are authored by that account."""
+        if self._identity is None:
+            response = await call(
+                "reading the App", self._app.rest(REST_API_VERSION).apps.async_get_authenticated()
+            )
+            data = response.parsed_data
+            slug = getattr(data, "slug", None) or ""
+            if not slug:
+                raise GitHubError("GitHub's GET /app did not name the App's slug", temporary=False)
+            self._identity = AppIdentity(int(data.id), f"{slug}[bot]")
+        return self._identity
 
     async def installations(self) -> list[tuple[int, str]]:
         """(installation id, account login) of every installation of the App."""

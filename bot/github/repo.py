@@ -7,25 +7,36 @@ retried after a 502) adopts the first attempt's result instead of duplicating it
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal, cast
 
 from githubkit import GitHub
 
+from bot.command_replies import AppIdentity
 from bot.core.actions import ClosePromotion, MergePromotion, OpenPromotion, PostComment, SetStatus
 from bot.core.promotion import parse_branch
 from bot.core.snapshot import CommitStatus, MergedPromotion, PullRequest
 from bot.errors import GitHubError
-from bot.github.client import REST_API_VERSION, call
+from bot.github.client import REST_API_VERSION, call, status_of
+from bot.github.comments import RepoComments
 from bot.github.history import RepoHistory
 
 CLOSED_PRS_SCANNED = 50
-Reaction = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 
 
-class RepoGitHub:
-    def __init__(self, client: GitHub[Any], full_name: str) -> None:
+class RepoGitHub(RepoComments):
+    """``identity`` tells who the App is (``GitHubApp.identity``): only its comments' markers count."""
+
+    def __init__(
+        self,
+        client: GitHub[Any],
+        full_name: str,
+        *,
+        identity: Callable[[], Awaitable[AppIdentity]] | None = None,
+    ) -> None:
         self.client = client
+        self.identity = identity
         self.full_name = full_name
         self.owner, _, self.name = full_name.partition("/")
         self.rest = client.rest(REST_API_VERSION)
@@ -330,69 +341,19 @@ class RepoGitHub:
             ),
         )
 
-    async def comment_once(self, number: int, body: str, *, marker: str) -> bool:
-        """Post ``body`` (which gets ``marker``) unless a comment with that marker is already there."""
-        if any(marker in text for text in await self.comment_bodies(number)):
-            return False
-        text = body if marker in body else f"{body}\n\n{marker}\n"
-        await call(
-            f"commenting on #{number}",
-            self.rest.issues.async_create_comment(self.owner, self.name, number, data={"body": text}),
-        )
-        return True
-
     async def post_comment(self, action: PostComment) -> None:
         await self.comment_once(action.number, action.body, marker=action.marker)
 
     # ---- comment commands (bot.command_runner) -----------------------------------------------
-    async def comment_bodies(self, number: int) -> list[str]:
-        """The bodies of an issue's or pull request's comments (first 100), to look for a marker."""
-        comments = await call(
-            f"reading comments of #{number}",
-            self.rest.issues.async_list_comments(self.owner, self.name, number, per_page=100),
-        )
-        return [c.body or "" for c in comments.parsed_data]
-
-    async def commit_comment_bodies(self, sha: str) -> list[str]:
-        comments = await call(
-            f"reading comments of commit {sha[:7]}",
-            self.rest.repos.async_list_comments_for_commit(self.owner, self.name, sha, per_page=100),
-        )
-        return [c.body for c in comments.parsed_data]
-
-    async def commit_comment_once(self, sha: str, body: str, *, marker: str) -> bool:
-        """``comment_once`` for a commit: reply under it unless a comment with ``marker`` is there."""
-        if any(marker in text for text in await self.commit_comment_bodies(sha)):
-            return False
-        text = body if marker in body else f"{body}\n\n{marker}\n"
-        await call(
-            f"commenting on commit {sha[:7]}",
-            self.rest.repos.async_create_commit_comment(self.owner, self.name, sha, data={"body": text}),
-        )
-        return True
-
-    async def react_to_comment(self, kind: Literal["issue", "commit"], comment_id: int, content: str) -> None:
-        """Add a reaction (eyes, rocket, confused, ...); GitHub keeps one per person and content."""
-        reaction = cast(Reaction, content)
-        what = f"reacting {content} to comment {comment_id}"
-        if kind == "issue":
-            await call(
-                what,
-                self.rest.reactions.async_create_for_issue_comment(
-                    self.owner, self.name, comment_id, data={"content": reaction}
-                ),
-            )
-        else:
-            await call(
-                what,
-                self.rest.reactions.async_create_for_commit_comment(
-                    self.owner, self.name, comment_id, data={"content": reaction}
-                ),
-            )
-
     async def pull_head_repo(self, number: int) -> str | None:
-        """The full name of the repository a pull request's head branch lives in (None: deleted fork)."""
-        pull = await call(f"reading #{number}", self.rest.pulls.async_get(self.owner, self.name, number))
+        """The full name of the repository a pull request's head branch lives in (None: deleted fork);
+        this repository's for an issue that is no pull request (``GET /pulls/{n}`` answers 404)."""
+        try:
+            pull = await call(f"reading #{number}", self.rest.pulls.async_get(self.owner, self.name, number))
+        except GitHubError as exc:
+            if isinstance(exc.__cause__, Exception) and status_of(exc.__cause__) == 404:
+                return self.full_name
+            raise
         repo = pull.parsed_data.head.repo
         return repo.full_name if repo else None
 

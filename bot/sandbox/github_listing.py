@@ -3,6 +3,7 @@ GitHub reads them. Pagination itself is ``github_ops.paginate``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -14,11 +15,19 @@ from bot.sandbox.github_ops import ApiError, invalid
 T = TypeVar("T")
 
 
+# What GitHub answers (422) to a ``since`` that is not ``YYYY-MM-DDTHH:MM:SSZ``, e.g. a date and a time
+# separated by a space as Python's str(datetime) writes them (quoted in github.com/lampepfl/bench/pull/581).
+SINCE_FORMAT = "The since parameter needs to be in ISO 8601 format: YYYY-MM-DDTHH:MM:SSZ"
+_SINCE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
+
+
 def since(request: web.Request) -> float | None:
     """The ``since`` query parameter (ISO 8601, e.g. ``2024-05-01T12:00:00Z``) as Unix seconds."""
     value = request.query.get("since")
     if value is None:
         return None
+    if not _SINCE_RE.match(value):
+        raise ApiError(422, SINCE_FORMAT)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:

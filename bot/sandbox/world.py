@@ -29,7 +29,7 @@ from bot.sandbox.argocd_standin import ArgoCDStandIn
 from bot.sandbox.example import EXAMPLE_APPS, ConfigEdit, example_chart_repository, sandbox_files
 from bot.sandbox.github_standin import GitHubStandIn
 from bot.sandbox.registry_standin import RegistryStandIn
-from bot.server import run_server
+from bot.server import WEBHOOKS_KEY, run_server
 from bot.settings import ArgoCDServer, Settings
 
 OWNER, REPO = "acme", "gitops"
@@ -177,9 +177,11 @@ class World:
         return broken_tag_pull_error(f"{name}:{tag}") if tag else None
 
     async def stop_ferry(self, *, crash: bool = False) -> None:
-        """Stop Ferry; with ``crash``, whatever it was doing is dropped mid-way."""
+        """Stop Ferry; with ``crash``, whatever it was doing is dropped mid-way (as ``kill -9`` would: passes,
+        and deliveries still being handled, which a graceful stop lets finish)."""
         if crash and self.runtime is not None:
-            for task in self.runtime.tasks:
+            webhooks = self.runtime.app.get(WEBHOOKS_KEY)
+            for task in [*self.runtime.tasks, *(webhooks.tasks if webhooks is not None else ())]:
                 task.cancel()
             await self.runtime.reconciler.abandon()
         if self._server is not None:
@@ -242,12 +244,18 @@ class World:
         self.timeline.add(events.PR_MERGED, stage, f"#{pull['number']} merged by {who}")
 
     async def wait_for(self, what: str, check: Any, within: float = 60.0) -> Any:
-        """Poll ``check()`` (sync or async) until it returns something truthy."""
+        """Poll ``check()`` (sync or async) until it returns something truthy.
+
+        A check that returns a function (``lambda: some_async_check``) is a mistake, not a yes: a function
+        is always truthy, so the wait would end at once whatever the world says. It raises ``TypeError``.
+        """
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             value = check()
             if asyncio.iscoroutine(value):
                 value = await value
+            if callable(value):
+                raise TypeError(f"sandbox: the check for {what} returned a function, not an answer")
             if value:
                 return value
             await asyncio.sleep(0.05)
