@@ -20,6 +20,7 @@ CONFIG_STATUS = "config_status"
 COMMENT_POSTED = "comment_posted"
 COMMAND_ACCEPTED = "command_accepted"
 COMMAND_REFUSED = "command_refused"
+PROMOTION_DECLINED = "promotion_declined"  # a person closed a promotion unmerged: Ferry does not reopen it
 
 
 # The X-GitHub-Delivery id of the webhook whose handling (or whose reconcile pass) is running, "" for the

@@ -32,6 +32,7 @@ from bot.core.backoff import retry_delay
 from bot.core.config import PipelineConfig
 from bot.core.decide import decide
 from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
+from bot.core.promotion import declined_comment, declined_marker
 from bot.core.snapshot import Snapshot
 from bot.core.verification import refused_status, start_verification
 from bot.errors import ExternalError, FerryError
@@ -94,6 +95,8 @@ class Reconciler:
         # recent promotions (a merge among them is old news).
         self._configs: dict[str, PipelineConfig] = {}
         self._merged_seen: dict[str, frozenset[str]] = {}
+        # (repo, branch) of promotions a person closed unmerged: a cache of what GitHub says, to skip a lookup
+        self.declined: set[tuple[str, str]] = set()
         # More work of a pass after observe -> decide -> act, each failing on its own (the command sweep).
         self.steps: list[Callable[[str], Awaitable[object]]] = []
 
@@ -382,10 +385,32 @@ class Actor:
             log.info("base moved; deciding again", extra={"repo": self.repo, "branch": action.branch})
             self.r.trigger(self.repo)
             return
+        if action.rebuild_pr is None and await self._declined(action):
+            return
         number, url = await self.gh.open_promotion(action)
         self.opened[action.branch] = url
         kind = events.PR_REBUILT if action.rebuild_pr else events.PR_OPENED
         self._emit(kind, action.stage, f"#{number} {action.title}", action.freight.id)
+
+    async def _declined(self, action: OpenPromotion) -> bool:
+        """Whether a person closed this very promotion unmerged; then it is not opened again.
+
+        Said once under the closed pull request (a marked comment, so a restart or a second replica says
+        nothing new); remembered for this process only to spare GitHub the lookup on every pass.
+        """
+        key = (self.repo, action.branch)
+        if key in self.r.declined:
+            return True
+        found = await self.gh.refused_promotion(action.branch)
+        if found is None:
+            return False
+        number, _ = found
+        self.r.declined.add(key)
+        comment = declined_comment(action.stage, action.freight)
+        if await self.gh.comment_once(number, comment, marker=declined_marker(action.branch)):
+            detail = f"#{number} was closed unmerged; {action.freight.label} is not proposed again"
+            self._emit(events.PROMOTION_DECLINED, action.stage, detail, action.freight.id)
+        return True
 
     async def close_promotion(self, action: ClosePromotion) -> None:
         link = None

@@ -51,6 +51,19 @@ def rollback_title(stage: str, freight: Freight) -> str:
     return f"Roll back {stage} to {freight.label}"
 
 
+def declined_comment(stage: str, freight: Freight) -> str:
+    """Ferry's word under a promotion a person closed unmerged: the refusal stands; how to ask again."""
+    return (
+        f"Closed without merging, so Ferry will not open this promotion of {freight.label} to `{stage}` "
+        f"again. To ask for it after all, comment `/promote {stage} {freight.id}`; `/promote {stage}` asks "
+        "for the newest freight that may go there."
+    )
+
+
+def declined_marker(branch: str) -> str:
+    return f"<!-- ferry:declined:{branch} -->"
+
+
 def image_trailer(image: FreightImage) -> str:
     return str(image.ref)
 

@@ -25,6 +25,11 @@ from bot.github.history import RepoHistory
 CLOSED_PRS_SCANNED = 50
 
 
+def closed_marker(number: int) -> str:
+    """The marker of the comment Ferry posts on a pull request it closes itself."""
+    return f"<!-- ferry:closed:{number} -->"
+
+
 class RepoGitHub(RepoComments):
     """``identity`` tells who the App is (``GitHubApp.identity``): only its comments' markers count."""
 
@@ -190,6 +195,26 @@ class RepoGitHub(RepoComments):
                 return pr.number, pr.html_url
         return None
 
+    async def refused_promotion(self, branch: str) -> tuple[int, str] | None:
+        """``(number, url)`` of the newest pull request of ``branch`` when a person closed it unmerged.
+
+        ``GET /pulls?state=closed&head=owner:branch`` lists newest first (GitHub's default ``sort=created``,
+        ``direction=desc``: docs.github.com/en/rest/pulls/pulls#list-pull-requests). The newest decides:
+        merged is no refusal, nor is a close Ferry made itself (its comment carries ``ferry:closed``).
+        """
+        pulls = await call(
+            f"looking for a closed pull request of {branch}",
+            self.rest.pulls.async_list(
+                self.owner, self.name, state="closed", head=f"{self.owner}:{branch}", per_page=10
+            ),
+        )
+        newest = next((pr for pr in pulls.parsed_data if pr.head.ref == branch), None)
+        if newest is None or newest.merged_at:
+            return None
+        if await self._marked(await self.thread_comments(newest.number), closed_marker(newest.number)):
+            return None
+        return newest.number, newest.html_url
+
     async def permission(self, login: str) -> str:
         """admin | maintain | write | triage | read | none."""
         try:
@@ -311,7 +336,7 @@ class RepoGitHub(RepoComments):
 
     async def close_promotion(self, action: ClosePromotion, link: str | None) -> None:
         comment = action.comment if link is None else f"{action.comment.rstrip('.')}: {link}"
-        await self.comment_once(action.number, comment, marker=f"<!-- ferry:closed:{action.number} -->")
+        await self.comment_once(action.number, comment, marker=closed_marker(action.number))
         await call(
             f"closing #{action.number}",
             self.rest.pulls.async_update(self.owner, self.name, action.number, data={"state": "closed"}),
