@@ -173,6 +173,11 @@ def _rank(level: str | None) -> int:
     return LEVELS.index(level) if level in LEVELS else 0
 
 
+def grants(granted: Mapping[str, str], name: str, level: str) -> bool:
+    """Whether ``granted`` holds permission ``name`` at ``level`` or higher (write includes read)."""
+    return _rank(granted.get(name)) >= _rank(level)
+
+
 def default_permissions(*, optional: bool = True) -> dict[str, str]:
     """``{name: level}`` of the permissions to ask for; ``optional=False`` leaves the optional ones out."""
     return {p.name: p.level for p in PERMISSIONS if optional or not p.optional}

@@ -34,6 +34,7 @@ from bot.sandbox.github_routes_app import AppRoutes
 from bot.sandbox.github_routes_comments import CommentRoutes
 from bot.sandbox.github_routes_deployments import DeploymentRoutes
 from bot.sandbox.github_routes_git import GitRoutes
+from bot.sandbox.github_routes_hook import HookRoutes
 from bot.sandbox.github_routes_issues import IssueRoutes
 from bot.sandbox.github_routes_pulls import PullRoutes
 from bot.sandbox.github_routes_reviews import ReviewRoutes
@@ -290,5 +291,6 @@ class GitHubStandIn(StandInControls):
         self._deployments.register(app.router)
         AppRoutes(self.ops, self._pipeline.rate_usage).register(app.router)
         ManifestWebRoutes(self.ops).register(app.router)
+        HookRoutes(self.ops, self._webhooks).register(app.router)
         git.register_late(app.router)
         return app
