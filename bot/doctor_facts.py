@@ -21,24 +21,25 @@ from bot.core.pipeline import warehouse_of
 from bot.core.snapshot import Snapshot
 from bot.core.stage_view import stage_view
 from bot.core.warehouse import image_rules
-from bot.doctor import (
+from bot.doctor import Check, fail
+from bot.doctor_github import (
     AppFacts,
-    ArgoAppFacts,
-    Check,
-    ConfigFacts,
     ProtectionFacts,
-    RegistryFacts,
-    StageFiles,
     WebhookFacts,
     app_checks,
+    protection_check,
+    webhook_check,
+)
+from bot.doctor_pipeline import (
+    ArgoAppFacts,
+    ConfigFacts,
+    RegistryFacts,
+    StageFiles,
     argocd_check,
     config_check,
     config_summary,
-    fail,
-    protection_check,
     registry_check,
     stage_files_check,
-    webhook_check,
 )
 from bot.errors import ConfigError, ExternalError, FerryError
 from bot.github.client import GitHubApp

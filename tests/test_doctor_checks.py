@@ -7,19 +7,16 @@ import json
 
 from bot.app_manifest import default_events, default_permissions
 from bot.core.selection import TagRule
-from bot.doctor import (
+from bot.doctor import Check, render_json, render_table
+from bot.doctor_github import (
     AppFacts,
-    Check,
     ProtectionFacts,
-    RegistryFacts,
     WebhookFacts,
     app_checks,
     protection_check,
-    registry_check,
-    render_json,
-    render_table,
     webhook_check,
 )
+from bot.doctor_pipeline import RegistryFacts, registry_check
 
 SETTINGS = "https://github.com/organizations/acme/settings/apps/ferry"
 
