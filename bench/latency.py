@@ -5,7 +5,7 @@ with a pipeline where only dev moves: it auto-promotes and auto-merges. Then, N 
 pushed to the registry and timed through dev:
 
 - merge -> sync request: the GitHub stand-in applying the merge (its ``pull_request`` closed event) to the
-  Argo CD stand-in receiving the sync of that merge commit;
+  Argo CD stand-in receiving Ferry's request for it (a refresh of the automated app, or a sync);
 - merge -> verdict: the same merge to the ``ferry/health/dev`` success or failure status on that commit;
 - release push -> merge: for context (warehouse discovery, the PR, its gate, the auto-merge);
 - GitHub requests for the act phase of one promotion (Ferry's own request counter around opening the PR:
@@ -145,8 +145,11 @@ async def promote(world: World, recorder: Recorder, tag: str, deadline: float) -
         f"the verdict on {tag}", lambda: verdict_on(world, promotion.merge_sha), limit
     )
     promotion.verdict = state
-    syncs = [at for _, revision, _, at in world.argocd.syncs if revision == promotion.merge_sha]
-    promotion.synced_at = min(syncs) if syncs else None
+    # Ferry asks Argo CD for a refresh (automated apps) or a sync of the app's own targetRevision: the
+    # first of either for shop-dev after the merge is when the merge reached Argo CD.
+    asked = [at for app, _, _, at in world.argocd.syncs if app == "shop-dev" and at >= promotion.merged_at]
+    asked += [at for app, _, at in world.argocd.refreshes if app == "shop-dev" and at >= promotion.merged_at]
+    promotion.synced_at = min(asked) if asked else None
     await world.runtime.reconciler.idle()
     promotion.total_requests = world.runtime.github.counter.total - requests_before
     promotion.charged_requests = charged(world) - charged_before

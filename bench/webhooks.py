@@ -32,7 +32,7 @@ from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-0123456789"
-PAYLOAD = REPO.parent / "shared" / "contracts" / "github-webhooks" / "push.payload.json"
+PAYLOAD = REPO / "tests" / "fixtures" / "github-webhooks" / "push.json"
 WARM_UP = 300
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 5.0

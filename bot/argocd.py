@@ -1,12 +1,17 @@
-"""Argo CD adapter (httpx): request a sync to the deploy commit, read an application's state.
+"""Argo CD adapter (httpx): read an application, ask for a refresh, sync it to its own targetRevision.
 
-Shapes follow Argo CD's API (``/api/v1/applications/{name}`` and ``.../sync``, Swagger 2.0 in
-``../shared/contracts/argocd/swagger.json``). A sync carries ``infos`` with the promotion id under
-``PROMOTION_INFO_KEY``, so a later pass that meets "another operation is already in progress" (gRPC
-code 9, HTTP 400) adopts its own running operation instead of failing, as Kargo's ``argocd-update``
-step does. Failures are classified (``ArgoCDError.temporary``); temporary ones are retried here with
-``bot.core.backoff``'s waits through the injected ``sleep``, honouring ``Retry-After``. Every request
-has a deadline (``ArgoCDServer.timeout``) over the whole exchange. Tokens never appear in messages.
+Shapes follow Argo CD's API (``/api/v1/applications/{name}``, ``.../sync``, ``.../syncwindows``,
+``.../resource-tree``; Swagger 2.0, the part Ferry uses is in ``tests/fixtures/argocd/swagger.json``). Ferry
+never sends a ``revision``: an automated app gets a refresh, any other a sync of its own ``targetRevision``
+(``bot.core.argo_app``). A sync carries ``infos`` with the promotion id under ``PROMOTION_INFO_KEY``, so a
+later pass that meets "another operation is already in progress" adopts its own running operation instead of
+failing, as Kargo's ``argocd-update`` step does.
+
+Argo CD's refusals of a sync are classified in ``bot.argocd_answers``.
+
+Failures of the transport are classified (``ArgoCDError.temporary``); temporary ones are retried here with
+``bot.core.backoff``'s waits through the injected ``sleep``, honouring ``Retry-After``. Every request has a
+deadline (``ArgoCDServer.timeout``) over the whole exchange. Tokens never appear in messages.
 """
 
 from __future__ import annotations
@@ -14,22 +19,36 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 
+from bot.argocd_answers import (
+    APP_DELETING,
+    AUTO_SYNC_REFUSAL,
+    MSG_ADOPTED,
+    MSG_AUTO_SYNC,
+    MSG_BLOCKED,
+    MSG_BUSY,
+    MSG_DELETING,
+    MSG_FORBIDDEN,
+    MSG_MISSING,
+    MSG_REFRESHED,
+    MSG_STARTED,
+    OPERATION_IN_PROGRESS,
+    SYNC_WINDOW,
+    SyncResult,
+    denied_rule,
+)
+from bot.argocd_state import app_state_from_application, blocking_window, pod_problems
+from bot.core.argo_app import INFO_KEY, AppState
 from bot.core.backoff import retry_delay
-from bot.core.verdict import HEALTHY, AppState
 from bot.errors import ArgoCDError
 from bot.settings import ArgoCDServer
 
-PROMOTION_INFO_KEY = "ferry.promotion"
-GRPC_FAILED_PRECONDITION = 9
-OPERATION_IN_PROGRESS = "another operation is already in progress"
+PROMOTION_INFO_KEY = INFO_KEY
 BACKOFF_MAX_SECONDS = 30.0  # in-call retries stay short; the reconciler's retry waits longer
 
 MSG_UNKNOWN_SERVER = (
@@ -47,23 +66,7 @@ MSG_CA_FILE = (
     'Argo CD server "{server}": cannot read ca_file {path}: {detail}; fix the path in FERRY_ARGOCD_SERVERS'
 )
 MSG_NOT_JSON = 'Argo CD server "{server}" answered {what} app "{app}" with something other than JSON'
-MSG_STARTED = 'sync of "{app}" to {revision} started'
-MSG_ADOPTED = 'sync of "{app}" already running for promotion {promotion}; adopted it'
-MSG_BUSY = 'another operation is running on "{app}" (by {who}, revision {revision}); retry later'
-MSG_MISSING = 'app "{app}" not found on Argo CD server "{server}" (or the token may not sync it)'
-
 _NO_INFOS: Mapping[str, str] = MappingProxyType({})
-
-SyncOutcome = Literal["started", "adopted", "busy", "missing"]
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    """``started``: our sync was accepted; ``adopted``: ours was already running; ``busy``: someone
-    else's operation runs (retry later); ``missing``: no such app, or the token may not see it."""
-
-    outcome: SyncOutcome
-    message: str
 
 
 class ArgoCDClient:
@@ -107,42 +110,108 @@ class ArgoCDClient:
         server: str,
         app: str,
         *,
+        repo: str | None = None,
         app_namespace: str | None = None,
         project: str | None = None,
-        refresh: bool = False,
+        refresh: bool | Literal["normal", "hard"] = False,
     ) -> AppState:
         """The application's state; ``exists=False`` when Argo CD denies knowing it (403) or says 404.
 
-        ``refresh`` asks for a normal refresh, which blocks until Argo CD has re-compared: use sparingly.
+        ``repo`` (``owner/name``) picks the source to read in a multi-source app. ``refresh`` (``True`` for
+        ``normal``, or ``hard``) makes Argo CD re-compare with the branch head first; the request blocks until
+        it has (``Server.Get``): use it to pick up a merge now rather than after Argo CD's poll.
         """
         params = _query(app_namespace=app_namespace, project=project)
         if refresh:
-            params["refresh"] = "normal"
+            params["refresh"] = "normal" if refresh is True else refresh
         response = await self._request(server, "GET", _app_path(app), app=app, what="reading", params=params)
         if response.status_code in (403, 404):
             return AppState.missing(app)
         self._raise_for_status(server, app, "reading", response)
-        return app_state_from_application(self._json(server, app, "reading", response), name=app)
+        return app_state_from_application(self._json(server, app, "reading", response), name=app, repo=repo)
+
+    async def sync_window(
+        self,
+        server: str,
+        app: str,
+        *,
+        automated: bool,
+        app_namespace: str | None = None,
+        project: str | None = None,
+    ) -> str | None:
+        """The sync window that blocks ``app`` now (``kind 'schedule' for duration``), or None."""
+        params = _query(app_namespace=app_namespace, project=project)
+        response = await self._request(
+            server,
+            "GET",
+            _app_path(app) + "/syncwindows",
+            app=app,
+            what="reading sync windows of",
+            params=params,
+        )
+        if response.status_code in (403, 404):
+            return None
+        self._raise_for_status(server, app, "reading sync windows of", response)
+        return blocking_window(
+            self._json(server, app, "reading sync windows of", response), automated=automated
+        )
+
+    async def pod_problems(
+        self, server: str, app: str, *, app_namespace: str | None = None, project: str | None = None
+    ) -> tuple[str, ...]:
+        """What the app's unhealthy pods say (``GET …/resource-tree``), for a verdict that names the cause."""
+        params = _query(app_namespace=app_namespace, project=project)
+        what = "reading the resource tree of"
+        response = await self._request(
+            server, "GET", _app_path(app) + "/resource-tree", app=app, what=what, params=params
+        )
+        if response.status_code in (403, 404):
+            return ()
+        self._raise_for_status(server, app, what, response)
+        return pod_problems(self._json(server, app, what, response))
+
+    async def refresh(
+        self,
+        server: str,
+        app: str,
+        *,
+        hard: bool = False,
+        app_namespace: str | None = None,
+        project: str | None = None,
+    ) -> SyncResult:
+        """Ask Argo CD to re-compare ``app`` with its branch head now; its auto-sync applies a change."""
+        kind: Literal["normal", "hard"] = "hard" if hard else "normal"
+        state = await self.get_app(server, app, app_namespace=app_namespace, project=project, refresh=kind)
+        if not state.exists:
+            return SyncResult("missing", MSG_MISSING.format(app=app, server=server), "refresh")
+        return SyncResult("refreshed", MSG_REFRESHED.format(app=app, kind=kind), "refresh")
 
     async def sync(
         self,
         server: str,
         app: str,
         *,
-        revision: str,
         prune: bool = False,
         app_namespace: str | None = None,
         project: str | None = None,
         infos: Mapping[str, str] = _NO_INFOS,
         sync_options: Sequence[str] = (),
+        revision: str | None = None,
     ) -> SyncResult:
-        """Ask Argo CD to sync ``app`` to ``revision`` now; adopt our own running operation if any."""
+        """Ask Argo CD to sync ``app`` to its own ``targetRevision`` now; adopt our own running operation.
+
+        No ``revision`` is sent, so Argo CD resolves the app's ``targetRevision`` itself (for every source of
+        a multi-source app: no ``revisions``/``sourcePositions`` needed). ``revision`` exists only to show how
+        Argo CD answers an override (tests); Ferry never passes it. An app with automated sync that refuses
+        the request is refreshed instead.
+        """
         body: dict[str, Any] = {
             "name": app,
-            "revision": revision,
             "prune": prune,
             "infos": [{"name": key, "value": value} for key, value in infos.items()],
         }
+        if revision is not None:
+            body["revision"] = revision
         if app_namespace:
             body["appNamespace"] = app_namespace
         if project:
@@ -152,12 +221,52 @@ class ArgoCDClient:
         response = await self._request(
             server, "POST", _app_path(app) + "/sync", app=app, what="syncing", json=body
         )
+        if response.is_success:
+            target = _str(
+                _obj(_obj(self._json(server, app, "syncing", response).get("spec")).get("source")).get(
+                    "targetRevision"
+                )
+            )
+            return SyncResult("started", MSG_STARTED.format(app=app, target=target or "HEAD"))
+        return await self._refused(
+            server, app=app, response=response, app_namespace=app_namespace, project=project, infos=infos
+        )
+
+    async def _refused(
+        self,
+        server: str,
+        *,
+        app: str,
+        response: httpx.Response,
+        app_namespace: str | None,
+        project: str | None,
+        infos: Mapping[str, str],
+    ) -> SyncResult:
+        """Classify Argo CD's refusal of a sync (see the module docstring), or raise for anything else."""
+        text = _error_text(response)
         if response.status_code in (403, 404):
+            if SYNC_WINDOW in text:
+                window = await self.sync_window(
+                    server, app, automated=False, app_namespace=app_namespace, project=project
+                )
+                return SyncResult("blocked", MSG_BLOCKED.format(app=app, window=window or "(no detail)"))
+            denied = denied_rule(text)
+            if denied is not None:
+                rule, target = denied
+                rbac = target or f"{project or '*'}/{app}"
+                return SyncResult("forbidden", MSG_FORBIDDEN.format(rule=rule, app=app, object=rbac))
             return SyncResult("missing", MSG_MISSING.format(app=app, server=server))
-        if response.status_code == 400 and _is_operation_in_progress(response):
-            return await self._adopt_or_wait(server, app, app_namespace, project, infos)
+        if response.status_code == 400:
+            if AUTO_SYNC_REFUSAL in text:
+                refreshed = await self.refresh(server, app, app_namespace=app_namespace, project=project)
+                detail = _error_detail(response) or AUTO_SYNC_REFUSAL
+                return SyncResult(refreshed.outcome, MSG_AUTO_SYNC.format(app=app, detail=detail), "refresh")
+            if APP_DELETING in text:
+                return SyncResult("deleting", MSG_DELETING.format(app=app))
+            if OPERATION_IN_PROGRESS in text:
+                return await self._adopt_or_wait(server, app, app_namespace, project, infos)
         self._raise_for_status(server, app, "syncing", response)
-        return SyncResult("started", MSG_STARTED.format(app=app, revision=revision))
+        raise AssertionError("unreachable: a refused sync raises above")  # pragma: no cover
 
     async def _adopt_or_wait(
         self,
@@ -291,83 +400,12 @@ class ArgoCDClient:
         return data
 
 
-def app_state_from_application(data: Mapping[str, Any], *, name: str | None = None) -> AppState:
-    """Reduce a ``v1alpha1Application`` (JSON or YAML, any field may be missing) to an AppState."""
-    metadata = _obj(data.get("metadata"))
-    status = _obj(data.get("status"))
-    sync = _obj(status.get("sync"))
-    health = _obj(status.get("health"))
-    state = _obj(status.get("operationState"))
-    operation = _obj(state.get("operation"))
-    sync_result = _obj(state.get("syncResult"))
-    requested = data.get("operation")
-    initiated = _obj(operation.get("initiatedBy")) or _obj(_obj(requested).get("initiatedBy"))
-    who = _str(initiated.get("username")) or ("automated sync" if initiated.get("automated") else None)
-    return AppState(
-        name=_str(metadata.get("name")) or name or "?",
-        sync_status=_str(sync.get("status")),
-        sync_revision=_str(sync.get("revision")) or _first(sync.get("revisions")),
-        health_status=_str(health.get("status")),
-        health_message=_str(health.get("message")),
-        operation_phase=_str(state.get("phase")),
-        operation_revision=(
-            _str(sync_result.get("revision"))
-            or _first(sync_result.get("revisions"))
-            or _str(_obj(operation.get("sync")).get("revision"))
-        ),
-        operation_infos=_infos(operation.get("info")),
-        operation_started_at=_time(state.get("startedAt")),
-        operation_finished_at=_time(state.get("finishedAt")),
-        operation_message=_str(state.get("message")),
-        reconciled_at=_time(status.get("reconciledAt")),
-        unhealthy_resources=_unhealthy(status.get("resources")),
-        operation_requested=isinstance(requested, dict),
-        requested_infos=_infos(_obj(requested).get("info")),
-        operation_initiated_by=who,
-        health_since=_time(health.get("lastTransitionTime")),
-        images=tuple(i for i in _obj(status.get("summary")).get("images") or () if isinstance(i, str)),
-    )
-
-
-def _unhealthy(resources: Any) -> tuple[str, ...]:
-    lines = []
-    for item in resources if isinstance(resources, list) else ():
-        resource = _obj(item)
-        health = _obj(resource.get("health"))
-        state = _str(health.get("status"))
-        if state is None or state == HEALTHY:
-            continue
-        label = f"{resource.get('kind') or '?'}/{resource.get('name') or '?'}"
-        lines.append(f"{label}: {_str(health.get('message')) or state}")
-    return tuple(lines)
-
-
 def _obj(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _first(value: Any) -> str | None:
-    return _str(value[0]) if isinstance(value, list) and value else None
-
-
-def _infos(value: Any) -> dict[str, str]:
-    items = value if isinstance(value, list) else []
-    return {str(i["name"]): str(i.get("value", "")) for i in items if isinstance(i, dict) and "name" in i}
-
-
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _app_path(app: str) -> str:
@@ -395,10 +433,9 @@ def _error_detail(response: httpx.Response) -> str | None:
     return _str(body.get("message")) or _str(body.get("error"))
 
 
-def _is_operation_in_progress(response: httpx.Response) -> bool:
+def _error_text(response: httpx.Response) -> str:
     body = _error_body(response)
-    text = f"{body.get('error') or ''} {body.get('message') or ''}".lower()
-    return body.get("code") == GRPC_FAILED_PRECONDITION or OPERATION_IN_PROGRESS in text
+    return f"{body.get('error') or ''} {body.get('message') or ''}".lower()
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot import events
-from bot.argocd import PROMOTION_INFO_KEY
+from bot.argocd_deploy import DeployPort, perform
 from bot.core.actions import (
     Action,
     ClosePromotion,
@@ -33,28 +33,19 @@ from bot.core.config import PipelineConfig
 from bot.core.decide import decide
 from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
 from bot.core.snapshot import Snapshot
-from bot.core.verification import start_verification
+from bot.core.verification import refused_status, start_verification
 from bot.errors import ExternalError, FerryError
 from bot.event_log import freight_at
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
-from bot.observe import AppReader, FreightSource, observe
+from bot.observe import FreightSource, observe
+from bot.observe_apps import AppReader
 
 log = logging.getLogger("ferry.reconciler")
 
 
-class SyncPort(AppReader, Protocol):
-    async def sync(
-        self,
-        server: str,
-        app: str,
-        *,
-        revision: str,
-        prune: bool = False,
-        app_namespace: str | None = None,
-        project: str | None = None,
-        infos: Mapping[str, str] = ...,
-    ) -> Any: ...
+class SyncPort(AppReader, DeployPort, Protocol):
+    """The Argo CD adapter as the reconciler uses it: read apps, refresh them, sync them."""
 
 
 def shard_of(repo: str, count: int) -> int:
@@ -220,10 +211,12 @@ class Reconciler:
         return [r for r in self.repos if self.owns(r) and (idle_due or r in self.verifying)]
 
     async def promotion_merged(self, repo: str, stage: str, merge_commit: str) -> None:
-        """Fast path: a promotion PR just merged, so ask Argo CD to sync now rather than after a full pass.
+        """Fast path: a promotion PR just merged, so ask Argo CD now rather than after a full pass.
 
-        Same actions as the pass would decide (same promotion id, so Argo CD adopts a repeat), then
-        a pass to confirm; without a known config this is only the pass.
+        The same request a pass would make (``auto``: the adapter reads each app and applies the same rule,
+        a refresh or a sync of the app's own targetRevision, never a revision, so even a late event cannot
+        move an app backwards; same promotion id, so Argo CD adopts a repeat), then a pass to confirm;
+        without a known config this is only the pass.
         """
         config = None if self._stopped else self._configs.get(repo)
         stage_config = config.stages.get(stage) if config is not None else None
@@ -233,7 +226,7 @@ class Reconciler:
                 if await self._merge_already_handled(repo, merge_commit, pending.context):
                     self.trigger(repo)  # a redelivered event: the pass decides from what is true now
                     return
-                await Actor(self, repo, None).run([sync, pending])
+                await Actor(self, repo, None).run([pending] if sync is None else [sync, pending])
             except ExternalError as exc:
                 log.warning("fast sync failed", extra={"repo": repo, "stage": stage, "error": str(exc)})
         self.trigger(repo)
@@ -402,21 +395,14 @@ class Actor:
     async def request_sync(self, action: RequestSync) -> None:
         if self.r.argocd is None:
             return
-        for app in action.apps:
-            result = await self.r.argocd.sync(
-                action.server,
-                app,
-                revision=action.revision,
-                prune=action.prune,
-                app_namespace=action.app_namespace,
-                project=action.project,
-                infos={PROMOTION_INFO_KEY: action.promotion_id},
-            )
-            outcome = getattr(result, "outcome", "started")
-            detail = f"{app} -> {action.revision[:7]} ({outcome})"
-            self._emit(
-                events.SYNC_REQUESTED, action.stage, detail, freight_at(self.snapshot, sha=action.revision)
-            )
+        for ask in action.asks:
+            result = await perform(self.r.argocd, action, ask, repo=self.repo, now=self.r.clock())
+            if result.mode != "none":
+                detail = f"{ask.app}: {result.mode} for {action.revision[:7]} ({result.outcome})"
+                freight = freight_at(self.snapshot, sha=action.revision)
+                self._emit(events.SYNC_REQUESTED, action.stage, detail, freight)
+            if result.refused:
+                await self.set_status(refused_status(action, ask.app, result.message))
 
 
 def _stage_of_sha(snapshot: Snapshot | None, sha: str) -> str:

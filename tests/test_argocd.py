@@ -53,7 +53,7 @@ async def client(sleep: FakeSleep) -> Any:
 
 @pytest.fixture(scope="module")
 def swagger() -> dict[str, Any]:
-    path = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "argocd" / "swagger.json"
+    path = Path(__file__).resolve().parent / "fixtures" / "argocd" / "swagger.json"
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
@@ -86,7 +86,6 @@ async def test_sync_posts_a_swagger_shaped_body_with_the_bearer_token(
     result = await client.sync(
         "main",
         "web-dev",
-        revision=DEPLOY,
         prune=True,
         app_namespace="argocd",
         project="shop",
@@ -99,7 +98,6 @@ async def test_sync_posts_a_swagger_shaped_body_with_the_bearer_token(
     body = json.loads(request.content)
     assert body == {
         "name": "web-dev",
-        "revision": DEPLOY,
         "prune": True,
         "appNamespace": "argocd",
         "project": "shop",
@@ -113,18 +111,24 @@ async def test_sync_posts_a_swagger_shaped_body_with_the_bearer_token(
 
 
 @respx.mock
-async def test_sync_leaves_out_namespace_and_project_when_not_set(client: ArgoCDClient) -> None:
-    route = respx.post(SYNC_URL).respond(200, json={})
-    await client.sync("main", "web-dev", revision=DEPLOY)
+async def test_sync_sends_no_revision_so_argo_cd_syncs_the_apps_own_target_revision(
+    client: ArgoCDClient,
+) -> None:
+    # Without a revision Argo CD resolves the app's targetRevision itself (server/application/
+    # application.go resolveSourceRevisions); the request used to carry the merge commit as an override.
+    route = respx.post(SYNC_URL).respond(200, json={"spec": {"source": {"targetRevision": "main"}}})
+    result = await client.sync("main", "web-dev")
     body = json.loads(route.calls.last.request.content)
-    assert body == {"name": "web-dev", "revision": DEPLOY, "prune": False, "infos": []}
+    assert body == {"name": "web-dev", "prune": False, "infos": []}
+    assert (result.outcome, result.mode) == ("started", "sync")
+    assert "targetRevision main" in result.message
 
 
 @respx.mock
 async def test_operation_in_progress_carrying_our_promotion_is_adopted(client: ArgoCDClient) -> None:
     respx.post(SYNC_URL).respond(400, json=IN_PROGRESS)
     respx.get(APP_URL).respond(200, json=running_app({PROMOTION_INFO_KEY: "dev-abc123"}))
-    result = await client.sync("main", "web-dev", revision=DEPLOY, infos={PROMOTION_INFO_KEY: "dev-abc123"})
+    result = await client.sync("main", "web-dev", infos={PROMOTION_INFO_KEY: "dev-abc123"})
     assert result.outcome == "adopted"
     assert "dev-abc123" in result.message
 
@@ -133,7 +137,7 @@ async def test_operation_in_progress_carrying_our_promotion_is_adopted(client: A
 async def test_operation_in_progress_for_another_promotion_is_busy(client: ArgoCDClient) -> None:
     respx.post(SYNC_URL).respond(400, json=IN_PROGRESS)
     respx.get(APP_URL).respond(200, json=running_app({PROMOTION_INFO_KEY: "dev-old999"}))
-    result = await client.sync("main", "web-dev", revision=DEPLOY, infos={PROMOTION_INFO_KEY: "dev-abc123"})
+    result = await client.sync("main", "web-dev", infos={PROMOTION_INFO_KEY: "dev-abc123"})
     assert result.outcome == "busy"
 
 
@@ -141,7 +145,7 @@ async def test_operation_in_progress_for_another_promotion_is_busy(client: ArgoC
 async def test_operation_started_by_someone_else_is_busy_and_says_who(client: ArgoCDClient) -> None:
     respx.post(SYNC_URL).respond(400, json=IN_PROGRESS)
     respx.get(APP_URL).respond(200, json=running_app({}, username="alice@example.com"))
-    result = await client.sync("main", "web-dev", revision=DEPLOY, infos={PROMOTION_INFO_KEY: "dev-abc123"})
+    result = await client.sync("main", "web-dev", infos={PROMOTION_INFO_KEY: "dev-abc123"})
     assert result.outcome == "busy"
     assert "alice@example.com" in result.message
 
@@ -172,7 +176,7 @@ async def test_missing_app_reads_as_not_existing(
     state = await client.get_app("main", "web-dev")
     assert state.name == "web-dev"
     assert not state.exists
-    assert (await client.sync("main", "web-dev", revision=DEPLOY)).outcome == "missing"
+    assert (await client.sync("main", "web-dev")).outcome == "missing"
 
 
 @respx.mock
@@ -232,7 +236,7 @@ async def test_timeouts_and_connection_errors_are_temporary(client: ArgoCDClient
     assert "within 5s" in str(timed_out.value)
     respx.post(SYNC_URL).mock(side_effect=httpx.ConnectError("connection refused"))
     with pytest.raises(ArgoCDError) as unreachable:
-        await client.sync("main", "web-dev", revision=DEPLOY)
+        await client.sync("main", "web-dev")
     assert unreachable.value.temporary
     assert "unreachable" in str(unreachable.value)
     assert len(sleep.delays) == 6
@@ -242,7 +246,7 @@ async def test_timeouts_and_connection_errors_are_temporary(client: ArgoCDClient
 async def test_other_client_errors_are_permanent_and_quote_argo_cd(client: ArgoCDClient) -> None:
     respx.post(SYNC_URL).respond(400, json={"error": "x", "code": 3, "message": "revision must be set"})
     with pytest.raises(ArgoCDError) as caught:
-        await client.sync("main", "web-dev", revision="")
+        await client.sync("main", "web-dev")
     assert not caught.value.temporary
     assert "revision must be set" in str(caught.value)
 

@@ -6,11 +6,14 @@ verdict on the deploy commit."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bot import events
+from bot.argocd import PROMOTION_INFO_KEY
 from bot.core.gates import health_context
+from bot.sandbox.argocd_apps import git_app
 from bot.sandbox.argocd_standin import ArgoCDStandIn
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.world import FULL_NAME, World
@@ -115,9 +118,15 @@ async def open_dev_pull(world: World, title_has: str) -> dict[str, Any]:
     return dict(await world.wait_for(f"dev's {title_has} PR", found, 30))
 
 
+def manual_dev(world: World) -> None:
+    """shop-dev without automated sync, so Ferry syncs it (its own targetRevision) rather than refreshing."""
+    argocd(world).set_spec("shop-dev", git_app("overlays/dev", "main"))
+
+
 async def test_argocd_answering_500_for_a_while_still_ends_in_a_verdict() -> None:
     async with sandbox() as world:
         await starting_commit_verified(world)
+        manual_dev(world)
         outcomes = record_pass_outcomes(world)
         # More failures in a row than the adapter retries within one call, so whole passes meet them.
         argocd(world).fail_next("POST", DEV_SYNC, 500, times=5)
@@ -170,19 +179,29 @@ async def test_an_argocd_app_that_does_not_exist_fails_verification_after_the_ti
 async def test_an_operation_started_by_someone_else_is_waited_out_and_the_merge_verified() -> None:
     async with sandbox(dev_merged_by_people, progress_seconds=1.5) as world:
         await starting_commit_verified(world)
+        manual_dev(world)
         release(world, "1.5.0")
         pull = await open_dev_pull(world, "1.5.0")
         base = pull["base"]["sha"]
         asked_before = argocd(world).requests[f"POST {DEV_SYNC}"]
         async with world.person("dora", "write") as dora:
+            foreign_started = time.time()
             argocd(world).start_foreign_operation("shop-dev", base)  # someone clicks Sync in the UI
             await world.merge(dora, pull, "@dora")
         merge = await dev_merge_commit(world, pull["number"])
         assert await decided(world, merge) == "success"
-        ours = [s for s in argocd(world).syncs if s[0] == "shop-dev" and s[1] == merge]
-        assert ours, "Ferry never synced the merge commit"
-        asked = argocd(world).requests[f"POST {DEV_SYNC}"] - asked_before
-        assert asked > len(ours)  # at least one of Ferry's sync requests was refused as busy
+        # Ferry's sync names no revision (the app syncs its own targetRevision, whose head holds the
+        # merge); its infos name the promotion of the merge commit. (It used to send the merge commit.)
+        promotion = f"dev/{merge[:12]}"
+        ours = [
+            s for s in argocd(world).syncs if s[0] == "shop-dev" and s[2].get(PROMOTION_INFO_KEY) == promotion
+        ]
+        assert ours, "Ferry never synced for the merge commit"
+        assert all(s[1] in ("", "HEAD") for s in ours)
+        # Ferry read the app first and waited the other operation out instead of being refused as busy
+        # (it used to send a sync at once and count on the refusal).
+        assert ours[0][3] >= foreign_started + 1.5
+        assert argocd(world).requests[f"POST {DEV_SYNC}"] - asked_before == len(ours)
 
 
 async def two_quick_merges(world: World) -> tuple[str, str]:
@@ -199,19 +218,23 @@ async def two_quick_merges(world: World) -> tuple[str, str]:
 
 
 async def test_of_two_merges_in_quick_succession_the_later_is_verified() -> None:
-    async with sandbox(dev_merged_by_people, progress_seconds=2.0) as world:
+    # Syncs run long enough that the second merge lands while the first is still being verified.
+    async with sandbox(dev_merged_by_people, progress_seconds=8.0) as world:
         outcomes = record_pass_outcomes(world)
         _, later = await two_quick_merges(world)
         assert await decided(world, later) == "success"
-        assert argocd(world).syncs[-1][:2] == ("shop-dev", later)
-        assert world.runtime is not None
+        assert world.runtime is not None and world.runtime.reconciler.argocd is not None
+        # Argo CD runs the later merge (checked on the app itself: Ferry's syncs name no revision).
+        app = await world.runtime.reconciler.argocd.get_app("default", "shop-dev")
+        assert app.sync_revision == later
         snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
         assert snapshot is not None and snapshot.deploys["dev"].commit == later
         assert "crashed" not in outcomes
 
 
 async def test_of_two_merges_in_quick_succession_the_earlier_says_it_was_superseded() -> None:
-    async with sandbox(dev_merged_by_people, progress_seconds=2.0) as world:
+    # Syncs run long enough that the second merge lands while the first is still being verified.
+    async with sandbox(dev_merged_by_people, progress_seconds=8.0) as world:
         earlier, later = await two_quick_merges(world)
         assert await decided(world, later) == "success"
         state = await decided(world, earlier, within=15)

@@ -1,107 +1,63 @@
 """The Argo CD stand-in over real loopback HTTP and a real git repository, driven by ArgoCDClient.
 
 Every response is checked against Argo CD's swagger.json: each key exists in the schema, types agree,
-required fields are present.
+required fields are present. Behaviour tests for branch tracking, auto-sync, refusals, rendering,
+health and multi-source apps are in the other test_argocd_standin_*.py files.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from argocd_standin_kit import (
+    START,
+    FakeClock,
+    GitRepo,
+    Sandbox,
+    assert_shape,
+    running,
+    schema_problems,
+    shop_repo,
+    swagger,
+)
 from pydantic import SecretStr
 
 from bot.argocd import PROMOTION_INFO_KEY, ArgoCDClient
 from bot.core.verdict import app_verdict, stage_verdict
 from bot.errors import ArgoCDError
-from bot.sandbox.argocd_standin import ArgoCDStandIn, deployed_images
+from bot.sandbox.argocd_apps import git_app
 from bot.settings import ArgoCDServer
 
-TOKEN = "sandbox-token"
-START = 1_740_823_200.0  # 2025-03-01T10:00:00Z
-
-KUSTOMIZATION = """\
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources: [deployment.yaml]
-images:
-  - name: ghcr.io/acme/web
-    newTag: "{tag}"
-"""
-DEPLOYMENT = """\
+SHAPES = {
+    "": "v1alpha1Application",
+    "/resource-tree": "v1alpha1ApplicationTree",
+    "/syncwindows": "applicationApplicationSyncWindowsResponse",
+}
+CHART = {
+    "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: 1.0.0\n",
+    "charts/web/values.yaml": "image:\n  repository: ghcr.io/acme/web\n  tag: ''\n",
+    "charts/web/templates/deployment.yaml": """\
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: web}
+metadata:
+  name: {{ .Release.Name }}
 spec:
   template:
     spec:
       containers:
         - name: web
-          image: ghcr.io/acme/web:0.0.1
-"""
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class GitRepo:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        self.git("init", "-q", "-b", "main")
-        self.git("config", "user.email", "ferry@example.com")
-        self.git("config", "user.name", "Ferry Test")
-
-    def git(self, *args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(self.path), *args], check=True, capture_output=True, text=True
-        )
-        return done.stdout.strip()
-
-    def commit(self, files: dict[str, str], message: str) -> str:
-        for name, text in files.items():
-            target = self.path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", message)
-        return self.git("rev-parse", "HEAD")
-
-    def release(self, tag: str) -> str:
-        return self.commit({"overlays/dev/kustomization.yaml": KUSTOMIZATION.format(tag=tag)}, f"web {tag}")
-
-
-@dataclass
-class Sandbox:
-    repo: GitRepo
-    clock: FakeClock
-    standin: ArgoCDStandIn
-    client: ArgoCDClient
-    base_url: str
-    first: str
-
-    def raw(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, headers={"Authorization": f"Bearer {TOKEN}"})
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+""",
+}
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    return GitRepo(tmp_path / "gitops")
+    return shop_repo(tmp_path / "gitops")
 
 
 @pytest.fixture
@@ -111,94 +67,21 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def sandbox(repo: GitRepo, clock: FakeClock) -> AsyncIterator[Sandbox]:
-    repo.commit({"overlays/dev/deployment.yaml": DEPLOYMENT}, "base")
-    first = repo.release("1.0.0")
-    standin = ArgoCDStandIn(
-        repo.path,
-        token=TOKEN,
-        apps={"web-dev": "overlays/dev", "web-values": "charts/values-dev.yaml"},
-        progress_seconds=2.0,
-        clock=clock,
-    )
-    base_url = await standin.start()
-    server = ArgoCDServer(url=base_url, token=SecretStr(TOKEN), timeout=5.0)
-
-    async def no_sleep(_: float) -> None:
-        return None
-
-    client = ArgoCDClient({"sandbox": server}, sleep=no_sleep)
-    try:
-        yield Sandbox(repo, clock, standin, client, base_url, first)
-    finally:
-        await client.aclose()
-        await standin.stop()
-
-
-@pytest.fixture(scope="module")
-def swagger() -> dict[str, Any]:
-    path = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "argocd" / "swagger.json"
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
-def schema_problems(
-    value: Any, schema: dict[str, Any], definitions: dict[str, Any], where: str = "$"
-) -> Iterator[str]:
-    """Where ``value`` strays from a Swagger 2.0 schema: unknown keys, wrong types, missing required."""
-    if "$ref" in schema:
-        schema = definitions[schema["$ref"].rsplit("/", 1)[-1]]
-    kind = schema.get("type", "object" if "properties" in schema else None)
-    checks = {
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "array": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
+    repo.commit(CHART, "chart")
+    apps = {
+        "web-dev": git_app("overlays/dev"),
+        "web-values": git_app("charts/web", value_files=["values-dev.yaml"]),
     }
-    if kind in checks and not checks[kind](value):
-        yield f"{where}: expected {kind}, got {type(value).__name__}"
-        return
-    if kind == "string" and schema.get("format") == "date-time":
-        try:
-            datetime.fromisoformat(value)
-        except ValueError:
-            yield f"{where}: {value!r} is not a date-time"
-    if kind == "array":
-        for index, item in enumerate(value):
-            yield from schema_problems(item, schema.get("items", {}), definitions, f"{where}[{index}]")
-    if kind == "object":
-        properties = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        for name in schema.get("required", []):
-            if name not in value:
-                yield f"{where}: required {name!r} missing"
-        for key, item in value.items():
-            if key in properties:
-                yield from schema_problems(item, properties[key], definitions, f"{where}.{key}")
-            elif isinstance(extra, dict):
-                yield from schema_problems(item, extra, definitions, f"{where}.{key}")
-            else:
-                yield f"{where}: {key!r} is not in the schema"
-
-
-def assert_shape(value: Any, definition: str, swagger: dict[str, Any]) -> None:
-    definitions = swagger["definitions"]
-    problems = list(schema_problems(value, definitions[definition], definitions))
-    assert problems == [], "\n".join(problems)
-
-
-async def get_json(sandbox: Sandbox, path: str, **params: str) -> tuple[int, Any]:
-    async with sandbox.raw() as http:
-        response = await http.get(path, params=params)
-    return response.status_code, response.json()
+    repo.commit({"charts/web/values-dev.yaml": "image: {tag: 1.0.0}\n"}, "values")
+    async with running(repo, clock, apps) as sandbox:
+        yield sandbox
 
 
 # --- shapes -------------------------------------------------------------------------------------
 
 
-def test_the_schema_check_can_fail(swagger: dict[str, Any]) -> None:
-    definitions = swagger["definitions"]
+def test_the_schema_check_can_fail() -> None:
+    definitions = swagger()["definitions"]
     bad = {"status": {"reconciledAt": 5, "sync": {"revison": "x"}}}
     problems = list(schema_problems(bad, definitions["v1alpha1Application"], definitions))
     assert problems == [
@@ -207,9 +90,7 @@ def test_the_schema_check_can_fail(swagger: dict[str, Any]) -> None:
     ]
 
 
-async def test_every_response_matches_swagger_through_a_whole_sync(
-    sandbox: Sandbox, swagger: dict[str, Any]
-) -> None:
+async def test_every_response_matches_swagger_through_a_whole_sync(sandbox: Sandbox) -> None:
     broken = sandbox.repo.release("1.0.1-broken")
     async with sandbox.raw() as http:
         synced = await http.post(
@@ -217,47 +98,55 @@ async def test_every_response_matches_swagger_through_a_whole_sync(
             json={"revision": broken, "prune": True, "infos": [{"name": PROMOTION_INFO_KEY, "value": "p1"}]},
         )
         assert synced.status_code == 200
-        assert_shape(synced.json(), "v1alpha1Application", swagger)
+        assert_shape(synced.json(), "v1alpha1Application")
         again = await http.post("/api/v1/applications/web-dev/sync", json={"revision": broken})
         assert again.status_code == 400
-        assert_shape(again.json(), "runtimeError", swagger)
+        assert_shape(again.json(), "runtimeError")
     seen = []
-    for _ in range(3):
-        status, body = await get_json(sandbox, "/api/v1/applications/web-dev")
-        assert status == 200
-        assert_shape(body, "v1alpha1Application", swagger)
-        status, listing = await get_json(sandbox, "/api/v1/applications")
-        assert_shape(listing, "v1alpha1ApplicationList", swagger)
-        seen.append(body["status"]["health"]["status"])
+    for _ in range(8):  # 12 s: past the 10 s progress deadline
+        async with sandbox.raw() as http:
+            for path in ("", "/resource-tree", "/syncwindows"):
+                response = await http.get(f"/api/v1/applications/web-dev{path}")
+                assert response.status_code == 200
+                assert_shape(response.json(), SHAPES[path])
+                if not path:
+                    seen.append(response.json()["status"]["health"]["status"])
+            listing = await http.get("/api/v1/applications")
+            assert_shape(listing.json(), "v1alpha1ApplicationList")
         sandbox.clock.advance(1.5)
-    assert seen == ["Progressing", "Progressing", "Degraded"]
+    assert seen == ["Progressing"] * 7 + ["Degraded"]
 
 
-async def test_error_bodies_match_swagger_and_argo_cd_codes(
-    sandbox: Sandbox, swagger: dict[str, Any]
-) -> None:
+async def test_error_bodies_match_swagger_and_argo_cd_codes(sandbox: Sandbox) -> None:
     async with httpx.AsyncClient(base_url=sandbox.base_url) as anonymous:
         unauthenticated = await anonymous.get("/api/v1/applications/web-dev")
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["code"] == 16
-    assert_shape(unauthenticated.json(), "runtimeError", swagger)
-    status, denied = await get_json(sandbox, "/api/v1/applications/nope")
-    assert (status, denied) == (
+    assert_shape(unauthenticated.json(), "runtimeError")
+    async with sandbox.raw() as http:
+        denied = await http.get("/api/v1/applications/nope")
+        missing = await http.get("/api/v1/applications/nope", params={"project": "default"})
+    assert (denied.status_code, denied.json()) == (
         403,
         {"error": "permission denied", "code": 7, "message": "permission denied"},
     )
-    status, missing = await get_json(sandbox, "/api/v1/applications/nope", project="default")
-    assert (status, missing["code"]) == (404, 5)
-    assert_shape(missing, "runtimeError", swagger)
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"error": 'applications.argoproj.io "nope" not found', "code": 5,
+         "message": 'applications.argoproj.io "nope" not found'},
+    )  # fmt: skip
+    assert_shape(missing.json(), "runtimeError")
 
 
 # --- behaviour through the client ---------------------------------------------------------------
 
 
-async def test_each_app_starts_healthy_at_head(sandbox: Sandbox) -> None:
+async def test_each_app_starts_healthy_at_its_target_revision(sandbox: Sandbox) -> None:
     state = await sandbox.client.get_app("sandbox", "web-dev")
-    assert app_verdict(state, sandbox.first).state == "success"
+    head = sandbox.repo.head()
+    assert app_verdict(state, head).state == "success"
     assert state.images == ("ghcr.io/acme/web:1.0.0",)
+    assert (await sandbox.client.get_app("sandbox", "web-values")).images == ("ghcr.io/acme/web:1.0.0",)
 
 
 async def test_sync_progresses_then_turns_healthy_at_the_full_sha(sandbox: Sandbox) -> None:
@@ -280,9 +169,14 @@ async def test_sync_progresses_then_turns_healthy_at_the_full_sha(sandbox: Sandb
     assert sandbox.standin.syncs == [("web-dev", commit[:7], {PROMOTION_INFO_KEY: "dev-111"}, START)]
 
 
-async def test_broken_release_degrades_with_the_image_in_the_reason(sandbox: Sandbox) -> None:
+async def test_broken_release_progresses_until_the_deadline_then_degrades(sandbox: Sandbox) -> None:
+    # Before: Degraded as soon as the sync finished, with the pod's message on the Deployment. Real
+    # Kubernetes keeps the Deployment Progressing until progressDeadlineSeconds; the back-off is the Pod's.
     commit = sandbox.repo.release("1.2.0-broken")
     await sandbox.client.sync("sandbox", "web-dev", revision=commit)
+    sandbox.clock.advance(5)
+    waiting = await sandbox.client.get_app("sandbox", "web-dev")
+    assert (waiting.operation_phase, waiting.health_status) == ("Succeeded", "Progressing")
     sandbox.clock.advance(5)
     state = await sandbox.client.get_app("sandbox", "web-dev")
     now = datetime.fromtimestamp(sandbox.clock.now, UTC)
@@ -290,15 +184,22 @@ async def test_broken_release_degrades_with_the_image_in_the_reason(sandbox: San
         [state], commit, requested_at=now, now=now, timeout=timedelta(minutes=15), soak=timedelta(0)
     )
     assert verdict.state == "failure"
-    assert verdict.reason.startswith("web-dev: Degraded: Deployment/web-dev: Back-off pulling image")
-    assert "ghcr.io/acme/web:1.2.0-broken" in verdict.reason
-    assert "ImagePullBackOff" in verdict.details[0]
+    assert 'Deployment "web" exceeded its progress deadline' in verdict.reason
+    async with sandbox.raw() as http:
+        tree = (await http.get("/api/v1/applications/web-dev/resource-tree")).json()
+    pods = [node for node in tree["nodes"] if node["kind"] == "Pod"]
+    assert pods and pods[0]["health"] == {
+        "status": "Degraded",
+        "message": 'Back-off pulling image "ghcr.io/acme/web:1.2.0-broken"',
+    }
+    assert {"name": "Status Reason", "value": "ImagePullBackOff"} in pods[0]["info"]
 
 
 async def test_missing_app_reads_as_not_existing_and_its_sync_as_missing(sandbox: Sandbox) -> None:
     assert not (await sandbox.client.get_app("sandbox", "api-dev")).exists
     assert not (await sandbox.client.get_app("sandbox", "api-dev", project="default")).exists
-    assert (await sandbox.client.sync("sandbox", "api-dev", revision=sandbox.first)).outcome == "missing"
+    result = await sandbox.client.sync("sandbox", "api-dev", revision=sandbox.repo.head())
+    assert result.outcome == "missing"
 
 
 async def test_wrong_token_is_refused_permanently(sandbox: Sandbox) -> None:
@@ -326,7 +227,7 @@ async def test_a_second_sync_of_the_same_promotion_adopts_the_running_one(sandbo
 
 async def test_an_operation_started_by_someone_else_makes_ferry_wait(sandbox: Sandbox) -> None:
     commit = sandbox.repo.release("1.4.0")
-    sandbox.standin.start_foreign_operation("web-dev", sandbox.first)
+    sandbox.standin.start_foreign_operation("web-dev", sandbox.repo.head())
     result = await sandbox.client.sync("sandbox", "web-dev", revision=commit, infos={PROMOTION_INFO_KEY: "p"})
     assert result.outcome == "busy"
     assert "admin" in result.message
@@ -342,40 +243,41 @@ async def test_injected_server_errors_are_retried_by_the_client(sandbox: Sandbox
     assert sandbox.client.requests_made == 3
 
 
-async def test_sync_to_an_unknown_revision_fails_the_operation(sandbox: Sandbox) -> None:
+async def test_sync_to_an_unknown_commit_fails_the_operation(sandbox: Sandbox) -> None:
     missing = "ffffffffffffffffffffffffffffffffffffffff"
     await sandbox.client.sync("sandbox", "web-dev", revision=missing)
     sandbox.clock.advance(2.0)
     state = await sandbox.client.get_app("sandbox", "web-dev")
     verdict = app_verdict(state, missing)
-    assert verdict.state == "failure"
-    assert "unable to resolve" in verdict.reason
+    assert (state.operation_phase, verdict.state) == ("Error", "failure")
+    assert f"not our ref {missing}" in verdict.reason
 
 
-async def test_reconciled_at_advances_after_the_operation_finishes(sandbox: Sandbox) -> None:
+async def test_reconciled_at_moves_at_each_comparison_not_at_each_read(sandbox: Sandbox) -> None:
+    # Before: reconciledAt was "now" on every read. Argo CD moves it only when it compares
+    # (controller/appcontroller.go: after an operation, on refresh, on the reconciliation timeout).
     commit = sandbox.repo.release("1.5.0")
     await sandbox.client.sync("sandbox", "web-dev", revision=commit)
     sandbox.clock.advance(3.0)
     first = await sandbox.client.get_app("sandbox", "web-dev")
     sandbox.clock.advance(10.0)
-    second = await sandbox.client.get_app("sandbox", "web-dev")
-    assert first.operation_finished_at is not None
-    assert first.reconciled_at is not None
-    assert second.reconciled_at is not None
+    unchanged = await sandbox.client.get_app("sandbox", "web-dev")
+    sandbox.clock.advance(180.0)
+    polled = await sandbox.client.get_app("sandbox", "web-dev")
+    assert first.operation_finished_at is not None and first.reconciled_at is not None
     assert first.reconciled_at >= first.operation_finished_at
-    assert second.reconciled_at - first.reconciled_at == timedelta(seconds=10)
+    assert unchanged.reconciled_at == first.reconciled_at
+    assert polled.reconciled_at == datetime.fromtimestamp(sandbox.clock.now, UTC)
 
 
-async def test_an_app_made_of_a_helm_values_file_is_deployed_from_that_file(sandbox: Sandbox) -> None:
-    values = "image:\n  repository: ghcr.io/acme/web\n  tag: 2.0.0-broken\n"
-    commit = sandbox.repo.commit({"charts/values-dev.yaml": values}, "values")
+async def test_a_helm_chart_in_the_repository_is_rendered_with_its_value_files(sandbox: Sandbox) -> None:
+    # Before: an app "path" could name a values file, read as if it were the deployment.
+    commit = sandbox.repo.commit({"charts/web/values-dev.yaml": "image: {tag: 2.0.0-broken}\n"}, "values")
     await sandbox.client.sync("sandbox", "web-values", revision=commit)
-    sandbox.clock.advance(2.0)
+    sandbox.clock.advance(11.0)
     state = await sandbox.client.get_app("sandbox", "web-values")
-    assert state.images == ("ghcr.io/acme/web:2.0.0-broken",)
+    assert state.images == ("ghcr.io/acme/web:1.0.0", "ghcr.io/acme/web:2.0.0-broken")  # old pods run on
     assert state.health_status == "Degraded"
-
-
-def test_kustomize_overrides_replace_the_image_they_name() -> None:
-    assert deployed_images(DEPLOYMENT, KUSTOMIZATION.format(tag="1.0.0")) == ["ghcr.io/acme/web:1.0.0"]
-    assert deployed_images(DEPLOYMENT, "not: [valid") == ["ghcr.io/acme/web:0.0.1"]
+    body = await sandbox.get("web-values")
+    assert body["status"]["sourceType"] == "Helm"
+    assert [r["name"] for r in body["status"]["resources"]] == ["web-values"]

@@ -1,6 +1,6 @@
 """Comment commands from a webhook payload to reactions, a pull request and one reply (fake GitHub port).
 
-Payloads are GitHub's own examples from ../shared/contracts/, with the body, author and repository
+Payloads are the webhook fixtures in tests/fixtures/github-webhooks/, with the body, author and repository
 changed; snapshots are built by hand from the example repository, as in test_decide.
 """
 
@@ -194,7 +194,7 @@ def payload(
     comment_id: int = 700,
     kind: str = "issue_comment",
 ) -> dict[str, Any]:
-    name = f"{kind}.{action}.payload.json"
+    name = f"{kind}.{action}.json"
     data: dict[str, Any] = copy.deepcopy(json.loads((CONTRACTS / "github-webhooks" / name).read_text()))
     data["action"] = action
     data["repository"]["full_name"] = REPO
@@ -208,7 +208,7 @@ def payload(
     return data
 
 
-CONTRACTS = Path(__file__).resolve().parent.parent.parent / "shared" / "contracts"
+CONTRACTS = Path(__file__).resolve().parent / "fixtures"
 
 
 # ---- accepted ------------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ async def test_commit_comment_is_answered_under_the_commit() -> None:
     outcome = await world.say("/promote prod", event="commit_comment", kind="commit_comment")
     assert outcome.verdict == "accepted"
     [(target, _)] = world.gh.replies
-    assert target == "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    assert target == "2011efc948a207c52267cb635d39dd9f452bf6e0"  # the fixture's commit_id
     assert world.gh.reactions[0][0] == "commit"
 
 

@@ -181,7 +181,8 @@ def test_the_shard_is_the_pod_ordinal_of_as_many_replicas_as_the_statefulset_run
     assert env["FERRY_SHARD"]["value"] == f"$(POD_INDEX)/{replicas}"
     shards = {
         load_settings(
-            webhook_secret="s", shard=env["FERRY_SHARD"]["value"].replace("$(POD_INDEX)", str(i))
+            webhook_secret="a-webhook-secret-of-some-length",
+            shard=env["FERRY_SHARD"]["value"].replace("$(POD_INDEX)", str(i)),
         ).shard_index_count
         for i in range(replicas)
     }
@@ -210,7 +211,10 @@ def test_the_pod_runs_as_the_images_non_root_user_on_a_read_only_root(
 
 
 def test_kubernetes_waits_longer_than_ferrys_drain_before_killing_it(rendered: list[dict[str, Any]]) -> None:
-    drain = load_settings(webhook_secret="s", drain_timeout=env_of(rendered)["FERRY_DRAIN_TIMEOUT"]["value"])
+    drain = load_settings(
+        webhook_secret="a-webhook-secret-of-some-length",
+        drain_timeout=env_of(rendered)["FERRY_DRAIN_TIMEOUT"]["value"],
+    )
     grace = timedelta(seconds=pod(rendered)["spec"]["terminationGracePeriodSeconds"])
     assert grace >= drain.drain_timeout + timedelta(seconds=EXIT_MARGIN_SECONDS)
 

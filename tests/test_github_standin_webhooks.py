@@ -1,5 +1,5 @@
 """The GitHub stand-in's webhooks reach Ferry's URL signed, in order, shaped like GitHub's real deliveries
-(``shared/contracts/github-webhooks/``) and parseable by githubkit's 2022-11-28 webhook models."""
+(``tests/fixtures/github-webhooks/``) and parseable by githubkit's 2022-11-28 webhook models."""
 
 from __future__ import annotations
 
@@ -58,10 +58,10 @@ async def standin(tmp_path: Path, receiver: tuple[Receiver, str]) -> AsyncIterat
 def contract_file(contracts_dir: Path, event: str, payload: dict[str, Any]) -> Path:
     folder = contracts_dir / "github-webhooks"
     if event == "push":
-        return folder / ("push.with-new-branch.payload.json" if payload["created"] else "push.payload.json")
+        return folder / ("push.with-new-branch.json" if payload["created"] else "push.json")
     if "action" in payload and event != "status":
-        return folder / f"{event}.{payload['action']}.payload.json"
-    return folder / f"{event}.payload.json"
+        return folder / f"{event}.{payload['action']}.json"
+    return folder / f"{event}.json"
 
 
 # Their contents depend on how an App is configured, not on the payload's shape.

@@ -27,9 +27,7 @@ from bot.sandbox.world import FULL_NAME, World
 from bot.server import WEBHOOK_PATH, WebhookDelivery, signature_for
 from bot.webhooks import WebhookRouter, package_image
 
-PAYLOAD = (
-    Path(__file__).parent / "fixtures" / "github-webhooks" / "package.published.ghcr-container.payload.json"
-)
+PAYLOAD = Path(__file__).parent / "fixtures" / "github-webhooks" / "package.published.container.json"
 GITOPS, OTHER_GITOPS, APP = "acme/gitops", "acme/platform", "acme/web"
 INSTALLATION = 957387
 

@@ -118,3 +118,18 @@ async def test_a_second_replica_reconciling_at_once_opens_no_duplicate_pr() -> N
         if twin is not None:
             await twin.close()
         await world.stop()
+
+
+async def test_busy_main_ends_with_every_stage_verified_and_nothing_asked_off_main() -> None:
+    result = await run_scenario("busy-main")
+    assert result["ok"], result.get("error")
+    stages = result["stages"]
+    assert {stage["health"] for stage in stages.values()} == {"success"}
+    assert len({stage["freight"] for stage in stages.values()}) == 1
+    kinds = {event["kind"] for event in result["events"]}
+    assert {events.SYNC_REQUESTED, events.HEALTH_VERDICT} <= kinds
+    asked = [e["detail"] for e in result["events"] if e["kind"] == events.SYNC_REQUESTED]
+    assert asked and all(": refresh for " in d or ": sync for " in d for d in asked)
+    assert result["sync_requests"]["refresh"] >= 3 and result["sync_requests"]["sync"] >= 1
+    verdicts = [e["detail"] for e in result["events"] if e["kind"] == events.HEALTH_VERDICT]
+    assert not [v for v in verdicts if v.startswith("failure")]

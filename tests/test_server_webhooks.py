@@ -25,12 +25,12 @@ from bot.server import (
 from bot.settings import Settings
 
 SECRET = "It's a Secret to Everybody"
-CONTRACTS = Path(__file__).resolve().parent.parent.parent / "shared" / "contracts" / "github-webhooks"
+CONTRACTS = Path(__file__).resolve().parent / "fixtures" / "github-webhooks"
 # (file name, event name, raw bytes) of every real payload; the event is the name's part before the first dot.
 PAYLOADS = [
     (path.name, path.name.split(".", 1)[0], path.read_bytes()) for path in sorted(CONTRACTS.glob("*.json"))
 ]
-PUSH = (CONTRACTS / "push.payload.json").read_bytes()
+PUSH = (CONTRACTS / "push.json").read_bytes()
 
 
 class RecordingDeliver:

@@ -1,4 +1,4 @@
-"""Verdict rules, one by one, on Argo CD's own Application objects and on constructed states."""
+"""Verdict rules, one by one, on Argo CD Application objects (tests/fixtures/argocd/) and made-up states."""
 
 from __future__ import annotations
 
@@ -11,17 +11,13 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from bot.argocd import app_state_from_application
+from bot.argocd_state import app_state_from_application
+from bot.core.argo_app import AppState, same_revision
 from bot.core.text import STATUS_DESCRIPTION_LIMIT
-from bot.core.verdict import (
-    AppState,
-    app_verdict,
-    format_duration,
-    same_revision,
-    stage_verdict,
-)
+from bot.core.verdict import app_verdict, format_duration, stage_verdict
 
-CONTRACT_SHA = "ea8759964626a583667a2bfd08f334ec2070040a"
+CONTRACT_SHA = "2011efc948a207c52267cb635d39dd9f452bf6e0"  # application-newer-revision.json: its operation's
+COMPARED = "c0ffee5"  # ...and the newer commit Argo CD compared to
 DEPLOY = "1f3c0d2e4b5a69788796a5b4c3d2e1f0a9b8c7d6"
 OLDER = "0a0b0c0d0e0f101112131415161718191a1b1c1d"
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
@@ -62,30 +58,41 @@ def stage(apps: list[AppState], *, now: datetime, soak: timedelta = timedelta(0)
 
 
 def test_contract_app_synced_to_its_operation_revision_is_success(contracts_dir: Path) -> None:
-    data = load(contracts_dir, "application-with-status.yaml")
+    data = load(contracts_dir, "application-newer-revision.json")
     data["status"]["sync"]["revision"] = CONTRACT_SHA
     verdict = app_verdict(app_state_from_application(data), CONTRACT_SHA)
     assert verdict.state == "success"
-    assert "ea87599" in verdict.reason
+    assert "2011efc" in verdict.reason
 
 
 def test_contract_app_comparing_to_another_revision_is_not_trusted(contracts_dir: Path) -> None:
-    # As recorded, Argo CD compared to "rev1" although the operation synced ea87599.
-    state = app_state_from_application(load(contracts_dir, "application-with-status.yaml"))
-    verdict = app_verdict(state, CONTRACT_SHA)
+    # As recorded, Argo CD compared to main's newer commit although the operation synced 2011efc. The
+    # app tracks main, the repository's default branch.
+    state = app_state_from_application(load(contracts_dir, "application-newer-revision.json"))
+    verdict = app_verdict(state, CONTRACT_SHA, default_branch="main")
     assert verdict.state == "pending"
-    assert "rev1" in verdict.reason
+    assert COMPARED in verdict.reason
 
 
 def test_contract_app_is_pending_for_a_commit_it_never_synced(contracts_dir: Path) -> None:
-    state = app_state_from_application(load(contracts_dir, "application-with-status.yaml"))
-    verdict = app_verdict(state, DEPLOY)
+    state = app_state_from_application(load(contracts_dir, "application-newer-revision.json"))
+    verdict = app_verdict(state, DEPLOY, default_branch="main")
     assert verdict.state == "pending"
-    assert "waiting for a sync to 1f3c0d2" in verdict.reason
+    assert "does not contain 1f3c0d2 yet" in verdict.reason
+
+
+def test_contract_app_tracking_another_branch_than_the_default_one_fails_saying_how_to_fix_it(
+    contracts_dir: Path,
+) -> None:
+    data = load(contracts_dir, "application-newer-revision.json")
+    data["spec"]["source"]["targetRevision"] = "release-1"
+    verdict = app_verdict(app_state_from_application(data), DEPLOY, default_branch="main")
+    assert verdict.state == "failure"
+    assert "targetRevision release-1" in verdict.reason and "set it to main" in verdict.reason
 
 
 def test_contract_reconciled_at_equal_to_finished_at_is_trusted(contracts_dir: Path) -> None:
-    data = load(contracts_dir, "application-with-status.yaml")
+    data = load(contracts_dir, "application-newer-revision.json")
     data["status"]["sync"]["revision"] = CONTRACT_SHA
     state = app_state_from_application(data)
     assert state.reconciled_at == state.operation_finished_at
@@ -93,7 +100,7 @@ def test_contract_reconciled_at_equal_to_finished_at_is_trusted(contracts_dir: P
 
 
 def test_contract_degraded_app_after_our_sync_fails(contracts_dir: Path) -> None:
-    data = load(contracts_dir, "application-degraded.yaml")
+    data = load(contracts_dir, "application-degraded.json")
     data["status"].update(
         sync={"status": "Synced", "revision": DEPLOY},
         operationState={
@@ -109,13 +116,13 @@ def test_contract_degraded_app_after_our_sync_fails(contracts_dir: Path) -> None
 
 
 def test_contract_healthy_app_without_any_sync_operation_is_pending(contracts_dir: Path) -> None:
-    state = app_state_from_application(load(contracts_dir, "application-healthy.yaml"), name="web-dev")
+    state = app_state_from_application(load(contracts_dir, "application-adopted.json"), name="web-dev")
     assert state.health_status == "Healthy"
     assert app_verdict(state, DEPLOY).state == "pending"
 
 
 def test_contract_degraded_app_before_our_sync_is_not_our_failure(contracts_dir: Path) -> None:
-    state = app_state_from_application(load(contracts_dir, "application-degraded.yaml"), name="web-dev")
+    state = app_state_from_application(load(contracts_dir, "application-degraded.json"), name="web-dev")
     assert app_verdict(state, DEPLOY).state == "pending"
 
 
@@ -150,14 +157,21 @@ def test_wrong_sync_revision_is_pending_and_names_both() -> None:
     assert "1f3c0d2" in verdict.reason
 
 
-def test_succeeded_operation_for_an_older_revision_is_pending() -> None:
-    verdict = app_verdict(healthy(operation_revision=OLDER), DEPLOY)
+def test_out_of_sync_app_whose_last_sync_was_an_older_revision_waits_for_a_sync() -> None:
+    verdict = app_verdict(healthy(operation_revision=OLDER, sync_status="OutOfSync"), DEPLOY)
     assert verdict.state == "pending"
-    assert "last operation: Succeeded at 0a0b0c0" in verdict.reason
+    assert "waiting for a sync (last: Succeeded at 0a0b0c0)" in verdict.reason
+
+
+def test_app_synced_at_the_deploy_commit_needs_no_operation_of_its_own() -> None:
+    # Argo CD compares to the deploy commit and finds nothing to apply (the merge changed nothing it
+    # renders): the cluster runs it, though the last sync was of an older commit.
+    assert app_verdict(healthy(operation_revision=OLDER), DEPLOY).state == "success"
 
 
 def test_failed_operation_for_an_older_revision_is_not_our_failure() -> None:
-    assert app_verdict(healthy(operation_revision=OLDER, operation_phase="Failed"), DEPLOY).state == "pending"
+    state = healthy(operation_revision=OLDER, operation_phase="Failed", sync_status="OutOfSync")
+    assert app_verdict(state, DEPLOY).state == "pending"
 
 
 @pytest.mark.parametrize("phase", ["Failed", "Error"])
@@ -200,10 +214,16 @@ def test_unsettled_health_is_pending(health: str | None) -> None:
     assert app_verdict(healthy(health_status=health), DEPLOY).state == "pending"
 
 
-def test_out_of_sync_app_is_pending() -> None:
-    verdict = app_verdict(healthy(sync_status="OutOfSync"), DEPLOY)
+def test_permanently_out_of_sync_healthy_app_after_its_sync_is_success() -> None:
+    # Mutating webhooks and HPA-managed replicas keep many healthy apps OutOfSync for good; Kargo does
+    # not require Synced either. (This used to be pending: Synced was required.)
+    assert app_verdict(healthy(sync_status="OutOfSync"), DEPLOY).state == "success"
+
+
+def test_out_of_sync_app_is_pending_when_the_stage_requires_synced() -> None:
+    verdict = app_verdict(healthy(sync_status="OutOfSync"), DEPLOY, require_synced=True)
     assert verdict.state == "pending"
-    assert "OutOfSync" in verdict.reason
+    assert "OutOfSync" in verdict.reason and "require_synced" in verdict.reason
 
 
 def test_app_that_does_not_exist_is_pending() -> None:
@@ -312,7 +332,8 @@ def test_several_pending_apps_name_the_first_and_count_the_rest() -> None:
     apps = [AppState.missing("web-dev"), AppState.missing("api-dev"), healthy("db-dev")]
     assert (
         stage(apps, now=T0).reason
-        == "web-dev: application not found on Argo CD (or the token may not read it) (+1 more)"
+        == 'web-dev: application not found on Argo CD, or the token may not get it (RBAC "applications, get")'
+        " (+1 more)"
     )
 
 
@@ -350,9 +371,9 @@ def test_parsing_tolerates_an_empty_application() -> None:
 
 
 def test_parsing_reads_unhealthy_resources_with_their_messages(contracts_dir: Path) -> None:
-    data = copy.deepcopy(load(contracts_dir, "application-with-status.yaml"))
+    data = copy.deepcopy(load(contracts_dir, "application-newer-revision.json"))
     data["status"]["resources"][1]["health"] = {"status": "Degraded", "message": "Deadline exceeded"}
     state = app_state_from_application(data)
-    assert state.unhealthy_resources == ("Deployment/test-lla: Deadline exceeded",)
-    assert state.operation_initiated_by == "foo@example.com"
-    assert state.images == ("nginx:latest",)
+    assert state.unhealthy_resources == ("Deployment/web: Deadline exceeded",)
+    assert state.operation_initiated_by == "ferry"
+    assert state.images == ("ghcr.io/acme/web:1.4.2",)

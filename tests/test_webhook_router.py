@@ -1,6 +1,6 @@
 """WebhookRouter: which repository a real GitHub payload wakes, and which installations it adds or drops.
 
-Every payload in ../shared/contracts/github-webhooks/ goes through the router into a recording fake that
+Every payload in tests/fixtures/github-webhooks/ goes through the router into a recording fake that
 has only what the router uses of the Reconciler (``repos``, ``trigger``, ``promotion_merged``).
 """
 
@@ -27,7 +27,7 @@ REPO_EVENTS = frozenset(
 )  # fmt: skip
 PACKAGE_EVENTS = frozenset({"package", "registry_package"})
 QUIET_EVENTS = frozenset({"ping", "check_run"})  # Ferry reads commit statuses, never check runs
-MERGE_SHA = "c4295bd74fb0f4fda03689c3df3f2803b658fd85"
+MERGE_SHA = "2011efc948a207c52267cb635d39dd9f452bf6e0"  # pull_request.closed: merge_commit_sha
 
 
 class RecordingReconciler:
@@ -67,11 +67,11 @@ def delivery(event: str, payload: dict[str, Any]) -> WebhookDelivery:
 
 
 def payload_files(contracts: Path) -> list[Path]:
-    return sorted((contracts / "github-webhooks").glob("*.payload.json"))
+    return sorted((contracts / "github-webhooks").glob("*.json"))
 
 
 def load(contracts: Path, name: str) -> dict[str, Any]:
-    return dict(json.loads((contracts / "github-webhooks" / f"{name}.payload.json").read_text()))
+    return dict(json.loads((contracts / "github-webhooks" / f"{name}.json").read_text()))
 
 
 def event_of(path: Path) -> str:
@@ -140,7 +140,8 @@ async def test_ping_and_check_runs_trigger_nothing(contracts: Path) -> None:
         if event_of(path) not in QUIET_EVENTS:
             continue
         payload = json.loads(path.read_text())
-        repos = {payload["repository"]["full_name"]: KNOWN_INSTALLATION}
+        named = payload.get("repository", {}).get("full_name", "acme/gitops")  # an App's ping names none
+        repos = {named: KNOWN_INSTALLATION}
         fake = RecordingReconciler(repos)
         await router_for(fake).deliver(delivery(event_of(path), payload))
         assert (fake.triggered, fake.merged, fake.repos) == ([], [], repos), path.name
@@ -188,8 +189,8 @@ async def test_a_new_installation_adds_and_reconciles_the_repositories_github_li
 async def test_a_deleted_installation_drops_its_repositories_and_only_those(contracts: Path) -> None:
     payload = load(contracts, "installation.deleted")
     installation = payload["installation"]["id"]
-    fake = RecordingReconciler({"octocat/Hello-World": installation, "octocat/Spoon-Knife": installation,
-                                OTHER_REPO: OTHER_INSTALLATION})  # fmt: skip
+    listed = dict.fromkeys((r["full_name"] for r in payload["repositories"]), installation)
+    fake = RecordingReconciler(listed | {OTHER_REPO: OTHER_INSTALLATION})
     await router_for(fake).deliver(delivery("installation", payload))
     assert fake.repos == {OTHER_REPO: OTHER_INSTALLATION}
     assert fake.triggered == []
@@ -198,11 +199,11 @@ async def test_a_deleted_installation_drops_its_repositories_and_only_those(cont
 async def test_accepting_new_permissions_keeps_the_installation_repositories(contracts: Path) -> None:
     payload = load(contracts, "installation.new_permissions_accepted")
     installation = payload["installation"]["id"]
-    fake = RecordingReconciler(
-        {"Codertocat/Hello-World": installation}, installed={installation: ["Codertocat/Hello-World"]}
-    )
+    repos = [r["full_name"] for r in payload["repositories"]]
+    listed = dict.fromkeys(repos, installation)
+    fake = RecordingReconciler(dict(listed), installed={installation: repos})
     await router_for(fake).deliver(delivery("installation", payload))
-    assert fake.repos == {"Codertocat/Hello-World": installation}
+    assert fake.repos == listed
 
 
 async def test_a_suspended_installation_is_no_longer_reconciled(contracts: Path) -> None:
@@ -290,9 +291,12 @@ async def test_a_promotion_pr_closed_without_merging_only_triggers_a_pass(contra
     assert fake.triggered == [repo]
 
 
-@pytest.mark.parametrize("name", ["package.published.docker", "registry_package.published.docker"])
+@pytest.mark.parametrize(
+    "name", ["package.published.container", "package.published.npm", "registry_package.published.container"]
+)
 async def test_a_package_event_does_not_reconcile_the_repository_it_names(contracts: Path, name: str) -> None:
     payload = load(contracts, name)
-    fake = RecordingReconciler({OTHER_REPO: OTHER_INSTALLATION})
+    repos = {payload["repository"]["full_name"]: KNOWN_INSTALLATION, OTHER_REPO: OTHER_INSTALLATION}
+    fake = RecordingReconciler(repos)
     await router_for(fake).deliver(delivery(name.partition(".")[0], payload))
-    assert (fake.triggered, fake.repos) == ([], {OTHER_REPO: OTHER_INSTALLATION})
+    assert (fake.triggered, fake.repos) == ([], repos)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from bot.core.argo_app import AppAsk
 from bot.core.freight import Freight
 
 
@@ -99,20 +100,30 @@ class PostComment:
 
 @dataclass(frozen=True)
 class RequestSync:
-    """Ask Argo CD to sync a stage's applications to its deploy commit."""
+    """Ask Argo CD to deploy a stage's deploy commit: per app a refresh or a sync of its own
+    ``targetRevision`` (``bot.core.argo_app.ask_for``), never a revision override.
+
+    ``revision`` is the deploy commit the request is for: named in events and statuses, never sent.
+    """
 
     kind: ClassVar[str] = "request_sync"
     stage: str
     server: str
-    apps: tuple[str, ...]
+    asks: tuple[AppAsk, ...]
     revision: str
     promotion_id: str
+    default_branch: str = "main"
     prune: bool = False
     app_namespace: str | None = None
     project: str | None = None
 
+    @property
+    def apps(self) -> tuple[str, ...]:
+        return tuple(ask.app for ask in self.asks)
+
     def describe(self) -> str:
-        return f"sync {', '.join(self.apps)} ({self.stage}) to {self.revision[:7]}"
+        asked = ", ".join(f"{ask.mode} {ask.app}" for ask in self.asks)
+        return f"{asked} ({self.stage}) for {self.revision[:7]}"
 
 
 Action = (

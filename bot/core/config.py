@@ -304,6 +304,13 @@ class Verify(_Model):
         timedelta(minutes=15), "How long Argo CD may take to sync and report Healthy."
     )
     soak: Duration = _duration_field(timedelta(0), "How long the stage must then stay Healthy.")
+    require_synced: bool = Field(
+        False,
+        description=(
+            "Also require Argo CD's sync status `Synced`. Off by default: many healthy apps stay OutOfSync "
+            "for good (mutating webhooks, HPA-managed replicas)."
+        ),
+    )
 
     @field_validator("timeout")
     @classmethod

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from bot.errors import Problem
 
 if TYPE_CHECKING:
+    from bot.core.argo_app import AppState, Relation
     from bot.core.config import PipelineConfig
     from bot.core.freight import Freight
-    from bot.core.verdict import AppState
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,16 @@ class MergedPromotion:
 
 @dataclass(frozen=True)
 class Deploy:
-    """The commit on the default branch that last changed a stage's files, and what it says."""
+    """The commit on the default branch's first-parent line that last changed any of a stage's files.
 
-    commit: str  # the deploy commit: the merge commit when a promotion PR brought the change
-    changed_by: str  # the commit that changed the files (the PR head commit for merge commits)
+    ``commit`` is the merge commit when a pull request brought the change (never the PR's head commit);
+    ``changed_by`` is the commit that changed the files (the PR's own commit, as GitHub's path history
+    lists it); ``promotion`` is set when that PR is a Ferry promotion of the stage, ``ferry_commit`` when the
+    changing commit carries Ferry's trailers for the stage (a promotion, even if no PR could be found).
+    """
+
+    commit: str
+    changed_by: str
     message: str = ""
     committed_at: datetime | None = None
     promotion: MergedPromotion | None = None
@@ -70,6 +76,14 @@ class Deploy:
     overtaken: tuple[str, ...] = ()
     # ``Ferry-Image`` references of the stage's previous promotion, to notice a merge that goes backwards.
     previous_images: tuple[str, ...] = ()
+    ferry_commit: bool = False
+    # When verification began, if the pending status was restated since (its created_at is then later).
+    verifying_since: datetime | None = None
+
+    @property
+    def by_ferry(self) -> bool:
+        """Whether a Ferry promotion brought this deploy commit (else Ferry only observes the stage)."""
+        return self.promotion is not None or self.ferry_commit
 
 
 @dataclass(frozen=True)
@@ -90,5 +104,8 @@ class Snapshot:
     deploys: Mapping[str, Deploy] = field(default_factory=dict)  # by stage
     open_prs: tuple[PullRequest, ...] = ()
     argocd_urls: Mapping[str, str] = field(default_factory=dict)  # server name -> UI base URL
-    merged_commits: frozenset[str] = frozenset()  # merge commits of the recent merged promotions
-    app_states: Mapping[str, tuple[AppState, ...]] = field(default_factory=dict)  # by stage, when verifying
+    merged_commits: frozenset[str] = frozenset()  # merge commits of the stages' recent promotions
+    # By stage, while verifying or starting to: each app's state, and how the revisions Argo CD reports
+    # stand to the stage's deploy commit (GitHub's compare).
+    app_states: Mapping[str, tuple[AppState, ...]] = field(default_factory=dict)
+    relations: Mapping[str, Mapping[str, Relation]] = field(default_factory=dict)

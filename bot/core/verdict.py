@@ -1,40 +1,59 @@
 """Health verdicts: is a stage verified on its deploy commit? Pure rules over observed Argo CD state.
 
-``app_verdict`` judges one Argo CD application against the deploy commit; ``stage_verdict`` combines
-a stage's applications with the clock (timeout, soak). Everything comes from the arguments, so a
-restarted Ferry reaches the same verdict from what GitHub and Argo CD say.
+``app_verdict`` judges one Argo CD application against the deploy commit D; ``stage_verdict`` combines a
+stage's applications with the clock (timeout, soak). Everything comes from the arguments (the apps, and
+``relation``: how each revision Argo CD reports stands to D, which the adapters read from GitHub's
+compare), so a restarted Ferry reaches the same verdict from what GitHub and Argo CD say.
 
-The rules, in the order they are checked for one application:
+Apps track a branch, so Argo CD's ``status.sync.revision`` is the branch head it resolved at its last
+comparison, not the commit Ferry merged: a later commit that leaves the stage's files alone (a README, another
+stage's promotion) still runs the same freight (the class of akuity/kargo#2952 and #2968, which Kargo fixed
+in PR #2980 by no longer demanding an exact revision). The rules, in the order checked for one application:
 
-1. Argo CD could not be read (``error``), or the application does not exist (or the token may not
-   read it): pending;
-2. no operation for the deploy commit yet, or one requested but not started: pending;
-3. that operation Running: pending; Failed or Error: failure naming the unhealthy resources;
-4. ``status.reconciledAt`` older than ``operationState.finishedAt``: pending, because Argo CD
-   assesses health in a separate loop and its health may predate the sync (akuity/kargo#2196;
-   equal timestamps are trusted, as Kargo does);
-5. ``status.sync.revision`` is not the deploy commit: pending;
-6. health Degraded or Missing: failure naming the unhealthy resources; Progressing, Suspended,
-   Unknown or absent: pending;
-7. sync status not Synced: pending; otherwise success.
+1. Argo CD could not be read (``error``), or the application does not exist (403 without ``project``, 404
+   with it): pending; it is being deleted: failure; none of its sources is the GitOps repository, or it is
+   pinned to a commit or tag a merge cannot move: failure saying what to change;
+2. conditions ``ComparisonError`` or ``InvalidSpecError``: pending with the message (Argo CD cannot judge);
+3. an operation requested or running: pending;
+4. a descendant of D that changed the stage's files, compared to or synced: the stage moved on (superseded,
+   never failure); the last operation synced D or a descendant with its freight and Failed or Errored:
+   failure naming the operation's message or the unhealthy resources;
+5. the revision Argo CD compares to (R): an ancestor of D, no revision, or a commit off the branch after D:
+   pending; then the revision last synced: a Succeeded operation (by Ferry or by auto-sync) of D's freight
+   counts; otherwise the app counts only if Argo CD reports it Synced at R (nothing was left to apply), and
+   is pending (naming the sync window that blocks it, if one does);
+6. ``status.reconciledAt`` older than ``operationState.finishedAt``: pending, because Argo CD assesses
+   health in a separate loop and its health may predate the sync (akuity/kargo#2196);
+7. health Degraded or Missing: failure naming the unhealthy resources; Progressing (a Deployment stays so
+   until its progress deadline), Suspended, Unknown or absent: pending;
+8. sync status not Synced: pending only when the stage sets ``verify.require_synced`` (many healthy apps
+   stay OutOfSync for good: mutating webhooks, HPA-managed replicas; Kargo does not require Synced either);
+   otherwise success.
 
-For a stage, the worst application wins (failure, then pending, then success) and reasons name the
-application. A stage still pending ``timeout`` after the sync was requested fails with what it was
-waiting for. Once every application succeeds the stage soaks: it is verified only when it has been
-healthy for ``soak`` (counted from the later of the operation's end and the last health transition);
-a degrade while soaking is a failure by rule 6. The soak itself is not cut short by ``timeout``.
+For a stage, the worst application wins (failure, superseded, pending, success) and reasons name the
+application. A stage still pending ``timeout`` after verification started fails with what it was waiting
+for. Once every application succeeds the stage soaks: it is verified only when it has been healthy for
+``soak`` (counted from the later of the operation's end and the last health transition); a degrade while
+soaking is a failure by rule 7. The soak itself is not cut short by ``timeout``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from bot.core.argo_app import (
+    CONTAINS_DEPLOY,
+    SHORT_SHA,
+    AppState,
+    Relation,
+    pinned_reason,
+    relation_of,
+    tracks_branch,
+)
 from bot.core.text import fit_description as fit
-
-SHORT_SHA = 7
 
 SYNCED = "Synced"
 HEALTHY = "Healthy"
@@ -44,68 +63,35 @@ RUNNING_PHASES = frozenset({"Running", "Terminating"})
 FAILED_PHASES = frozenset({"Failed", "Error"})
 SUCCEEDED = "Succeeded"
 
-VerdictState = Literal["pending", "success", "failure"]
+VerdictState = Literal["pending", "success", "failure", "superseded"]
 
 # What people read in commit statuses; each fits 140 characters once filled in.
-MSG_APP_MISSING = "application not found on Argo CD (or the token may not read it)"
-MSG_NO_OPERATION = "waiting for a sync to {commit}"
-MSG_OTHER_OPERATION = "waiting for a sync to {commit} (last operation: {phase} at {other})"
-MSG_REQUESTED = "sync to {commit} requested, not started yet"
-MSG_RUNNING = "syncing {commit}: operation {phase}"
-MSG_OPERATION_FAILED = "sync to {commit} {phase}: {message}"
+MSG_APP_MISSING = 'application not found on Argo CD, or the token may not get it (RBAC "applications, get")'
+MSG_DELETING = "is being deleted in Argo CD; Ferry cannot verify an app that is going away"
+MSG_NO_SOURCE = "deploys from no source in this repository; fix its repoURL or the stage's argocd apps"
+MSG_CONDITION = "{kind}: {message}"
+MSG_REQUESTED = "sync requested, not started yet"
+MSG_RUNNING = "syncing {revision}: operation {phase}"
+MSG_NOT_COMPARED = "Argo CD has not compared it to {branch} yet"
+MSG_BEHIND = "Argo CD compares to {other}, which does not contain {commit} yet"
+MSG_OFF_BRANCH = "Argo CD compares to {other}, which is not on {branch} after {commit}"
+MSG_MOVED_ON = "moved on to {other}, which changes the stage's files"
+MSG_WAITING_SYNC = "OutOfSync at {other}; waiting for a sync (last: {last})"
+MSG_BLOCKED = "blocked by sync window {window}"
+MSG_OPERATION_FAILED = "sync to {revision} {phase}: {message}"
 MSG_STALE = "sync finished at {finished}; waiting for Argo CD to re-assess health"
-MSG_WRONG_REVISION = "Argo CD compares to {other}, not {commit}"
 MSG_UNHEALTHY = "{health}: {resources}"
 MSG_WAITING_HEALTH = "health {health}{detail}"
 MSG_NO_HEALTH = "no health reported yet"
-MSG_NOT_SYNCED = "sync status {sync} at {commit}"
-MSG_SUCCESS = "Healthy and Synced at {commit}"
+MSG_NOT_SYNCED = "sync status {sync} at {revision} (verify.require_synced)"
+MSG_SUCCESS = "Healthy at {revision}"
 MSG_STAGE_SUCCESS = "verified: healthy at {commit}{soak}"
+MSG_OBSERVED = "{apps} {verb} {freight} at {revision} (not deployed by Ferry)"
+MSG_NOT_FERRY = "not deployed by Ferry: {what}"
 MSG_SOAKING = "soaking: healthy since {since}, verified at {until}"
 MSG_TIMED_OUT = "timed out after {timeout} waiting for {what}"
 MSG_NO_APPS = "nothing to verify: no Argo CD application"
 MSG_NO_RESOURCE_DETAIL = "no resource reported unhealthy"
-
-
-@dataclass(frozen=True)
-class AppState:
-    """What Argo CD says about one application, reduced to what the verdict needs.
-
-    ``operation_*`` describe ``status.operationState`` (the latest operation, possibly finished);
-    ``operation_requested`` is true while the top-level ``operation`` is set (requested or running).
-    ``unhealthy_resources`` read ``"Deployment/web: <health message>"``. ``error`` says why Argo CD
-    could not be read; the verdict then stays pending with that reason until the timeout.
-    """
-
-    name: str
-    sync_status: str | None = None
-    sync_revision: str | None = None
-    health_status: str | None = None
-    health_message: str | None = None
-    operation_phase: str | None = None
-    operation_revision: str | None = None
-    operation_infos: Mapping[str, str] = field(default_factory=dict)
-    operation_started_at: datetime | None = None
-    operation_finished_at: datetime | None = None
-    operation_message: str | None = None
-    reconciled_at: datetime | None = None
-    unhealthy_resources: tuple[str, ...] = ()
-    exists: bool = True
-    operation_requested: bool = False
-    requested_infos: Mapping[str, str] = field(default_factory=dict)
-    operation_initiated_by: str | None = None
-    health_since: datetime | None = None
-    images: tuple[str, ...] = ()
-    error: str | None = None
-
-    @classmethod
-    def missing(cls, name: str) -> AppState:
-        return cls(name=name, exists=False)
-
-    @classmethod
-    def unobserved(cls, name: str, error: str) -> AppState:
-        """Argo CD could not be asked (unreachable, 5xx, token refused): pending until the timeout."""
-        return cls(name=name, error=error)
 
 
 @dataclass(frozen=True)
@@ -115,17 +101,6 @@ class Verdict:
     state: VerdictState
     reason: str
     details: tuple[str, ...] = ()
-
-
-def same_revision(observed: str | None, wanted: str) -> bool:
-    """Full SHAs compare equal; an abbreviated one (7+ characters) matches the full SHA it starts."""
-    if not observed:
-        return False
-    a, b = observed.strip().lower(), wanted.strip().lower()
-    if a == b:
-        return True
-    shorter, longer = sorted((a, b), key=len)
-    return len(shorter) >= SHORT_SHA and longer.startswith(shorter)
 
 
 def short(revision: str | None) -> str:
@@ -147,53 +122,86 @@ def format_duration(span: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
-def app_verdict(app: AppState, deploy_commit: str) -> Verdict:
+def app_verdict(
+    app: AppState,
+    deploy_commit: str,
+    relation: Mapping[str, Relation] | None = None,
+    *,
+    default_branch: str = "main",
+    require_synced: bool = False,
+) -> Verdict:
     """Judge one application against the deploy commit, ignoring time (see the module docstring)."""
     commit = short(deploy_commit)
+    relation = relation or {}
     if app.error is not None:
         return Verdict("pending", app.error)
     if not app.exists:
         return Verdict("pending", MSG_APP_MISSING)
-    ours = same_revision(app.operation_revision, deploy_commit)
-    if app.operation_phase in RUNNING_PHASES and ours:
-        return Verdict("pending", MSG_RUNNING.format(commit=commit, phase=app.operation_phase))
-    if app.operation_requested and app.operation_phase not in RUNNING_PHASES:
-        return Verdict("pending", MSG_REQUESTED.format(commit=commit))
-    if not ours:
-        if app.operation_phase is None:
-            return Verdict("pending", MSG_NO_OPERATION.format(commit=commit))
-        return Verdict(
-            "pending",
-            MSG_OTHER_OPERATION.format(
-                commit=commit, phase=app.operation_phase, other=short(app.operation_revision)
-            ),
-        )
-    if app.operation_phase in FAILED_PHASES:
+    if app.deleting:
+        return Verdict("failure", MSG_DELETING)
+    if not app.source_found:
+        return Verdict("failure", MSG_NO_SOURCE)
+    seen = relation_of(relation, app.sync_revision, deploy_commit)
+    if not tracks_branch(app.target_revision, default_branch) and seen not in CONTAINS_DEPLOY:
+        return Verdict("failure", pinned_reason(app, default_branch))
+    for kind, message in app.judging_conditions:
+        return Verdict("pending", MSG_CONDITION.format(kind=kind, message=message))
+    if app.operating:
+        if app.operation_phase in RUNNING_PHASES:
+            revision = short(app.operation_revision) if app.operation_revision else "the branch head"
+            return Verdict("pending", MSG_RUNNING.format(revision=revision, phase=app.operation_phase))
+        return Verdict("pending", MSG_REQUESTED)
+    synced = relation_of(relation, app.operation_revision, deploy_commit)
+    if "moved_on" in (seen, synced):
+        other = app.sync_revision if seen == "moved_on" else app.operation_revision
+        return Verdict("superseded", MSG_MOVED_ON.format(other=short(other)))
+    if synced in CONTAINS_DEPLOY and app.operation_phase in FAILED_PHASES:
         message = app.operation_message or _resources_text(app)
-        return Verdict(
-            "failure",
-            MSG_OPERATION_FAILED.format(commit=commit, phase=app.operation_phase, message=message),
-            app.unhealthy_resources,
+        reason = MSG_OPERATION_FAILED.format(
+            revision=short(app.operation_revision), phase=app.operation_phase, message=message
         )
-    if app.operation_phase != SUCCEEDED:
-        return Verdict("pending", MSG_RUNNING.format(commit=commit, phase=app.operation_phase or "unknown"))
-    finished = app.operation_finished_at
-    if finished is not None and (app.reconciled_at is None or _utc(app.reconciled_at) < _utc(finished)):
-        return Verdict("pending", MSG_STALE.format(finished=clock_time(finished)))
-    if not same_revision(app.sync_revision, deploy_commit):
-        return Verdict("pending", MSG_WRONG_REVISION.format(other=short(app.sync_revision), commit=commit))
+        return Verdict("failure", reason, app.unhealthy_resources)
+    if seen not in CONTAINS_DEPLOY:
+        other = short(app.sync_revision)
+        if app.sync_revision is None:
+            return Verdict("pending", MSG_NOT_COMPARED.format(branch=default_branch))
+        if seen == "diverged":
+            reason = MSG_OFF_BRANCH.format(other=other, branch=default_branch, commit=commit)
+            return Verdict("pending", reason)
+        return Verdict("pending", MSG_BEHIND.format(other=other, commit=commit))
+    applied = synced in CONTAINS_DEPLOY and app.operation_phase == SUCCEEDED
+    if not applied and app.sync_status != SYNCED:
+        if app.sync_blocked:
+            return Verdict("pending", MSG_BLOCKED.format(window=app.sync_blocked))
+        last = f"{app.operation_phase} at {short(app.operation_revision)}" if app.operation_phase else "none"
+        return Verdict("pending", MSG_WAITING_SYNC.format(other=short(app.sync_revision), last=last))
+    if app.stale:
+        assert app.operation_finished_at is not None
+        return Verdict("pending", MSG_STALE.format(finished=clock_time(app.operation_finished_at)))
     health = app.health_status
     if health in FAILED_HEALTH:
         reason = MSG_UNHEALTHY.format(health=health, resources=_resources_text(app))
-        return Verdict("failure", reason, app.unhealthy_resources)
+        return Verdict("failure", reason, (*app.pod_problems, *app.unhealthy_resources))
     if health is None:
         return Verdict("pending", MSG_NO_HEALTH)
     if health != HEALTHY:
-        detail = f": {app.unhealthy_resources[0]}" if app.unhealthy_resources else ""
+        lines = app.pod_problems or app.unhealthy_resources
+        detail = f": {lines[0]}" if lines else ""
         return Verdict("pending", MSG_WAITING_HEALTH.format(health=health, detail=detail))
-    if app.sync_status != SYNCED:
-        return Verdict("pending", MSG_NOT_SYNCED.format(sync=app.sync_status or "unknown", commit=commit))
-    return Verdict("success", MSG_SUCCESS.format(commit=commit))
+    if require_synced and app.sync_status != SYNCED:
+        sync = app.sync_status or "unknown"
+        return Verdict("pending", MSG_NOT_SYNCED.format(sync=sync, revision=short(app.sync_revision)))
+    return Verdict("success", MSG_SUCCESS.format(revision=short(app.sync_revision)))
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A deploy commit Ferry did not promote: the verdict says what runs there instead of judging a sync.
+
+    ``freight`` reads like ``web 1.4.0, worker 1.4.0`` (what the stage's files hold at the deploy commit).
+    """
+
+    freight: str
 
 
 def stage_verdict(
@@ -204,25 +212,43 @@ def stage_verdict(
     now: datetime,
     timeout: timedelta,
     soak: timedelta,
+    relation: Mapping[str, Relation] | None = None,
+    default_branch: str = "main",
+    require_synced: bool = False,
+    observed: Observed | None = None,
 ) -> Verdict:
     """Judge a stage: every application must pass; the worst wins; timeout and soak from the clock."""
     if not apps:
         return Verdict("success", MSG_NO_APPS)
-    judged = [(app, app_verdict(app, deploy_commit)) for app in apps]
+    judged = [
+        (
+            app,
+            app_verdict(
+                app, deploy_commit, relation, default_branch=default_branch, require_synced=require_synced
+            ),
+        )
+        for app in apps
+    ]
     failures = [(app, v) for app, v in judged if v.state == "failure"]
     if failures:
         reason = "; ".join(f"{app.name}: {v.reason}" for app, v in failures)
         details = tuple(f"{app.name}: {line}" for app, v in failures for line in v.details)
-        return Verdict("failure", fit(reason), details)
+        return Verdict("failure", fit(_not_ferry(reason, observed)), details)
+    superseded = [(app, v) for app, v in judged if v.state == "superseded"]
+    if superseded:
+        app, first = superseded[0]
+        return Verdict("superseded", fit(f"{app.name}: {first.reason}"))
     pending = [(app, v) for app, v in judged if v.state == "pending"]
     if pending:
         app, first = pending[0]
         what = f"{app.name}: {first.reason}"
         if _utc(now) - _utc(requested_at) >= timeout:
             reason = MSG_TIMED_OUT.format(timeout=format_duration(timeout), what=what)
-            return Verdict("failure", fit(reason), first.details)
+            return Verdict("failure", fit(_not_ferry(reason, observed)), first.details)
         more = f" (+{len(pending) - 1} more)" if len(pending) > 1 else ""
-        return Verdict("pending", fit(what + more), first.details)
+        return Verdict("pending", fit(_not_ferry(what + more, observed)), first.details)
+    if observed is not None:
+        return Verdict("success", fit(_observed_success(apps, observed)))
     commit = short(deploy_commit)
     since = _healthy_since(apps)
     if soak > timedelta(0) and since is not None:
@@ -231,6 +257,21 @@ def stage_verdict(
             return Verdict("pending", MSG_SOAKING.format(since=clock_time(since), until=clock_time(until)))
     soaked = f" for {format_duration(soak)}" if soak > timedelta(0) else ""
     return Verdict("success", fit(MSG_STAGE_SUCCESS.format(commit=commit, soak=soaked)))
+
+
+def _not_ferry(reason: str, observed: Observed | None) -> str:
+    return reason if observed is None else MSG_NOT_FERRY.format(what=reason)
+
+
+def _observed_success(apps: Sequence[AppState], observed: Observed) -> str:
+    revisions = list(dict.fromkeys(short(app.sync_revision) for app in apps))
+    names = ", ".join(app.name for app in apps)
+    return MSG_OBSERVED.format(
+        apps=names,
+        verb="runs" if len(apps) == 1 else "run",
+        freight=observed.freight,
+        revision=", ".join(revisions),
+    )
 
 
 def _healthy_since(apps: Sequence[AppState]) -> datetime | None:
@@ -244,8 +285,10 @@ def _healthy_since(apps: Sequence[AppState]) -> datetime | None:
 
 
 def _resources_text(app: AppState) -> str:
-    if app.unhealthy_resources:
-        return ", ".join(app.unhealthy_resources)
+    """The unhealthy pods first (they say why), then the resources Argo CD reported unhealthy."""
+    lines = (*app.pod_problems, *app.unhealthy_resources)
+    if lines:
+        return ", ".join(lines)
     return app.health_message or MSG_NO_RESOURCE_DETAIL
 
 

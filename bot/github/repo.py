@@ -17,6 +17,7 @@ from bot.core.promotion import parse_branch
 from bot.core.snapshot import CommitStatus, MergedPromotion, PullRequest
 from bot.errors import GitHubError
 from bot.github.client import REST_API_VERSION, call
+from bot.github.history import RepoHistory
 
 CLOSED_PRS_SCANNED = 50
 Reaction = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
@@ -28,6 +29,7 @@ class RepoGitHub:
         self.full_name = full_name
         self.owner, _, self.name = full_name.partition("/")
         self.rest = client.rest(REST_API_VERSION)
+        self.history = RepoHistory(self.rest, self.owner, self.name)  # caches live as long as this client
         self._default_branch: str | None = None
         self._trees: dict[str, dict[str, str]] = {}  # commit sha -> {path: blob sha}; commits never change
         self._blobs: dict[str, str] = {}  # blob sha -> text

@@ -1,63 +1,71 @@
-"""An Argo CD stand-in (aiohttp) that "deploys" a stage's manifests from a real local git repository.
+"""An Argo CD stand-in (aiohttp) that deploys applications from a real local git repository.
 
-It serves ``GET /api/v1/applications``, ``GET /api/v1/applications/{name}`` and
-``POST /api/v1/applications/{name}/sync`` with Argo CD's response shapes (``v1alpha1Application``,
-``runtimeError``; the tests check them against ``swagger.json``). A sync reads the application's
-files at the requested revision (``git ls-tree`` / ``git show``), runs for ``progress_seconds``
-(Running, health Progressing), then Succeeds, Synced at that commit and Healthy; or Degraded, with a
-Deployment in ImagePullBackOff, when an image tag contains ``-broken``. Time is read lazily from the
-injected clock on each request, so no background task runs and tests advance a fake clock.
+It serves what a client of Argo CD's API server uses: ``GET /api/v1/applications`` (list),
+``GET /api/v1/applications/{name}`` (with ``?refresh=normal|hard``), ``POST .../sync``,
+``GET .../resource-tree`` and ``GET .../syncwindows``, with Argo CD's shapes (checked against
+swagger.json by the tests) and its refusals, in the order server/application/application.go checks
+them. The application controller behind it is ``bot.sandbox.argocd_controller``: apps track a branch,
+compare on a poll and on refresh, sync themselves when automated, render the whole tree at a commit.
 
-Like Argo CD it answers 401 (code 16) without a valid bearer token, 403 "permission denied" (code 7)
-for an application it does not know (404 when a ``project`` is given), and 400 "another operation is
-already in progress" (code 9) while an operation runs. The application records and the JSON
-shapes rendered from them are in ``bot.sandbox.argocd_shapes``.
+Refusals are decided in ``bot.sandbox.argocd_api``, in the order and words of ``Server.Sync``.
+
+Time is the injected clock's; the controller runs on each request, on ``tick()``, and every
+``controller_interval`` seconds when that is set (the sandbox sets it; unit tests drive ``tick``).
+
+For tests: ``tick()`` (a controller pass: due operations, polls, auto-sync), ``poll()`` (compare every
+app now, as the periodic poll would), ``refresh(app, hard=)``, ``operations`` (every operation requested,
+automated ones with ``username`` None), ``syncs`` (accepted sync requests), ``refreshes``, ``requests``;
+``add_sync_window``/``clear_sync_windows``, ``delete_app``, ``add_token`` (per-token RBAC; re-adding a
+token replaces its rights), ``restrict_source_repos`` (InvalidSpecError), ``set_drift`` (another
+controller changes a live field), ``set_spec``, ``fail_next_operation``, ``fail_next`` (HTTP faults),
+``start_foreign_operation``, ``app(name)`` (the record), ``add_app``/``deploy``/``remove_app``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.core.manifest import ImageOccurrence, find_images
 from bot.errors import FerryError
-from bot.sandbox.argocd_shapes import (
-    ARGOCD_NAMESPACE,
-    BROKEN_MARKER,
-    IN_CLUSTER,
-    MSG_BACKOFF,
-    MSG_PROGRESSING,
-    MSG_SYNCED,
-    App,
-    Operation,
-    application,
-    history_entry,
+from bot.sandbox.argocd_api import (
+    ERR_BAD_TOKEN,
+    ERR_BODY,
+    ERR_DELETING,
+    ERR_IN_PROGRESS,
+    ERR_INJECTED,
+    ERR_NO_SESSION,
+    ERR_WINDOW,
+    FAILED_PRECONDITION,
+    INVALID_ARGUMENT,
+    PERMISSION_DENIED,
+    UNAUTHENTICATED,
+    ApiError,
+    code_for_status,
+    enforce,
+    error_response,
+    find_app,
+    sync_revisions,
 )
+from bot.sandbox.argocd_apps import ACTIONS, Account, AppSpec, ChartRepository, Project, git_app
+from bot.sandbox.argocd_controller import Controller, OperationRecord, Settings
+from bot.sandbox.argocd_git import GitReader
+from bot.sandbox.argocd_health import PullError, Rollouts, broken_tag_pull_error, tree_nodes
+from bot.sandbox.argocd_shapes import application
+from bot.sandbox.argocd_state import AppRecord, Operation
+from bot.sandbox.argocd_windows import SyncWindow, can_sync
 
 FERRY_USERNAME = "ferry"
 FOREIGN_USERNAME = "admin"
-MANIFEST_SUFFIXES = (".yaml", ".yml")
-KUSTOMIZE = "kustomize"
-
-ERR_NO_SESSION = "no session information"
-ERR_BAD_TOKEN = "invalid session: token signature is invalid"
-ERR_DENIED = "permission denied"
-ERR_NOT_FOUND = 'applications.argoproj.io "{app}" not found'
-ERR_IN_PROGRESS = "another operation is already in progress"
-ERR_BAD_REVISION = "rpc error: code = Unknown desc = unable to resolve '{revision}' to a commit SHA"
-ERR_NO_PATH = 'app path "{path}" does not exist at {revision}'
-ERR_INJECTED = "injected failure"
-
-# Code for each HTTP status, as grpc-gateway maps them (runtimeError.code is the gRPC code).
-_GRPC_CODES = {400: 9, 401: 16, 403: 7, 404: 5, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
 
 
 @dataclass
@@ -68,68 +76,215 @@ class _Fault:
 
 
 class ArgoCDStandIn:
-    """Serve a few Argo CD applications over loopback HTTP, deploying from ``repo_path``."""
+    """Serve Argo CD applications over loopback HTTP, deploying from the git repository at ``repo_path``.
+
+    ``apps`` maps each application to an ``AppSpec`` (or, shorter, to a path of the repository: a
+    manual app tracking ``HEAD``). Seconds: ``progress_seconds`` a sync runs and new pods take to
+    start; ``poll_seconds`` between full comparisons (Argo CD's ``timeout.reconciliation``, 180 s);
+    ``progress_deadline_seconds`` for Deployments without their own; ``self_heal_timeout_seconds``;
+    ``post_operation_refresh_seconds`` from an operation's end to the comparison it queues (0: at once;
+    more leaves ``reconciledAt`` before ``finishedAt`` meanwhile, as a busy controller does).
+    """
 
     def __init__(
         self,
         repo_path: Path,
         *,
         token: str,
-        apps: Mapping[str, str],
+        apps: Mapping[str, str | AppSpec],
         progress_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        poll_seconds: float = 180.0,
+        progress_deadline_seconds: float = 600.0,
+        self_heal_timeout_seconds: float = 5.0,
+        post_operation_refresh_seconds: float = 0.0,
+        controller_interval: float | None = None,
+        repo_url: str | None = None,
+        chart_repositories: Sequence[ChartRepository] = (),
+        pull_error: PullError = broken_tag_pull_error,
+        require_override_for_revision_sync: bool = False,
+        subject: str = FERRY_USERNAME,
     ) -> None:
         self.repo_path = Path(repo_path)
+        self.repo_url = repo_url or self.repo_path.as_uri()
         self.progress_seconds = progress_seconds
         self.requests: collections.Counter[str] = collections.Counter()
         self.syncs: list[tuple[str, str, dict[str, str], float]] = []
-        self._token = token
+        self.refreshes: list[tuple[str, str, float]] = []
+        self.require_override = require_override_for_revision_sync
+        self.projects: dict[str, Project] = {"default": Project("default")}
         self._clock = clock
-        self._apps = {name: App(name, path.strip("/"), clock()) for name, path in apps.items()}
+        self._tokens = {token: Account(subject, issued_at=datetime.fromtimestamp(int(clock()), UTC))}
+        rollouts = Rollouts(progress_seconds, progress_deadline_seconds, pull_error)
+        settings = Settings(
+            poll_seconds, progress_seconds, self_heal_timeout_seconds, rollouts,
+            post_operation_refresh_seconds,
+        )  # fmt: skip
+        self.controller = Controller(
+            GitReader(self.repo_path), repo_url=self.repo_url, projects=self.projects, clock=clock,
+            charts={repo.url: repo for repo in chart_repositories}, settings=settings,
+        )  # fmt: skip
+        self._apps: dict[str, AppRecord] = {}
+        for name, spec in apps.items():
+            self.add_app(name, spec)
+        self._interval = controller_interval
+        self._loop: asyncio.Task[None] | None = None
+        self._loop_error: BaseException | None = None
         self._faults: dict[tuple[str, str], _Fault] = {}
-        self._resource_version = 0
         self._runner: web.AppRunner | None = None
 
+    # --- life cycle -----------------------------------------------------------------------------
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Deploy each application at the repository's HEAD (as if synced long ago), then serve."""
-        head = await self._resolve("HEAD")
+        """Deploy each application at its target revision (as if synced long ago), then serve."""
         for app in self._apps.values():
-            if head is not None:
-                await self._deploy_initial(app, head)
+            await self.controller.deploy_initial(app, FOREIGN_USERNAME)
         server = web.Application(middlewares=[self._middleware])
         server.router.add_get("/api/v1/applications", self._list)
         server.router.add_get("/api/v1/applications/{name}", self._get)
         server.router.add_post("/api/v1/applications/{name}/sync", self._sync)
+        server.router.add_get("/api/v1/applications/{name}/resource-tree", self._tree)
+        server.router.add_get("/api/v1/applications/{name}/syncwindows", self._windows)
         self._runner = web.AppRunner(server, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
+        if self._interval is not None:
+            self._loop = asyncio.get_running_loop().create_task(self._run_controller(self._interval))
         return f"http://{host}:{self._runner.addresses[0][1]}"
 
     async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._loop_error is not None:
+            raise FerryError(f"the Argo CD stand-in's controller failed: {self._loop_error!r}")
+
+    async def _run_controller(self, interval: float) -> None:
+        try:
+            while True:
+                await self.tick()
+                await asyncio.sleep(interval)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # surfaced by stop(): a controller that died must not pass unseen
+            self._loop_error = exc
+
+    # --- the Python API for tests ---------------------------------------------------------------
+
+    @property
+    def operations(self) -> list[OperationRecord]:
+        """Every operation requested, by the API or by auto-sync (``username`` None), oldest first."""
+        return self.controller.log
+
+    def app(self, name: str) -> AppRecord:
+        """The stand-in's record of ``name``: spec, live objects, operation, comparison, history."""
+        return self._apps[name]
+
+    def add_app(self, name: str, spec: str | AppSpec) -> None:
+        """Create an application (before ``start``, or later followed by ``deploy``)."""
+        spec = git_app(spec) if isinstance(spec, str) else spec
+        self._apps[name] = AppRecord(name, spec, self._clock())
+
+    async def deploy(self, name: str) -> None:
+        """Put ``name`` in the state of an app synced long ago at its target revision."""
+        app = self._apps[name]
+        async with app.lock:
+            await self.controller.deploy_initial(app, FOREIGN_USERNAME)
+
+    async def tick(self) -> None:
+        """One pass of the application controller over every app (operations, polls, auto-sync)."""
+        for app in list(self._apps.values()):
+            async with app.lock:
+                await self.controller.reconcile(app)
+
+    async def poll(self) -> None:
+        """The periodic comparison of every app, now (as if ``poll_seconds`` had passed): a push to the
+        branch is seen and automated apps sync it, without waiting."""
+        for app in list(self._apps.values()):
+            async with app.lock:
+                await self.controller.reconcile(app, refresh="normal")
+
+    async def refresh(self, name: str, *, hard: bool = False) -> None:
+        """What ``GET ...?refresh=normal|hard`` does, without the HTTP request."""
+        app = self._apps[name]
+        async with app.lock:
+            await self.controller.reconcile(app, refresh="hard" if hard else "normal")
+
+    def add_token(
+        self, token: str, *, subject: str, actions: Sequence[str] = ACTIONS, objects: str = "*"
+    ) -> None:
+        """A bearer token for ``subject`` allowed ``actions`` (get, sync, override) on ``objects``
+        (``<project>/<app>`` glob), as argocd-rbac-cm policy lines grant them."""
+        issued = datetime.fromtimestamp(int(self._clock()), UTC)
+        self._tokens[token] = Account(subject, frozenset(actions), objects, issued)
+
+    def add_sync_window(
+        self,
+        kind: str,
+        schedule: str = "* * * * *",
+        duration: str = "1h",
+        *,
+        applications: Sequence[str] = ("*",),
+        namespaces: Sequence[str] = (),
+        manual_sync: bool = False,
+        project: str = "default",
+    ) -> SyncWindow:
+        """Add a sync window to ``project`` (default: always active, matching every app)."""
+        window = SyncWindow(kind, schedule, duration, tuple(applications), tuple(namespaces),
+                            manual_sync=manual_sync)  # fmt: skip
+        self.projects.setdefault(project, Project(project)).windows.append(window)
+        return window
+
+    def clear_sync_windows(self, project: str = "default") -> None:
+        self.projects.setdefault(project, Project(project)).windows.clear()
+
+    def restrict_source_repos(self, repos: Sequence[str], project: str = "default") -> None:
+        """Set the project's ``sourceRepos``; apps from other repositories get an InvalidSpecError."""
+        self.projects.setdefault(project, Project(project)).source_repos = tuple(repos)
+
+    def delete_app(self, name: str) -> None:
+        """Start a cascading delete that does not finish (``deletionTimestamp`` set, finalizer kept)."""
+        self._apps[name].deleting_at = self._clock()
+
+    def remove_app(self, name: str) -> None:
+        self._apps.pop(name, None)
+
+    def set_drift(self, app: str, kind: str, name: str, pointer: str, value: Any) -> None:
+        """Another controller keeps a live field at ``value`` (e.g. an HPA: ``/spec/replicas``)."""
+        self._apps[app].drift.setdefault((kind, name), {})[pointer] = value
+
+    def set_spec(self, name: str, spec: AppSpec) -> None:
+        """Edit the application's spec (as ``kubectl edit application`` would)."""
+        app = self._apps[name]
+        app.spec = spec
+        app.generation += 1
+        app.reconciled_at = None  # needRefreshAppStatus: "spec.source differs"
+
+    def fail_next_operation(self, app: str, message: str) -> None:
+        """The next operation on ``app`` fails (phase Failed) with ``message``, as a failed apply does."""
+        self._apps[app].fail_next_operation = message
 
     def fail_next(
         self, method: str, path: str, status: int, body: dict[str, Any] | None = None, times: int = 1
     ) -> None:
         """Answer the next ``times`` ``method path`` requests with ``status`` (and a runtimeError body)."""
-        code = _GRPC_CODES.get(status, 2)
+        code = code_for_status(status)
         default = {"error": ERR_INJECTED, "code": code, "message": f"{ERR_INJECTED} ({status})"}
         self._faults[(method.upper(), path)] = _Fault(status, body if body is not None else default, times)
 
     def start_foreign_operation(self, app: str, revision: str) -> None:
         """Someone else (no Ferry info) starts a sync of ``app`` to ``revision``; it runs like any other."""
-        now = self._clock()
-        self._apps[app].operation = Operation(
-            revision=revision,
-            infos={},
-            username=FOREIGN_USERNAME,
-            started_at=now,
-            finish_at=now + self.progress_seconds,
-        )
+        record = self._apps[app]
+        revisions = [revision] + [""] * (len(record.spec.sources) - 1)
+        operation = Operation(revisions, record.spec.sources, {}, FOREIGN_USERNAME, self._clock())
+        self.controller.request(record, operation)
 
-    # --- HTTP ---------------------------------------------------------------------------------
+    # --- HTTP -----------------------------------------------------------------------------------
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -140,183 +295,110 @@ class ArgoCDStandIn:
             return web.json_response(fault.body, status=fault.status)
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
-            return _error(401, ERR_NO_SESSION)
-        if auth.removeprefix("Bearer ") != self._token:
-            return _error(401, ERR_BAD_TOKEN)
-        return await handler(request)
+            return error_response(UNAUTHENTICATED, ERR_NO_SESSION)
+        if auth.removeprefix("Bearer ") not in self._tokens:
+            return error_response(UNAUTHENTICATED, ERR_BAD_TOKEN)
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc.code, exc.message)
+
+    def _account(self, request: web.Request) -> Account:
+        """Who the (already authenticated) bearer token is."""
+        return self._tokens[request.headers["Authorization"].removeprefix("Bearer ")]
+
+    def _find(self, request: web.Request, project: str | None) -> AppRecord:
+        return find_app(self._apps, self._account(request), request.match_info["name"], project)
+
+    def _json(self, app: AppRecord) -> dict[str, Any]:
+        return application(
+            app, now=self._clock(), repo_url=self.repo_url, resource_version=self.controller.version,
+            rollouts=self.controller.settings.rollouts,
+        )  # fmt: skip
 
     async def _list(self, request: web.Request) -> web.Response:
         wanted = request.query.get("name")
+        projects = set(request.query.getall("projects", []))
+        account = self._account(request)
         items = []
-        for app in self._apps.values():
-            if wanted and app.name != wanted:
+        for app in list(self._apps.values()):
+            if (wanted and app.name != wanted) or (projects and app.spec.project not in projects):
+                continue
+            if not account.may("get", f"{app.spec.project}/{app.name}"):
                 continue
             async with app.lock:
-                items.append(await self._render(app))
-        return web.json_response(
-            {"items": items, "metadata": {"resourceVersion": str(self._resource_version)}}
-        )
+                await self.controller.reconcile(app)
+                items.append(self._json(app))
+        metadata = {"resourceVersion": str(self.controller.version)}
+        return web.json_response({"items": items, "metadata": metadata})
 
     async def _get(self, request: web.Request) -> web.Response:
-        app = self._apps.get(request.match_info["name"])
-        if app is None:
-            return _unknown_app(request)
+        app = self._find(request, request.query.get("project") or request.query.get("projects"))
+        refresh = request.query.get("refresh")
         async with app.lock:
-            return web.json_response(await self._render(app))
+            if refresh is not None:  # application.go Get: any value is a normal refresh but "hard"
+                kind = "hard" if refresh == "hard" else "normal"
+                self.refreshes.append((app.name, kind, self._clock()))
+                await self.controller.reconcile(app, refresh=kind)
+            else:
+                await self.controller.reconcile(app)
+            return web.json_response(self._json(app))
+
+    async def _tree(self, request: web.Request) -> web.Response:
+        app = self._find(request, request.query.get("project"))
+        async with app.lock:
+            await self.controller.reconcile(app)
+            nodes = tree_nodes(app, self._clock(), self.controller.settings.rollouts)
+        return web.json_response({"nodes": nodes})
+
+    async def _windows(self, request: web.Request) -> web.Response:
+        app = self._find(request, request.query.get("project"))
+        now = self._clock()
+        windows = self.controller.windows(app)
+        body: dict[str, Any] = {"canSync": can_sync(windows, now, manual=True)}
+        active = [w.as_json() for w in windows if w.active(now)]
+        if active:
+            body["activeWindows"] = active
+        if windows:
+            body["assignedWindows"] = [w.as_json() for w in windows]
+        return web.json_response(body)
 
     async def _sync(self, request: web.Request) -> web.Response:
-        app = self._apps.get(request.match_info["name"])
-        if app is None:
-            return _unknown_app(request)
         try:
             body = await request.json()
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return _error(400, "request body must be a JSON applicationApplicationSyncRequest", code=3)
+            raise ApiError(INVALID_ARGUMENT, ERR_BODY)
+        app = self._find(request, str(body.get("project") or "") or None)
+        account = self._account(request)
+        rbac_name = f"{app.spec.project}/{app.name}"
         async with app.lock:
-            await self._advance(app)
-            if app.operation is not None and not app.operation.finished:
-                return _error(400, ERR_IN_PROGRESS)
-            revision = str(body.get("revision") or "HEAD")
+            await self.controller.reconcile(app)
+            now = self._clock()
+            if not can_sync(self.controller.windows(app), now, manual=True):
+                raise ApiError(PERMISSION_DENIED, ERR_WINDOW)
+            enforce(account, "sync", rbac_name)
+            if app.deleting_at is not None:
+                raise ApiError(FAILED_PRECONDITION, ERR_DELETING)
+            dry_run = bool(body.get("dryRun"))
+            override = self.require_override
+            revisions = await sync_revisions(
+                self.controller.repo, app, body, account, require_override=override, dry_run=dry_run
+            )
+            if app.running:
+                raise ApiError(FAILED_PRECONDITION, ERR_IN_PROGRESS)
             listed = body.get("infos")
             listed = listed if isinstance(listed, list) else []
             infos = {str(i.get("name")): str(i.get("value", "")) for i in listed if isinstance(i, dict)}
-            now = self._clock()
-            operation = Operation(revision, infos, FERRY_USERNAME, now, now + self.progress_seconds)
-            operation.prune = bool(body.get("prune"))
-            app.operation = operation
-            self.syncs.append((app.name, revision, infos, now))
-            await self._read_operation(app, operation)
-            return web.json_response(await self._render(app))
-
-    # --- the deployment model -------------------------------------------------------------------
-
-    async def _deploy_initial(self, app: App, sha: str) -> None:
-        images, error = await self._images_at(app.path, sha)
-        if error is not None:
-            return
-        now = self._clock()
-        operation = Operation(sha, {}, FOREIGN_USERNAME, now, now, sha=sha, images=images)
-        app.operation = operation
-        self._complete(app, operation)
-
-    async def _read_operation(self, app: App, operation: Operation) -> None:
-        sha = await self._resolve(operation.revision)
-        if sha is None:
-            operation.error = ERR_BAD_REVISION.format(revision=operation.revision)
-            return
-        operation.sha = sha
-        operation.images, operation.error = await self._images_at(app.path, sha)
-
-    async def _render(self, app: App) -> dict[str, Any]:
-        await self._advance(app)
-        if app.operation is None or app.operation.finished:
-            app.reconciled_at = self._clock()
-        return application(app, self.repo_path.as_uri(), self._resource_version)
-
-    async def _advance(self, app: App) -> None:
-        """Finish the running operation if its time has come (reading its manifests first if needed)."""
-        operation = app.operation
-        if operation is None or operation.finished:
-            return
-        if operation.images is None and operation.error is None:
-            await self._read_operation(app, operation)
-        if self._clock() >= operation.finish_at:
-            self._complete(app, operation)
-
-    def _complete(self, app: App, operation: Operation) -> None:
-        operation.finished = True
-        self._resource_version += 1
-        if operation.error is not None:
-            return
-        app.generation += 1
-        app.revision = operation.sha
-        app.images = operation.images or ()
-        # Health went through Progressing while the operation ran, so it transitions now either way.
-        app.health = "Degraded" if operation.broken_image else "Healthy"
-        app.health_since = operation.finish_at
-        app.history.append(history_entry(app, operation, self.repo_path.as_uri()))
-
-    # --- git ------------------------------------------------------------------------------------
-
-    async def _git(self, *args: str) -> str | None:
-        process = await asyncio.create_subprocess_exec(
-            "git", "-C", str(self.repo_path), *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        out, _ = await process.communicate()
-        return out.decode() if process.returncode == 0 else None
-
-    async def _resolve(self, revision: str) -> str | None:
-        out = await self._git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
-        return out.strip() if out else None
-
-    async def _images_at(self, path: str, sha: str) -> tuple[tuple[str, ...], str | None]:
-        listing = await self._git("ls-tree", "-r", "--name-only", sha, "--", path or ".")
-        files = [f for f in (listing or "").splitlines() if f.endswith(MANIFEST_SUFFIXES)]
-        if not files:
-            return (), ERR_NO_PATH.format(path=path, revision=sha[:7])
-        texts = [await self._git("show", f"{sha}:{name}") or "" for name in files]
-        return tuple(deployed_images(*texts)), None
+            operation = Operation(
+                revisions, app.spec.sources, infos, account.subject, now, prune=bool(body.get("prune")),
+                dry_run=dry_run,
+            )  # fmt: skip
+            self.controller.request(app, operation)
+            asked = body.get("revision") or ",".join(str(r) for r in body.get("revisions") or ())
+            self.syncs.append((app.name, str(asked or ""), infos, now))
+            return web.json_response(self._json(app))
 
 
-def deployed_images(*texts: str) -> list[str]:
-    """Images some manifests deploy together: kustomize ``images:`` overrides replace the container
-    image they name, in whichever file it is; Helm values and plain references count as written."""
-    found: list[ImageOccurrence] = []
-    for text in texts:
-        try:
-            found += find_images(text)
-        except FerryError:
-            continue  # a file Argo CD would reject; the others still deploy in this stand-in
-    overrides = {o.image: _reference(o) for o in found if o.kind == KUSTOMIZE}
-    images: list[str] = []
-    for image in [overrides.get(o.image, _reference(o)) for o in found]:
-        if image not in images:
-            images.append(image)
-    return images
-
-
-def _reference(occurrence: ImageOccurrence) -> str:
-    text = occurrence.image
-    if occurrence.tag:
-        text += f":{occurrence.tag}"
-    if occurrence.digest:
-        text += f"@{occurrence.digest}"
-    return text
-
-
-def _error(status: int, message: str, *, code: int | None = None) -> web.Response:
-    grpc = code if code is not None else _GRPC_CODES.get(status, 2)
-    return web.json_response({"error": message, "code": grpc, "message": message}, status=status)
-
-
-def _unknown_app(request: web.Request) -> web.Response:
-    if request.query.get("project"):
-        return _error(404, ERR_NOT_FOUND.format(app=request.match_info["name"]))
-    return _error(403, ERR_DENIED)
-
-
-__all__ = [
-    "ARGOCD_NAMESPACE",
-    "BROKEN_MARKER",
-    "ERR_BAD_REVISION",
-    "ERR_BAD_TOKEN",
-    "ERR_DENIED",
-    "ERR_INJECTED",
-    "ERR_IN_PROGRESS",
-    "ERR_NOT_FOUND",
-    "ERR_NO_PATH",
-    "ERR_NO_SESSION",
-    "FERRY_USERNAME",
-    "FOREIGN_USERNAME",
-    "IN_CLUSTER",
-    "KUSTOMIZE",
-    "MANIFEST_SUFFIXES",
-    "MSG_BACKOFF",
-    "MSG_PROGRESSING",
-    "MSG_SYNCED",
-    "ArgoCDStandIn",
-    "deployed_images",
-]
+__all__ = ["FERRY_USERNAME", "FOREIGN_USERNAME", "ArgoCDStandIn"]

@@ -11,15 +11,25 @@ from ruamel.yaml import YAML
 
 from bot.core.config_load import CONFIG_PATH
 from bot.errors import FerryError
+from bot.sandbox.argocd_apps import AppSpec, ChartRepository, chart_with_git_values, git_app
 
 EXAMPLE_IMAGE_PREFIX = "ghcr.io/acme/"
-# Argo CD application -> the path it deploys, as config/example/.github/ferry.yml names them.
-EXAMPLE_APPS = {
-    "shop-dev": "overlays/dev",
-    "shop-staging": "overlays/staging",
-    "shop-prod-eu": "charts/web",
-    "shop-prod-us": "charts/web",
-}
+EXAMPLE_BRANCH = "main"
+EXAMPLE_CHART = "charts/web"
+# Where the sandbox's Argo CD pulls the example chart from for the multi-source prod app.
+EXAMPLE_CHART_REPOSITORY = "https://charts.acme.example"
+# The Argo CD applications config/example/.github/ferry.yml names, set up as most teams run them:
+# tracking the default branch with automated sync (self-heal, prune). prod-eu is the one manual app;
+# prod-us is multi-source: the chart from a chart repository, its values from this repository.
+EXAMPLE_APPS: dict[str, AppSpec] = {
+    "shop-dev": git_app("overlays/dev", EXAMPLE_BRANCH, automated=True, self_heal=True, prune=True),
+    "shop-staging": git_app("overlays/staging", EXAMPLE_BRANCH, automated=True, self_heal=True, prune=True),
+    "shop-prod-eu": git_app(EXAMPLE_CHART, EXAMPLE_BRANCH, value_files=["values-prod.yaml"]),
+    "shop-prod-us": chart_with_git_values(
+        EXAMPLE_CHART_REPOSITORY, "web", "0.3.0", [f"{EXAMPLE_CHART}/values-prod.yaml"],
+        git_revision=EXAMPLE_BRANCH, automated=True, self_heal=True, prune=True,
+    ),
+}  # fmt: skip
 
 ConfigEdit = Callable[[dict[str, Any]], None]
 
@@ -51,6 +61,16 @@ def sandbox_files(registry_host: str, edit: ConfigEdit) -> dict[str, bytes]:
     yaml.dump(config, out)
     files[CONFIG_PATH] = out.getvalue().encode()
     return files
+
+
+def example_chart_repository(files: dict[str, bytes]) -> ChartRepository:
+    """The chart repository holding the example chart (from the sandbox's ``files``) at its version."""
+    repository = ChartRepository(EXAMPLE_CHART_REPOSITORY)
+    prefix = EXAMPLE_CHART + "/"
+    chart = {name.removeprefix(prefix): data for name, data in files.items() if name.startswith(prefix)}
+    version = YAML(typ="safe").load(chart["Chart.yaml"].decode())["version"]
+    repository.publish("web", str(version), chart)
+    return repository
 
 
 def quick_pipeline(config: dict[str, Any], *, verify_timeout: str = "60s") -> None:

@@ -9,13 +9,29 @@ from __future__ import annotations
 
 from bot.sandbox import github_payloads as payloads
 from bot.sandbox.github_records import DeploymentRecord, DeploymentStatusRecord, EnvironmentRecord
-from bot.sandbox.github_shapes import Json, iso, node_id, repository, user
+from bot.sandbox.github_shapes import Json, iso, node_id, user, webhook_repository
 from bot.sandbox.github_state import BOT_LOGIN, Account, Site
 
 
 def _via_app(site: Site, owner: Account, creator: Account) -> Json | None:
-    """``performed_via_github_app``: the App when its installation made the object, else null."""
-    return payloads.app(site, owner) if creator.login == BOT_LOGIN else None
+    """``performed_via_github_app``: the App when its installation made the object, else null. Without
+    ``installations_count``, which GitHub's description (``integration``) says is "Only returned when the
+    integration is requesting details about itself" (``GET /app``)."""
+    if creator.login != BOT_LOGIN:
+        return None
+    body = payloads.app(site, owner)
+    del body["installations_count"]
+    return body
+
+
+def _in_webhook(body: Json) -> Json:
+    """A deployment or deployment status as the webhooks carry it: their ``performed_via_github_app`` has
+    no ``client_id`` (GitHub's description: ``webhook-deployment-created`` and
+    ``webhook-deployment-status-created`` name every other key of ``nullable-integration``, not that one)."""
+    app = body["performed_via_github_app"]
+    if app is None:
+        return body
+    return body | {"performed_via_github_app": {k: v for k, v in app.items() if k != "client_id"}}
 
 
 def deployment(site: Site, record: DeploymentRecord, creator: Account, owner: Account) -> Json:
@@ -84,10 +100,11 @@ def deployment_event(site: Site, owner: Account, sender: Account, deployment_bod
     made the deployment."""
     return {
         "action": "created",
-        "deployment": deployment_body,
+        "deployment": _in_webhook(deployment_body),
         "workflow": None,
         "workflow_run": None,
-        "repository": repository(site, owner),
+        "repository": webhook_repository(site, owner),
+        **payloads.organization(site, owner),
         "sender": user(site, sender),
         "installation": payloads.installation_ref(site),
     }
@@ -99,12 +116,13 @@ def deployment_status_event(
     """``deployment_status`` webhook, action ``created`` (GitHub sends none for ``inactive``)."""
     return {
         "action": "created",
-        "deployment_status": status_body,
-        "deployment": deployment_body,
+        "deployment_status": _in_webhook(status_body),
+        "deployment": _in_webhook(deployment_body),
         "check_run": None,
         "workflow": None,
         "workflow_run": None,
-        "repository": repository(site, owner),
+        "repository": webhook_repository(site, owner),
+        **payloads.organization(site, owner),
         "sender": user(site, sender),
         "installation": payloads.installation_ref(site),
     }

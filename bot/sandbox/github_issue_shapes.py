@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.sandbox.github_records import ReviewRecord
-from bot.sandbox.github_shapes import Json, iso, node_id, repository, user
+from bot.sandbox.github_shapes import Json, iso, minimal_repository, node_id, repository, user
 from bot.sandbox.github_state import (
     Account,
     CommentRecord,
@@ -59,7 +59,7 @@ def combined_status(site: Site, sha: str, latest: list[StatusRecord], owner: Acc
         "statuses": statuses,
         "sha": sha,
         "total_count": len(latest),
-        "repository": repository(site, owner),
+        "repository": minimal_repository(site, owner),
         "commit_url": f"{site.repo_api}/commits/{sha}",
         "url": f"{site.repo_api}/commits/{sha}/status",
     }

@@ -1,7 +1,8 @@
 """Webhook payloads as GitHub sends them, and the App/installation/permission bodies of the REST API.
 
-Pure builders over ``github_shapes``; the top-level keys of each webhook follow the real deliveries in
-``shared/contracts/github-webhooks/`` (the tests compare them), plus ``installation`` as an App receives.
+Pure builders over ``github_shapes``; each webhook follows GitHub's description (``x-webhooks`` of
+``@octokit/openapi``) and has every key of the matching ``tests/fixtures/github-webhooks/`` payload (the
+tests check both), plus ``installation`` as an App receives.
 """
 
 from __future__ import annotations
@@ -10,13 +11,38 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.github_shapes import Json, iso, node_id, repository, user
+from bot.sandbox.github_shapes import Json, iso, node_id, user, webhook_repository
 from bot.sandbox.github_state import APP_SLUG, Account, Site
 from bot.sandbox.gitstore import ZERO_SHA, CommitInfo, FileChange
 
 
 def installation_ref(site: Site) -> Json:
     return {"id": site.installation_id, "node_id": node_id("Installation", site.installation_id)}
+
+
+def organization(site: Site, owner: Account) -> Json:
+    """``{"organization": ...}`` when an organization owns the repository, else ``{}``: GitHub adds it to
+    "the payload of an event that occurs from activity in a repository owned by an organization"
+    (docs.github.com, webhook events and payloads; ``organization-simple-webhooks`` in its description)."""
+    if owner.type != "Organization":
+        return {}
+    url, account = f"{site.api}/orgs/{owner.login}", user(site, owner)
+    return {
+        "organization": {
+            "login": owner.login,
+            "id": owner.id,
+            "node_id": account["node_id"],
+            "url": url,
+            "repos_url": f"{url}/repos",
+            "events_url": f"{url}/events",
+            "hooks_url": f"{url}/hooks",
+            "issues_url": f"{url}/issues",
+            "members_url": f"{url}/members{{/member}}",
+            "public_members_url": f"{url}/public_members{{/member}}",
+            "avatar_url": account["avatar_url"],
+            "description": None,
+        }
+    }
 
 
 def app(site: Site, owner: Account) -> Json:
@@ -97,18 +123,25 @@ def team_membership(site: Site, org: str, slug: str, login: str) -> Json:
 
 
 def rate_limit(limit: int, remaining: int, reset: int) -> Json:
-    core = {
-        "limit": limit,
-        "remaining": remaining,
-        "reset": reset,
-        "used": limit - remaining,
-        "resource": "core",
-    }
-    search = {"limit": 30, "remaining": 30, "reset": reset, "used": 0, "resource": "search"}
+    # GitHub's ``rate-limit`` schema: limit, remaining, reset, used; the resource's name is its key
+    # (the ``X-RateLimit-Resource`` header carries it on other answers).
+    core = {"limit": limit, "remaining": remaining, "reset": reset, "used": limit - remaining}
+    search = {"limit": 30, "remaining": 30, "reset": reset, "used": 0}
     return {"resources": {"core": core, "search": search}, "rate": core}
 
 
 # webhooks --------------------------------------------------------------------------------------
+# A push's repository (its own schema in GitHub's description, ``webhook-push``) has the merge switches
+# but not the default merge and squash messages.
+PUSH_OMITS = (
+    "use_squash_pr_title_as_default",
+    "squash_merge_commit_title",
+    "squash_merge_commit_message",
+    "merge_commit_title",
+    "merge_commit_message",
+)
+
+
 @dataclass(frozen=True)
 class PushedCommit:
     info: CommitInfo
@@ -153,7 +186,7 @@ def push(
     pushed_at: float,
 ) -> Json:
     created, deleted = before == ZERO_SHA, after == ZERO_SHA
-    repo = repository(site, owner, pushed_at=pushed_at)
+    repo = webhook_repository(site, owner, pushed_at=pushed_at)
     # Push deliveries carry Unix timestamps and an owner with name/email, unlike the REST object.
     repo |= {
         "created_at": int(site.created_at),
@@ -162,6 +195,10 @@ def push(
         "master_branch": "main",
     }
     repo["owner"] = {"name": owner.login, "email": None, **repo["owner"]}
+    if owner.type == "Organization":
+        repo["organization"] = owner.login  # the push schema's repository names its organization
+    for key in PUSH_OMITS:
+        repo.pop(key)
     listed = [_push_commit(site, c, usernames) for c in commits]
     compare = (
         f"{site.repo_html}/commit/{after}"
@@ -180,6 +217,7 @@ def push(
         "commits": listed,
         "head_commit": listed[-1] if listed else None,
         "repository": repo,
+        **organization(site, owner),
         "pusher": {"name": sender.login, "email": sender.email},
         "sender": user(site, sender),
         "installation": installation_ref(site),
@@ -190,7 +228,8 @@ def pull_request(site: Site, owner: Account, sender: Account, action: str, pr: J
     payload: Json = {"action": action, "number": pr["number"], "pull_request": pr}
     payload |= extra  # label (labeled/unlabeled), before/after (synchronize)
     return payload | {
-        "repository": repository(site, owner),
+        "repository": webhook_repository(site, owner),
+        **organization(site, owner),
         "installation": installation_ref(site),
         "sender": user(site, sender),
     }
@@ -202,7 +241,8 @@ def pull_request_review(
     """``pull_request_review`` (submitted, edited, dismissed): ``review`` in its webhook variant, ``pr``
     the list form of the pull request (no ``merged``/``mergeable``: "Simple Pull Request")."""
     return {"action": action, "review": review, "pull_request": pr, **extra} | {
-        "repository": repository(site, owner),
+        "repository": webhook_repository(site, owner),
+        **organization(site, owner),
         "sender": user(site, sender),
         "installation": installation_ref(site),
     }
@@ -224,7 +264,8 @@ def issue_comment(
     return payload | {
         "issue": issue,
         "comment": comment,
-        "repository": repository(site, owner),
+        "repository": webhook_repository(site, owner),
+        **organization(site, owner),
         "sender": user(site, sender),
         "installation": installation_ref(site),
     }
@@ -234,7 +275,8 @@ def commit_comment(site: Site, owner: Account, sender: Account, comment: Json) -
     return {
         "action": "created",
         "comment": comment,
-        "repository": repository(site, owner),
+        "repository": webhook_repository(site, owner),
+        **organization(site, owner),
         "sender": user(site, sender),
         "installation": installation_ref(site),
     }
@@ -269,7 +311,8 @@ def status(
         ],
         "created_at": status_body["created_at"],
         "updated_at": status_body["updated_at"],
-        "repository": repository(site, owner),
+        "repository": webhook_repository(site, owner),
+        **organization(site, owner),
         "sender": user(site, sender),
         "installation": installation_ref(site),
         "avatar_url": status_body["avatar_url"],

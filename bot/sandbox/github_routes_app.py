@@ -65,7 +65,7 @@ class AppRoutes:
         return json_response(payloads.access_token(self.ops.site, token, expires_at), 201)
 
     async def installation_repositories(self, request: web.Request) -> web.Response:
-        repos = [shapes.repository(self.ops.site, self.ops.owner)]
+        repos = [shapes.webhook_repository(self.ops.site, self.ops.owner)]
         page, headers = paginate(request, repos)
         return json_response(
             {"total_count": len(repos), "repository_selection": "selected", "repositories": page},

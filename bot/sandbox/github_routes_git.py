@@ -61,7 +61,7 @@ class GitRoutes:
         router.add_get(REPO + "/commits/{ref:.+}", self.get_commit)
 
     async def get_repo(self, request: web.Request) -> web.Response:
-        return json_response(shapes.repository(self.ops.site, self.ops.owner))
+        return json_response(shapes.full_repository(self.ops.site, self.ops.owner))
 
     # refs --------------------------------------------------------------------------------------
     async def get_ref(self, request: web.Request) -> web.Response:

@@ -74,7 +74,9 @@ def user(site: Site, account: Account) -> Json:
 
 
 def repository(site: Site, owner: Account, *, pushed_at: float | None = None) -> Json:
-    """The full repository object (a superset of GitHub's ``repository`` and ``full-repository``)."""
+    """GitHub's ``repository`` object: a pull request's ``head.repo``/``base.repo``. Other places add to it
+    or take from it, as GitHub's description says: ``full_repository``, ``webhook_repository``,
+    ``minimal_repository``."""
     api, html = site.repo_api, site.repo_html
     created = iso(site.created_at)
     pushed = iso(pushed_at) if pushed_at is not None else created
@@ -167,10 +169,47 @@ def repository(site: Site, owner: Account, *, pushed_at: float | None = None) ->
         "allow_rebase_merge": site.settings.allow_rebase_merge,
         "allow_auto_merge": False,
         "delete_branch_on_merge": site.settings.delete_branch_on_merge,
-        "subscribers_count": 0,
-        "network_count": 0,
-        "custom_properties": {},
+        "allow_update_branch": False,
+        "use_squash_pr_title_as_default": False,
+        "squash_merge_commit_title": "COMMIT_OR_PR_TITLE",
+        "squash_merge_commit_message": "COMMIT_MESSAGES",
+        "merge_commit_title": "MERGE_MESSAGE",
+        "merge_commit_message": "PR_TITLE",
     }
+
+
+def full_repository(site: Site, owner: Account) -> Json:
+    """``GET /repos/{owner}/{repo}``: ``full-repository`` alone counts watchers and the fork network."""
+    return repository(site, owner) | {"subscribers_count": 0, "network_count": 0, "custom_properties": {}}
+
+
+def webhook_repository(site: Site, owner: Account, *, pushed_at: float | None = None) -> Json:
+    """A webhook's top-level ``repository`` and ``/installation/repositories``: ``repository`` plus the
+    organization's custom properties (GitHub's description: ``repository-webhooks``, and the ``allOf``
+    of ``GET /installation/repositories``)."""
+    return repository(site, owner, pushed_at=pushed_at) | {"custom_properties": {}}
+
+
+# ``minimal-repository`` (a combined status's ``repository``) has no merge settings.
+MERGE_SETTINGS = (
+    "allow_squash_merge",
+    "allow_merge_commit",
+    "allow_rebase_merge",
+    "allow_auto_merge",
+    "allow_update_branch",
+    "use_squash_pr_title_as_default",
+    "squash_merge_commit_title",
+    "squash_merge_commit_message",
+    "merge_commit_title",
+    "merge_commit_message",
+)
+
+
+def minimal_repository(site: Site, owner: Account) -> Json:
+    body = repository(site, owner)
+    for key in MERGE_SETTINGS:
+        body.pop(key)
+    return body
 
 
 def label(site: Site, name: str, ident: int) -> Json:

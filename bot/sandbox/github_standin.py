@@ -34,6 +34,7 @@ from bot.sandbox.github_routes_app import AppRoutes
 from bot.sandbox.github_routes_comments import CommentRoutes
 from bot.sandbox.github_routes_deployments import DeploymentRoutes
 from bot.sandbox.github_routes_git import GitRoutes
+from bot.sandbox.github_routes_history import HistoryRoutes
 from bot.sandbox.github_routes_hook import HookRoutes
 from bot.sandbox.github_routes_issues import IssueRoutes
 from bot.sandbox.github_routes_pulls import PullRoutes
@@ -292,5 +293,6 @@ class GitHubStandIn(StandInControls):
         AppRoutes(self.ops, self._pipeline.rate_usage).register(app.router)
         ManifestWebRoutes(self.ops).register(app.router)
         HookRoutes(self.ops, self._webhooks).register(app.router)
+        HistoryRoutes(self.ops).register(app.router)
         git.register_late(app.router)
         return app

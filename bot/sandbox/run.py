@@ -85,6 +85,7 @@ async def summarise(world: World, name: str, ok: bool, error: str) -> dict[str, 
         "ok": ok,
         "stages": stages,
         "github_requests": world.runtime.github.counter.total,
+        "sync_requests": sync_request_counts(world),
         "events": world.timeline.as_json(),
     }
     if error:
@@ -107,3 +108,12 @@ def _latency(world: World, stage: str, kind: str) -> int | None:
 
 def elapsed_ms(started: float) -> int:
     return round((time.time() - started) * 1000)
+
+
+def sync_request_counts(world: World) -> dict[str, int]:
+    """``sync_requested`` events by what Ferry asked (``refresh`` or ``sync``)."""
+    counts = {"refresh": 0, "sync": 0}
+    for event in world.kinds(events.SYNC_REQUESTED):
+        asked = event.detail.split(": ", 1)[-1].split(" ", 1)[0]
+        counts[asked] = counts.get(asked, 0) + 1
+    return counts

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import events
 from bot.core.gates import health_context
-from bot.sandbox import scenario_commands
+from bot.sandbox import scenario_busy_main, scenario_commands
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.world import World
 
@@ -96,11 +96,7 @@ async def degraded(world: World) -> bool:
 
 
 def _all_verified(world: World) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        states = [await _health(world, stage) for stage in ("dev", "staging", "prod")]
-        return all(state == "success" for state in states)
-
-    return check
+    return scenario_busy_main.all_verified(world)
 
 
 async def _gate_open(world: World, client: Any, sha: str) -> bool:
@@ -130,6 +126,12 @@ SCENARIOS = {
             "a broken release fails verification in dev; staging and prod keep their freight",
             degraded,
             _degraded_edit,
+        ),
+        Scenario(
+            "busy-main",
+            "dev → staging → prod while people push to main and open and close 60 PRs; all verified",
+            scenario_busy_main.busy_main,
+            scenario_busy_main.busy_main_edit,
         ),
         Scenario(
             "commands",

@@ -13,7 +13,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,8 +23,10 @@ import httpx
 
 from bot import events
 from bot.runtime import Runtime, build_runtime
+from bot.sandbox.argocd_health import broken_tag_pull_error
+from bot.sandbox.argocd_render import split_image
 from bot.sandbox.argocd_standin import ArgoCDStandIn
-from bot.sandbox.example import EXAMPLE_APPS, ConfigEdit, sandbox_files
+from bot.sandbox.example import EXAMPLE_APPS, ConfigEdit, example_chart_repository, sandbox_files
 from bot.sandbox.github_standin import GitHubStandIn
 from bot.sandbox.registry_standin import RegistryStandIn
 from bot.server import run_server
@@ -33,6 +35,7 @@ from bot.settings import ArgoCDServer, Settings
 OWNER, REPO = "acme", "gitops"
 FULL_NAME = f"{OWNER}/{REPO}"
 ARGOCD_SERVER = "default"
+CONTROLLER_INTERVAL = 0.1  # seconds between passes of the Argo CD stand-in's application controller
 
 
 def free_port() -> int:
@@ -77,12 +80,17 @@ class World:
         *,
         workdir: Path | None = None,
         progress_seconds: float = 0.3,
+        argocd_poll_seconds: float = 3.0,
+        progress_deadline_seconds: float = 5.0,
         on_event: EventListener | None = None,
     ) -> None:
         # A directory of its own is removed by stop(); one the caller gave is left to the caller.
         self._owns_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ferry-sandbox-"))
         self.progress_seconds = progress_seconds
+        self.argocd_poll_seconds = argocd_poll_seconds
+        self.progress_deadline_seconds = progress_deadline_seconds
+        self._digest_tags: dict[tuple[str, str], str | None] = {}
         self.timeline = Timeline(listener=on_event)
         self.webhook_secret = secrets.token_hex(16)
         self.argocd_token = secrets.token_hex(16)
@@ -102,20 +110,37 @@ class World:
         self._server: asyncio.Task[None] | None = None
 
     # ---- life cycle --------------------------------------------------------------------------
-    async def start(self, edit: ConfigEdit, releases: dict[str, list[str]]) -> None:
+    async def start(
+        self,
+        edit: ConfigEdit,
+        releases: dict[str, list[str]],
+        *,
+        before_ferry: Callable[[World], Awaitable[None]] | None = None,
+    ) -> None:
+        """Start the stand-ins and Ferry; ``before_ferry`` runs once Argo CD serves the seeded repository
+        and before Ferry first looks (to shape the history Ferry meets on first contact)."""
         await self.registry.start()
         for image, tags in releases.items():
             for tag in tags:
                 self.registry.push(f"acme/{image}", tag)
         self.github_url = await self.github.start()
-        await self.github.seed(sandbox_files(self.registry.host, edit))
+        files = sandbox_files(self.registry.host, edit)
+        await self.github.seed(files)
         self.argocd = ArgoCDStandIn(
             self.github.repo_path,
             token=self.argocd_token,
             apps=EXAMPLE_APPS,
             progress_seconds=self.progress_seconds,
+            poll_seconds=self.argocd_poll_seconds,
+            progress_deadline_seconds=self.progress_deadline_seconds,
+            controller_interval=CONTROLLER_INTERVAL,
+            repo_url=f"https://github.com/{FULL_NAME}.git",
+            chart_repositories=[example_chart_repository(files)],
+            pull_error=self.pull_error,
         )
         self.argocd_url = await self.argocd.start()
+        if before_ferry is not None:
+            await before_ferry(self)
         await self.start_ferry()
 
     def settings(self) -> Settings:
@@ -137,6 +162,19 @@ class World:
         )
         await self._wait_for_port(self.ferry_port)
         await self.runtime.start()
+
+    def pull_error(self, image: str) -> str | None:
+        """Whether the cluster can pull ``image``: not when it names a ``-broken`` release, by tag or
+        by the digest the registry stand-in gave that tag."""
+        name, tag, digest = split_image(image)
+        if digest is not None:
+            repository = name.removeprefix(f"{self.registry.host}/")
+            if (repository, digest) not in self._digest_tags:  # releases pushed since: look again
+                for pushed in self.registry.manifests.get(repository, {}):
+                    self._digest_tags[(repository, self.registry.digest(repository, pushed))] = pushed
+                self._digest_tags.setdefault((repository, digest), None)  # not from this registry
+            tag = self._digest_tags[(repository, digest)] or tag
+        return broken_tag_pull_error(f"{name}:{tag}") if tag else None
 
     async def stop_ferry(self, *, crash: bool = False) -> None:
         """Stop Ferry; with ``crash``, whatever it was doing is dropped mid-way."""
