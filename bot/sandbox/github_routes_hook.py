@@ -6,18 +6,22 @@
   (the ``X-GitHub-Delivery``), ``delivered_at``, ``redelivery``, ``status`` ("OK", or why not: "Invalid HTTP
   Response: 502"; a receiver that cannot be reached has ``status_code`` 0) and ``status_code``. GitHub pages
   this list by cursor; the stand-in serves the first ``per_page`` (default 30, at most 100) and no cursor.
+  ``status=success`` keeps deliveries whose ``status_code`` is 200–399, ``status=failure`` those in 400–599
+  (the description's ``webhook-delivery-status`` parameter): a receiver that could not be reached (0) is in
+  neither. Another ``status`` is a 422, as any value outside a parameter's enum.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from bot.sandbox.github_ops import ApiError, GitHubOps, json_response
+from bot.sandbox.github_ops import ApiError, GitHubOps, invalid, json_response
 from bot.sandbox.github_shapes import Json, iso
 from bot.sandbox.github_state import Delivery
 from bot.sandbox.github_webhooks import WebhookSender
 
 UNREACHABLE = "failed to connect to host"
+OUTCOMES = {"success": range(200, 400), "failure": range(400, 600)}
 
 
 class HookRoutes:
@@ -38,8 +42,13 @@ class HookRoutes:
             per_page = max(1, min(100, int(request.query.get("per_page", "30"))))
         except ValueError as exc:
             raise ApiError(422, "Invalid pagination parameters") from exc
-        newest = list(reversed(self.sender.deliveries))[:per_page]
-        return json_response([self._item(number, d) for number, d in enumerate(newest)])
+        outcome = request.query.get("status")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise invalid(f"status must be one of {', '.join(OUTCOMES)}", "Delivery", "status")
+        numbered = list(enumerate(reversed(self.sender.deliveries)))
+        if outcome is not None:
+            numbered = [(n, d) for n, d in numbered if (d.status or 0) in OUTCOMES[outcome]]
+        return json_response([self._item(number, d) for number, d in numbered[:per_page]])
 
     def _item(self, number: int, delivery: Delivery) -> Json:
         code = delivery.status or 0
