@@ -9,10 +9,10 @@ A read that fails becomes a failed check naming what could not be read; the othe
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from bot.argocd import ArgoCDClient
 from bot.core.config import PipelineConfig
 from bot.core.config_load import CONFIG_PATH, load_config, update_target_paths
 from bot.core.config_targets import target_problems
@@ -22,6 +22,7 @@ from bot.core.snapshot import Snapshot
 from bot.core.stage_view import stage_view
 from bot.core.warehouse import image_rules
 from bot.doctor import Check, fail
+from bot.doctor_argocd import ArgoAppFacts, argocd_check
 from bot.doctor_github import (
     AppFacts,
     ProtectionFacts,
@@ -31,26 +32,21 @@ from bot.doctor_github import (
     webhook_check,
 )
 from bot.doctor_pipeline import (
-    ArgoAppFacts,
     ConfigFacts,
     RegistryFacts,
     StageFiles,
-    argocd_check,
     config_check,
     config_summary,
     registry_check,
     stage_files_check,
 )
-from bot.errors import ConfigError, ExternalError, FerryError
+from bot.errors import ArgoCDError, ConfigError, ExternalError, FerryError
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
 from bot.github.setup import app_info, branch_protection, repo_installation, webhook
 from bot.registry import RegistryClient
 from bot.settings import Settings
 from bot.settings_checks import private_key_pem
-
-# Reads one Argo CD application of a stage: (stage, app, server name, app namespace, project) -> facts.
-ArgoReader = Callable[[str, str, str, str | None, str | None], Awaitable[ArgoAppFacts]]
 
 
 @dataclass
@@ -59,7 +55,7 @@ class Doctor:
 
     github: GitHubApp
     registry: RegistryClient
-    argocd: ArgoReader | None
+    argocd: ArgoCDClient
     repo: str
 
     def __post_init__(self) -> None:
@@ -80,7 +76,7 @@ class Doctor:
         config = await self._config(gh, branch, tree)
         if config is not None:
             await self._stages(gh, config, tree)
-            await self._argocd(config)
+            await self._argocd(config, branch)
             await self._registries(config)
         await self._protection(installation, branch)
         return self.checks
@@ -186,23 +182,36 @@ class Doctor:
                 )
             )
 
-    async def _argocd(self, config: PipelineConfig) -> None:
+    async def _argocd(self, config: PipelineConfig, branch: str) -> None:
+        """Each stage's apps read as verification reads them (the GitOps repository's source), and the
+        sync window that blocks them now."""
         for name, stage in config.stages.items():
             if stage.argocd is None:
                 continue
-            for app in stage.argocd.app_names:
-                if self.argocd is None:
-                    self.checks.append(
-                        fail(
-                            f"stage {name}: Argo CD app {app}",
-                            "no Argo CD server is configured",
-                            f'set FERRY_ARGOCD_SERVERS with server "{stage.argocd.server}" (docs/install.md)',
-                        )
+            where = stage.argocd
+            for app in where.app_names:
+                facts = ArgoAppFacts(name, app, where.server, self.repo, branch, where.project)
+                try:
+                    state = await self.argocd.get_app(
+                        where.server,
+                        app,
+                        repo=self.repo,
+                        app_namespace=where.namespace,
+                        project=where.project,
                     )
-                    continue
-                facts = await self.argocd(
-                    name, app, stage.argocd.server, stage.argocd.namespace, stage.argocd.project
-                )
+                    if state.exists and state.source_found:
+                        window = await self.argocd.sync_window(
+                            where.server,
+                            app,
+                            automated=state.automated,
+                            app_namespace=where.namespace,
+                            project=where.project,
+                        )
+                        state = replace(state, sync_blocked=window)
+                except ArgoCDError as exc:
+                    facts = replace(facts, error=str(exc))
+                else:
+                    facts = replace(facts, state=state)
                 self.checks.append(argocd_check(facts))
 
     async def _registries(self, config: PipelineConfig) -> None:
@@ -228,8 +237,8 @@ class Doctor:
         self.checks.append(protection_check(facts))
 
 
-async def diagnose(settings: Settings, repo: str, *, argocd: ArgoReader | None = None) -> list[Check]:
-    """Every check of ``repo`` with the App's ``settings``; ``argocd`` reads the stages' Argo CD apps."""
+async def diagnose(settings: Settings, repo: str) -> list[Check]:
+    """Every check of ``repo`` with the App's ``settings`` (GitHub, Argo CD servers, registries)."""
     github = GitHubApp(
         app_id=settings.app_id or 0,
         private_key=private_key_pem(settings),
@@ -238,8 +247,10 @@ async def diagnose(settings: Settings, repo: str, *, argocd: ArgoReader | None =
     )
     # One retry: the doctor reports a registry that does not answer rather than waiting it out.
     registry = RegistryClient(settings.registries, max_retries=1)
+    argocd = ArgoCDClient(settings.argocd_servers, max_retries=1)
     try:
         return await Doctor(github, registry, argocd, repo).run()
     finally:
         await github.aclose()
         await registry.aclose()
+        await argocd.aclose()

@@ -1,5 +1,5 @@
-"""``ferry doctor``'s checks of the pipeline: ``.github/ferry.yml``, each stage's files, the stages' Argo CD
-applications, and the warehouses' registries. Pure (``bot.doctor``).
+"""``ferry doctor``'s checks of the pipeline: ``.github/ferry.yml``, each stage's files, and the warehouses'
+registries (the stages' Argo CD applications: ``bot.doctor_argocd``). Pure (``bot.doctor``).
 """
 
 from __future__ import annotations
@@ -85,75 +85,6 @@ def stage_files_check(files: StageFiles) -> Check:
         )
     held = ", ".join(f"{image} {files.held.get(image) or '(no tag)'}" for image in files.images)
     return ok(name, f"{', '.join(files.paths)}: {held}")
-
-
-# ---- Argo CD ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ArgoAppFacts:
-    """One application of a stage. ``error``: why it could not be read (unknown server, unreachable, token
-    refused); ``exists``: Argo CD shows it to the token; ``can_get``/``can_sync``: Argo CD's answers to
-    ``can-i`` (None: could not ask, ``can_i_error`` says why); ``automated``: ``spec.syncPolicy.automated``
-    is set."""
-
-    stage: str
-    app: str
-    server: str
-    project: str
-    error: str | None = None
-    exists: bool = True
-    can_get: bool | None = None
-    can_sync: bool | None = None
-    can_i_error: str | None = None
-    automated: bool | None = None
-    target_revision: str | None = None
-
-
-def _policy(app: ArgoAppFacts, action: str) -> str:
-    return f"p, role:ferry, applications, {action}, {app.project}/{app.app}, allow"
-
-
-def argocd_check(app: ArgoAppFacts) -> Check:
-    name = f"stage {app.stage}: Argo CD app {app.app}"
-    if app.error is not None:
-        return fail(
-            name,
-            app.error,
-            f'make server "{app.server}" of FERRY_ARGOCD_SERVERS reachable with a valid token',
-        )
-    if not app.exists:
-        return fail(
-            name,
-            f'not found on server "{app.server}", or the token may not see it',
-            f"create the app, correct stages.{app.stage}.argocd in the config, or let the token read it "
-            f"(argocd-rbac-cm: {_policy(app, 'get')})",
-        )
-    denied = [
-        action for action, allowed in (("get", app.can_get), ("sync", app.can_sync)) if allowed is False
-    ]
-    if denied:
-        lines = "; ".join(_policy(app, action) for action in denied)
-        return fail(
-            name,
-            "the token may not " + " or ".join(denied) + " it",
-            f"add to argocd-rbac-cm's policy.csv: {lines} (docs/install.md, step 3)",
-        )
-    mode = _sync_mode(app)
-    if app.can_get is None or app.can_sync is None:
-        return warn(
-            name,
-            f"readable; {mode}; could not ask whether the token may sync it ({app.can_i_error})",
-            "check argocd-rbac-cm by hand: " + _policy(app, "sync"),
-        )
-    return ok(name, f"the token may get and sync it; {mode}")
-
-
-def _sync_mode(app: ArgoAppFacts) -> str:
-    revision = app.target_revision or "HEAD"
-    if app.automated:
-        return f"automated sync of {revision}: Ferry asks for a refresh after a merge"
-    if app.automated is False:
-        return f"manual sync: Ferry syncs it to {revision} after a merge"
-    return "sync policy unknown"
 
 
 # ---- registries ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.app_manifest import default_events, default_permissions
 from bot.core.gates import STATUS_GATE
@@ -79,6 +80,61 @@ async def test_a_sandbox_set_up_as_the_guide_says_passes_every_check(world: Worl
     assert "/acme/web 1.4.2" in dev and "/acme/worker 1.4.2" in dev
     registry = [c for c in checks if c.name.startswith("registry: ")]
     assert len(registry) == 2 and all("picks 1.4.2" in c.detail for c in registry)
+    argo = {
+        c.name.removeprefix("stage ").split(": Argo CD app ")[1]: c.detail
+        for c in checks
+        if "Argo CD" in c.name
+    }
+    assert list(argo) == ["shop-dev", "shop-staging", "shop-prod-eu", "shop-prod-us"]
+    assert "automated sync of main: after a merge Ferry asks for a refresh" in argo["shop-dev"]
+    assert "manual sync: after a merge Ferry syncs it to main" in argo["shop-prod-eu"]
+    assert "applications, sync, default/shop-prod-eu, allow" in argo["shop-prod-eu"]
+    assert (
+        "automated" in argo["shop-prod-us"]
+        and f"multi-source: Ferry judges source 2 ({FULL_NAME})" in argo["shop-prod-us"]
+    )
+
+
+async def test_an_argo_cd_app_the_token_cannot_see_fails_with_the_policy_line_to_add(world: World) -> None:
+    assert world.argocd is not None
+    world.argocd.remove_app("shop-staging")
+    checks = await checks_of(world)
+    check = the(checks, "stage staging: Argo CD app shop-staging")
+    assert check.state == "fail"
+    assert check.detail == 'not found on server "default", or the token may not get it'
+    assert "applications, get, */shop-staging, allow" in check.fix
+    assert the(checks, "stage dev: Argo CD app shop-dev").state == "ok"
+
+
+async def test_a_refused_argo_cd_token_fails_each_app_naming_the_server(world: World) -> None:
+    settings = world.settings()
+    servers = {
+        name: s.model_copy(update={"token": SecretStr("expired")})
+        for name, s in settings.argocd_servers.items()
+    }
+    checks = await diagnose(settings.model_copy(update={"argocd_servers": servers}), FULL_NAME)
+    argo = [c for c in checks if "Argo CD" in c.name]
+    assert len(argo) == 4 and {c.state for c in argo} == {"fail"}
+    assert argo[0].detail.startswith('Argo CD server "default" refused the token')
+    assert "expired" not in argo[0].detail
+    assert 'check server "default" in FERRY_ARGOCD_SERVERS' in argo[0].fix
+
+
+async def test_a_sync_window_warns_that_the_stages_deploys_wait_for_it(world: World) -> None:
+    assert world.argocd is not None
+    world.argocd.add_sync_window("deny", applications=["shop-prod-*"])
+    checks = await checks_of(world)
+    eu, us = (
+        the(checks, "stage prod: Argo CD app shop-prod-eu"),
+        the(checks, "stage prod: Argo CD app shop-prod-us"),
+    )
+    assert (eu.state, us.state) == ("warn", "warn")
+    assert "a sync window blocks syncs now (deny '* * * * *' for 1h)" in eu.detail
+    assert eu.fix.startswith("Ferry's sync waits until the window ends") and us.fix.startswith(
+        "auto-sync waits"
+    )
+    assert the(checks, "stage dev: Argo CD app shop-dev").state == "ok"
+    assert not failed(checks)
 
 
 async def test_a_missing_permission_fails_with_where_to_grant_it(world: World) -> None:

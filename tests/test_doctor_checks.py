@@ -4,10 +4,13 @@ not accepted new permissions, an App not installed), and how the report reads.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from bot.app_manifest import default_events, default_permissions
+from bot.core.argo_app import AppState
 from bot.core.selection import TagRule
 from bot.doctor import Check, render_json, render_table
+from bot.doctor_argocd import ArgoAppFacts, argocd_check
 from bot.doctor_github import (
     AppFacts,
     ProtectionFacts,
@@ -123,3 +126,48 @@ def test_deliveries_refused_for_their_signature_point_at_the_webhook_secret() ->
     assert check.fix.startswith("FERRY_WEBHOOK_SECRET differs from the App's webhook secret")
     recovered = webhook_check(WebhookFacts(hook.url, list(reversed(hook.deliveries)), SETTINGS))
     assert recovered.state == "ok" and "1 of the last 2 failed" in recovered.detail
+
+
+def argo(**changes: object) -> ArgoAppFacts:
+    """shop-prod, a manual app tracking main, as the token reads it; ``changes`` apply to its state."""
+    state = replace(AppState("shop-prod", target_revision="main", project="shop"), **changes)
+    return ArgoAppFacts("prod", "shop-prod", "default", "acme/gitops", "main", project=None, state=state)
+
+
+def test_an_app_pinned_to_a_tag_fails_because_a_merge_cannot_deploy_it() -> None:
+    check = argocd_check(argo(target_revision="v1.4.0"))
+    assert check.state == "fail"
+    assert check.detail.startswith("pinned to targetRevision v1.4.0, which a merge to main cannot move")
+    assert check.fix == "set targetRevision to main (or HEAD) in the Application"
+    assert argocd_check(argo(target_revision="refs/heads/main")).state == "ok"
+    assert argocd_check(argo(target_revision="")).state == "ok"  # HEAD of the repository's default branch
+
+
+def test_an_app_being_deleted_or_deploying_nothing_from_the_repository_fails() -> None:
+    assert argocd_check(argo(deleting=True)).detail.startswith("is being deleted in Argo CD")
+    away = argocd_check(argo(source_found=False))
+    assert away.state == "fail" and away.detail.startswith("deploys from no source in acme/gitops")
+
+
+def test_a_manual_app_names_the_sync_rule_its_token_needs_with_the_apps_own_project() -> None:
+    check = argocd_check(argo())
+    assert check.state == "ok"
+    assert check.detail == (
+        "readable; manual sync: after a merge Ferry syncs it to main "
+        "(argocd-rbac-cm: p, role:ferry, applications, sync, shop/shop-prod, allow)"
+    )
+
+
+def test_an_app_argo_cd_cannot_judge_warns_with_its_condition() -> None:
+    check = argocd_check(argo(conditions=(("ComparisonError", "repository not accessible"),)))
+    assert check.state == "warn"
+    assert check.detail.endswith(
+        "but Argo CD cannot judge it now (ComparisonError: repository not accessible)"
+    )
+
+
+def test_an_argo_cd_server_that_cannot_be_read_fails_with_its_classified_error() -> None:
+    error = 'Argo CD server "default" is not configured (configured: none); add it to FERRY_ARGOCD_SERVERS'
+    facts = ArgoAppFacts("prod", "shop-prod", "default", "acme/gitops", "main", error=error)
+    check = argocd_check(facts)
+    assert (check.state, check.detail) == ("fail", error)
