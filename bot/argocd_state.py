@@ -112,6 +112,7 @@ def app_state_from_application(
         source_found=source is not None,
         conditions=_conditions(status.get("conditions")),
         deleting=bool(metadata.get("deletionTimestamp")),
+        project=_str(spec.get("project")),
     )
 
 

@@ -33,6 +33,7 @@ TRIGGERING_EVENTS = frozenset(
     {
         "push",
         "pull_request",
+        "pull_request_review",  # an approval by a promoter may turn a gate green
         "issue_comment",
         "commit_comment",
         "status",

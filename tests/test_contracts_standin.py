@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 import jwt
 import pytest
+from aiohttp import web
 from github_openapi import GitHubDescription
 
 from bot.sandbox.github_standin import GitHubStandIn
@@ -36,6 +38,7 @@ class Exchange:
     route: str  # the stand-in's, when it serves the same operation under another template
     status: int
     body: Any
+    web: bool = False  # a github.com page a browser loads, not the REST API: no description to hold it to
 
 
 @dataclass
@@ -70,6 +73,23 @@ class Recorder:
         self.exchanges.append(Exchange(method, template, route or template, status, body))
         return body
 
+    async def browse(
+        self,
+        http: httpx.AsyncClient,
+        template: str,
+        status: int,
+        *,
+        form: dict[str, str],
+        params: dict[str, str] | None = None,
+        **path: str,
+    ) -> httpx.Response:
+        """A browser's form POST to a github.com page (not in the REST description), not redirected."""
+        url = template.format(**{k: quote(v, safe="") for k, v in path.items()})
+        response = await http.post(self.base_url + url, data=form, params=params)
+        assert response.status_code == status, ("POST", url, response.status_code, response.text)
+        self.exchanges.append(Exchange("POST", template, template, status, None, web=True))
+        return response
+
 
 Call = Callable[..., Awaitable[Any]]  # Recorder.call
 
@@ -85,10 +105,13 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorder:
     """One drive through the stand-in for the whole module (it takes a few seconds)."""
 
     async def run() -> Recorder:
-        github = GitHubStandIn(tmp_path_factory.mktemp("github"), webhook_secret="not-a-real-secret")
-        await github.seed(SEED)
-        async with github:
-            rec = await drive(github)
+        async with receiver() as url:
+            github = GitHubStandIn(
+                tmp_path_factory.mktemp("github"), webhook_url=url, webhook_secret="not-a-real-secret"
+            )
+            await github.seed(SEED)
+            async with github:
+                rec = await drive(github)
         rec.served = {
             f"{route.method} {route.resource.canonical}"
             for route in github.app.router.routes()
@@ -97,6 +120,28 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorder:
         return rec
 
     return asyncio.run(run())
+
+
+@asynccontextmanager
+async def receiver() -> AsyncIterator[str]:
+    """Where the App's webhooks go, over loopback: it takes each delivery but fails every
+    ``commit_comment`` (502), so the App's delivery log holds successes and failures."""
+
+    async def take(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=502 if request.headers.get("X-GitHub-Event") == "commit_comment" else 200)
+
+    app = web.Application()
+    app.router.add_post("/webhooks", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/webhooks"
+    finally:
+        await runner.cleanup()
 
 
 async def drive(standin: GitHubStandIn) -> Recorder:
@@ -343,15 +388,43 @@ async def drive(standin: GitHubStandIn) -> Recorder:
             call, bot, alice, main=merged["sha"], behind=first["sha"], pending=second["sha"]
         )
 
-        # The App manifest flow's code exchange (last: it gives the App the manifest's events).
-        code = standin.register_manifest(json.loads(MANIFEST.read_text()))
-        async with httpx.AsyncClient() as anonymous:
-            await call(anonymous, "POST", "/app-manifests/{code}/conversions", 201, code=code)
-            await call(anonymous, "POST", "/app-manifests/{code}/conversions", 404, code=code)
+        await drive_manifest_flow(rec)
     for action in ("created", "suspend", "unsuspend", "new_permissions_accepted", "deleted"):
         standin.announce_installation(action)
     await standin.wait_for_deliveries()
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {app_jwt(standin)}"}) as app:
+        await call(app, "GET", "/app/hook/config", 200)
+        await call(app, "GET", "/app/hook/deliveries", 200, params={"per_page": "100"})
+        await call(app, "GET", "/app/hook/deliveries", 200, params={"status": "failure"})
+        await call(app, "GET", "/app/hook/deliveries", 422, params={"status": "broken"})
     return rec
+
+
+async def drive_manifest_flow(rec: Recorder) -> None:
+    """The App manifest flow as a browser and then ``ferry app create`` walk it ("Registering a GitHub App
+    from a manifest", docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest):
+    the form POST to github.com, the redirect to ``redirect_url`` with ``code`` and ``state``, the code
+    exchanged once at ``POST /app-manifests/{code}/conversions``. Last: it gives the App the manifest's
+    events."""
+    manifest = {**json.loads(MANIFEST.read_text()), "redirect_url": "http://127.0.0.1:9/created"}
+    personal, organization = "/settings/apps/new", "/organizations/{org}/settings/apps/new"
+    async with httpx.AsyncClient() as browser:
+        await rec.browse(browser, personal, 422, form={"manifest": "[]"})
+        await rec.browse(browser, organization, 404, form={"manifest": json.dumps(manifest)}, org="elsewhere")
+        await rec.browse(browser, personal, 302, form={"manifest": json.dumps(manifest)})
+        created = await rec.browse(
+            browser,
+            organization,
+            302,
+            form={"manifest": json.dumps(manifest)},
+            params={"state": "a1b2c3"},
+            org=OWNER,
+        )
+        location = urlsplit(created.headers["Location"])
+        query = dict(parse_qsl(location.query))
+        assert (location.netloc, location.path, query["state"]) == ("127.0.0.1:9", "/created", "a1b2c3")
+        await rec.call(browser, "POST", "/app-manifests/{code}/conversions", 201, code=query["code"])
+        await rec.call(browser, "POST", "/app-manifests/{code}/conversions", 404, code=query["code"])
 
 
 async def drive_reviews(
@@ -482,6 +555,7 @@ def test_every_rest_response_of_the_stand_in_matches_githubs_description(
     problems = [
         f"{x.method} {x.template} {x.status}: {problem}"
         for x in recorded.exchanges
+        if not x.web
         for problem in github_description.response_problems(x.method, x.template, x.status, x.body)
     ]
     assert problems == [], "\n".join(problems)
@@ -549,3 +623,18 @@ def test_the_app_counts_its_installations_only_when_it_asks_about_itself(recorde
     elsewhere += [app for _, payload in recorded.webhooks for app in apps_within(payload)]
     assert elsewhere, "the drive made nothing as the App"
     assert [app for app in elsewhere if "installations_count" in app] == []
+
+
+def test_the_apps_delivery_log_tells_successes_from_failures_as_github_does(recorded: Recorder) -> None:
+    """ "List deliveries for an app webhook" (docs.github.com/en/rest/apps/webhooks): newest first; ``status``
+    ``failure`` keeps the 400–599 answers only."""
+    logs = [x for x in recorded.exchanges if x.template == "/app/hook/deliveries" and x.status == 200]
+    everything, failures = logs[0].body, logs[1].body
+    assert {(d["status"], d["status_code"]) for d in everything} == {
+        ("OK", 200),
+        ("Invalid HTTP Response: 502", 502),
+    }
+    assert [d["id"] for d in everything] == sorted((d["id"] for d in everything), reverse=True)
+    assert failures and {(d["event"], d["status_code"]) for d in failures} == {("commit_comment", 502)}
+    config = next(x.body for x in recorded.exchanges if x.template == "/app/hook/config")
+    assert config["secret"] == "********" and config["url"].endswith("/webhooks")

@@ -44,6 +44,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "show the newest freight of each warehouse of a pipeline config, from the registries",
     ),
     "plan": ("bot.cli.plan", "print what a reconcile pass would do for a repository, without doing it"),
+    "app": ("bot.cli.app", "create Ferry's GitHub App from its manifest in one click, or print the manifest"),
+    "doctor": (
+        "bot.cli.doctor",
+        "check one installation end to end: App permissions, config, stage files, Argo CD, registries",
+    ),
 }
 
 

@@ -91,6 +91,7 @@ class AppState:
     deleting: bool = False  # metadata.deletionTimestamp is set
     sync_blocked: str | None = None
     pod_problems: tuple[str, ...] = ()  # "Pod/web-7d9f: Back-off pulling image … (ImagePullBackOff)"
+    project: str | None = None  # spec.project: RBAC objects are "<project>/<application>"
 
     @classmethod
     def missing(cls, name: str) -> AppState:

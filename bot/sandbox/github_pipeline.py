@@ -30,6 +30,7 @@ from bot.sandbox.github_limits import (
 from bot.sandbox.github_ops import CURRENT_ACTOR, CURRENT_IDENTITY, ApiError, json_response
 from bot.sandbox.github_routes_app import RATE_LIMIT
 from bot.sandbox.github_state import Account, GitHubState
+from bot.sandbox.github_web_apps import WEB_ROUTE_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 APP_ROUTE = re.compile(r"^/app(/.*)?$|^/repos/[^/]+/[^/]+/installation$")
 # The manifest flow's code exchange needs no credentials: the one-time code is the credential
 # (docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest, step 3).
-ANONYMOUS_ROUTE = re.compile(r"^/app-manifests/[^/]+/conversions$|^/rate_limit$")
+# The manifest form's page is github.com's, reached by a signed-in browser (``github_web_apps``).
+ANONYMOUS_ROUTE = re.compile(r"^/app-manifests/[^/]+/conversions$|^/rate_limit$|" + WEB_ROUTE_PATTERN)
 BAD_CREDENTIALS = "Bad credentials"
 BAD_JWT = "A JSON web token could not be decoded"
 NEEDS_AUTH = "Requires authentication"

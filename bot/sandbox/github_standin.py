@@ -35,10 +35,12 @@ from bot.sandbox.github_routes_comments import CommentRoutes
 from bot.sandbox.github_routes_deployments import DeploymentRoutes
 from bot.sandbox.github_routes_git import GitRoutes
 from bot.sandbox.github_routes_history import HistoryRoutes
+from bot.sandbox.github_routes_hook import HookRoutes
 from bot.sandbox.github_routes_issues import IssueRoutes
 from bot.sandbox.github_routes_pulls import PullRoutes
 from bot.sandbox.github_routes_reviews import ReviewRoutes
 from bot.sandbox.github_state import BOT_LOGIN, PERMISSIONS, Account, Delivery, GitHubState, Site
+from bot.sandbox.github_web_apps import ManifestWebRoutes
 from bot.sandbox.github_webhooks import DeliveryOptions, WebhookSender
 from bot.sandbox.gitstore import GitStore, Signature, TreeChange
 
@@ -289,6 +291,8 @@ class GitHubStandIn(StandInControls):
         IssueRoutes(self.ops).register(app.router)
         self._deployments.register(app.router)
         AppRoutes(self.ops, self._pipeline.rate_usage).register(app.router)
+        ManifestWebRoutes(self.ops).register(app.router)
+        HookRoutes(self.ops, self._webhooks).register(app.router)
         HistoryRoutes(self.ops).register(app.router)
         git.register_late(app.router)
         return app

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.app_manifest import default_events, default_permissions
 from bot.sandbox.github_lag import ReadLag
 from bot.sandbox.github_records import (
     DeploymentRecord,
@@ -34,33 +35,11 @@ BOT_LOGIN = "ferry-sandbox[bot]"
 APP_SLUG = "ferry-sandbox"
 # GitHub's merge and web-flow commits are committed by this identity.
 GITHUB_COMMITTER = ("GitHub", "noreply@github.com")
-# What the sandbox App is granted and subscribes to (``.github/app-manifest.json`` plus the Deployments
-# ledger and reviews). ``administration`` is left out on purpose: it is optional for Ferry, and branch
-# protection answers 403 without it.
-APP_PERMISSIONS = {
-    "contents": "write",
-    "pull_requests": "write",
-    "issues": "write",
-    "statuses": "write",
-    "checks": "write",
-    "deployments": "write",
-    "metadata": "read",
-    "members": "read",
-    "packages": "read",
-}
-APP_EVENTS = [
-    "push",
-    "pull_request",
-    "pull_request_review",
-    "issue_comment",
-    "commit_comment",
-    "status",
-    "check_suite",
-    "deployment",
-    "deployment_status",
-    "package",
-    "registry_package",
-]
+# What the sandbox App is granted and subscribes to: what Ferry's App manifest asks for
+# (``bot.app_manifest``, as ``ferry app create`` registers it), without the optional ``administration``,
+# so branch protection answers 403 until a test grants it (``set_app_permissions``).
+APP_PERMISSIONS = default_permissions(optional=False)
+APP_EVENTS = default_events()
 
 
 @dataclass
