@@ -97,6 +97,7 @@ class Reconciler:
         self._merged_seen: dict[str, frozenset[str]] = {}
         # (repo, branch) of promotions a person closed unmerged: a cache of what GitHub says, to skip a lookup
         self.declined: set[tuple[str, str]] = set()
+        self.declined_lock = asyncio.Lock()
         # More work of a pass after observe -> decide -> act, each failing on its own (the command sweep).
         self.steps: list[Callable[[str], Awaitable[object]]] = []
 
@@ -399,15 +400,17 @@ class Actor:
         nothing new); remembered for this process only to spare GitHub the lookup on every pass.
         """
         key = (self.repo, action.branch)
-        if key in self.r.declined:
-            return True
-        found = await self.gh.refused_promotion(action.branch)
-        if found is None:
-            return False
-        number, _ = found
-        self.r.declined.add(key)
-        comment = declined_comment(action.stage, action.freight)
-        if await self.gh.comment_once(number, comment, marker=declined_marker(action.branch)):
+        async with self.r.declined_lock:  # two passes of this process say it once, not twice
+            if key in self.r.declined:
+                return True
+            found = await self.gh.refused_promotion(action.branch)
+            if found is None:
+                return False
+            number, _ = found
+            comment = declined_comment(action.stage, action.freight)
+            posted = await self.gh.comment_once(number, comment, marker=declined_marker(action.branch))
+            self.r.declined.add(key)
+        if posted:
             detail = f"#{number} was closed unmerged; {action.freight.label} is not proposed again"
             self._emit(events.PROMOTION_DECLINED, action.stage, detail, action.freight.id)
         return True
