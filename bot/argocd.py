@@ -179,7 +179,7 @@ class ArgoCDClient:
         app_namespace: str | None = None,
         project: str | None = None,
     ) -> SyncResult:
-        """Ask Argo CD to re-compare ``app`` with its branch head now; its auto-sync applies a change."""
+        """Ask Argo CD to re-compare ``app`` with its branch head now (auto-sync then applies a change)."""
         kind: Literal["normal", "hard"] = "hard" if hard else "normal"
         state = await self.get_app(server, app, app_namespace=app_namespace, project=project, refresh=kind)
         if not state.exists:

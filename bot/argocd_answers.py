@@ -26,7 +26,7 @@ SYNC_WINDOW = "blocked by sync window"
 PERMISSION_DENIED = "permission denied"
 
 MSG_STARTED = 'sync of "{app}" to its targetRevision {target} started'
-MSG_REFRESHED = '"{app}" refreshed ({kind}); its auto-sync applies the branch head'
+MSG_REFRESHED = '"{app}" refreshed ({kind}): Argo CD compared it with the branch head now'
 MSG_AUTO_SYNC = '"{app}" syncs by itself ({detail}); asked for a refresh instead'
 MSG_ADOPTED = 'sync of "{app}" already running for promotion {promotion}; adopted it'
 MSG_BUSY = 'another operation is running on "{app}" (by {who}, revision {revision}); retry later'

@@ -262,3 +262,29 @@ def test_a_manual_app_blocked_by_a_sync_window_is_not_asked_again_until_the_wind
     later = T0 + timedelta(minutes=1)
     assert ask(blocked, started=True, now=later) is None
     assert ask(replace(blocked, sync_blocked=None), started=True, now=later).mode == "sync"
+
+
+def test_a_manual_app_whose_sync_argo_cd_has_not_re_compared_is_asked_for_a_hard_refresh() -> None:
+    # Our sync of the deploy commit Succeeded, but Argo CD has not compared since (its post-operation
+    # refresh is queued): it still compares to an older head and its health may predate the sync.
+    synced = auto_synced(
+        automated=False,
+        operation_automated=False,
+        sync_revision=OLDER,
+        sync_status="OutOfSync",
+        reconciled_at=T0 + timedelta(seconds=10),
+        operation_infos={"ferry.promotion": "dev/dddddddddddd"},
+    )
+    refresh = ask(synced, started=True, now=T0 + timedelta(minutes=1))
+    assert (refresh.mode, refresh.hard) == ("refresh", True)
+    assert ask(synced, started=True, now=T0 + timedelta(seconds=15)) is None  # at most every 10 s
+    assert (
+        ask(
+            replace(
+                synced, sync_revision=DEPLOY, sync_status="Synced", reconciled_at=T0 + timedelta(seconds=25)
+            ),
+            started=True,
+            now=T0 + timedelta(minutes=1),
+        )
+        is None
+    )  # fresh: nothing
