@@ -43,6 +43,8 @@ SyncOutcome = Literal[
     "started", "refreshed", "adopted", "busy", "missing", "forbidden", "deleting", "blocked", "nothing"
 ]
 AskedMode = Literal["refresh", "sync", "none"]
+# Outcomes a timeline shows as one word; the others carry Argo CD's reason (who is busy, which window, ...).
+ROUTINE_OUTCOMES: frozenset[SyncOutcome] = frozenset({"started", "refreshed"})
 
 
 @dataclass(frozen=True)
