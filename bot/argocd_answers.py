@@ -31,7 +31,9 @@ MSG_AUTO_SYNC = '"{app}" syncs by itself ({detail}); asked for a refresh instead
 MSG_ADOPTED = 'sync of "{app}" already running for promotion {promotion}; adopted it'
 MSG_BUSY = 'another operation is running on "{app}" (by {who}, revision {revision}); retry later'
 MSG_MISSING = 'app "{app}" not found on Argo CD server "{server}" (or the token may not get it)'
-MSG_DELETING = 'app "{app}" is being deleted in Argo CD'
+MSG_DELETING = (
+    'app "{app}" is being deleted in Argo CD; recreate it, or remove it from the stage\'s argocd apps'
+)
 MSG_BLOCKED = 'sync of "{app}" blocked by sync window {window}'
 MSG_FORBIDDEN = (
     'Argo CD token may not {rule} "{app}": add "p, <role>, applications, {rule}, {object}, allow" '

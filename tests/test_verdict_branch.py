@@ -143,7 +143,7 @@ def test_an_app_being_deleted_fails_at_once() -> None:
     assert verdict.state == "failure"
     assert (
         verdict.reason
-        == "shop-dev: is being deleted in Argo CD; Ferry cannot verify an app that is going away"
+        == "shop-dev: is being deleted in Argo CD; recreate it, or remove it from the stage's argocd apps"
     )
 
 

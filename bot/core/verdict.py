@@ -67,7 +67,7 @@ VerdictState = Literal["pending", "success", "failure", "superseded"]
 
 # What people read in commit statuses; each fits 140 characters once filled in.
 MSG_APP_MISSING = 'application not found on Argo CD, or the token may not get it (RBAC "applications, get")'
-MSG_DELETING = "is being deleted in Argo CD; Ferry cannot verify an app that is going away"
+MSG_DELETING = "is being deleted in Argo CD; recreate it, or remove it from the stage's argocd apps"
 MSG_NO_SOURCE = "deploys from no source in this repository; fix its repoURL or the stage's argocd apps"
 MSG_CONDITION = "{kind}: {message}"
 MSG_REQUESTED = "sync requested, not started yet"
