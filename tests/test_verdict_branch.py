@@ -288,3 +288,14 @@ def test_a_manual_app_whose_sync_argo_cd_has_not_re_compared_is_asked_for_a_hard
         )
         is None
     )  # fresh: nothing
+
+
+def test_an_automated_app_whose_auto_sync_did_not_start_says_why() -> None:
+    # Argo CD records why autoSync skipped the compared revision as a SyncError condition
+    # (controller/appcontroller.go autoSync); the stage waits with that reason, then fails naming it.
+    why = f"Skipping sync attempt to [{DEPLOY}]: auto-sync will wipe out all resources"
+    app = auto_synced(sync_status="OutOfSync", operation_revision=OLDER, conditions=(("SyncError", why),))
+    pending = stage([app])
+    assert (pending.state, pending.reason) == ("pending", f"shop-dev: SyncError: {why}")
+    late = stage([app], now=T0 + TIMEOUT)
+    assert late.state == "failure" and "SyncError: Skipping sync attempt" in late.reason
