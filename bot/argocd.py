@@ -28,6 +28,7 @@ import httpx
 from bot.argocd_answers import (
     APP_DELETING,
     AUTO_SYNC_REFUSAL,
+    INVALID_WINDOW,
     MSG_ADOPTED,
     MSG_AUTO_SYNC,
     MSG_BLOCKED,
@@ -245,6 +246,9 @@ class ArgoCDClient:
         """Classify Argo CD's refusal of a sync (see the module docstring), or raise for anything else."""
         text = _error_text(response)
         if response.status_code in (403, 404):
+            if INVALID_WINDOW in text:
+                detail = _error_detail(response) or INVALID_WINDOW
+                return SyncResult("blocked", MSG_BLOCKED.format(app=app, window=f"(Argo CD: {detail})"))
             if SYNC_WINDOW in text:
                 window = await self.sync_window(
                     server, app, automated=False, app_namespace=app_namespace, project=project

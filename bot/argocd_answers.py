@@ -9,6 +9,8 @@ Argo CD's refusals are told apart by their gRPC code and message (argo-cd server
   for a refresh instead (never reported as busy);
 - code 9 "application is deleting": deleting;
 - code 7 (HTTP 403) "cannot sync: blocked by sync window": blocked, with the window ``…/syncwindows`` names;
+  "cannot sync: invalid sync window: <error>" (a window whose schedule does not parse blocks every sync):
+  blocked, with Argo CD's message;
 - code 7 "permission denied: applications, sync, <project>/<app>, …": the token lacks that RBAC rule;
 - a bare "permission denied" (403, no ``project`` given) or 404 (``project`` given): no such app, or the token
   may not ``get`` it (``getAppEnforceRBAC`` hides which).
@@ -23,6 +25,7 @@ OPERATION_IN_PROGRESS = "another operation is already in progress"
 AUTO_SYNC_REFUSAL = "auto-sync currently set to"
 APP_DELETING = "application is deleting"
 SYNC_WINDOW = "blocked by sync window"
+INVALID_WINDOW = "invalid sync window"
 PERMISSION_DENIED = "permission denied"
 
 MSG_STARTED = 'sync of "{app}" to its targetRevision {target} started'
