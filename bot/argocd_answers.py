@@ -18,8 +18,11 @@ Argo CD's refusals are told apart by their gRPC code and message (argo-cd server
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import httpx
 
 OPERATION_IN_PROGRESS = "another operation is already in progress"
 AUTO_SYNC_REFUSAL = "auto-sync currently set to"
@@ -80,3 +83,26 @@ def denied_rule(text: str) -> tuple[str, str | None] | None:
         return None
     target = parts[2] if len(parts) > 2 and "/" in parts[2] else None
     return parts[1], target
+
+
+def error_detail(response: httpx.Response) -> str | None:
+    """Argo CD's message from a grpc-gateway error body ``{"error", "code", "message"}``, if any."""
+    body = _error_body(response)
+    message, error = body.get("message"), body.get("error")
+    return (message if isinstance(message, str) and message else None) or (
+        error if isinstance(error, str) and error else None
+    )
+
+
+def error_text(response: httpx.Response) -> str:
+    """The error body's ``error`` and ``message``, lower case, for telling refusals apart."""
+    body = _error_body(response)
+    return f"{body.get('error') or ''} {body.get('message') or ''}".lower()
+
+
+def _error_body(response: httpx.Response) -> Mapping[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
