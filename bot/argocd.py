@@ -28,6 +28,7 @@ import httpx
 from bot.argocd_answers import (
     APP_DELETING,
     AUTO_SYNC_REFUSAL,
+    INVALID_WINDOW,
     MSG_ADOPTED,
     MSG_AUTO_SYNC,
     MSG_BLOCKED,
@@ -41,8 +42,10 @@ from bot.argocd_answers import (
     SYNC_WINDOW,
     SyncResult,
     denied_rule,
+    error_detail,
+    error_text,
 )
-from bot.argocd_state import app_state_from_application, blocking_window, pod_problems
+from bot.argocd_state import app_state_from_application, blocking_window, pod_problems, target_revisions
 from bot.core.argo_app import INFO_KEY, AppState
 from bot.core.backoff import retry_delay
 from bot.errors import ArgoCDError
@@ -179,7 +182,7 @@ class ArgoCDClient:
         app_namespace: str | None = None,
         project: str | None = None,
     ) -> SyncResult:
-        """Ask Argo CD to re-compare ``app`` with its branch head now; its auto-sync applies a change."""
+        """Ask Argo CD to re-compare ``app`` with its branch head now (auto-sync then applies a change)."""
         kind: Literal["normal", "hard"] = "hard" if hard else "normal"
         state = await self.get_app(server, app, app_namespace=app_namespace, project=project, refresh=kind)
         if not state.exists:
@@ -222,12 +225,8 @@ class ArgoCDClient:
             server, "POST", _app_path(app) + "/sync", app=app, what="syncing", json=body
         )
         if response.is_success:
-            target = _str(
-                _obj(_obj(self._json(server, app, "syncing", response).get("spec")).get("source")).get(
-                    "targetRevision"
-                )
-            )
-            return SyncResult("started", MSG_STARTED.format(app=app, target=target or "HEAD"))
+            target = target_revisions(self._json(server, app, "syncing", response))
+            return SyncResult("started", MSG_STARTED.format(app=app, target=target))
         return await self._refused(
             server, app=app, response=response, app_namespace=app_namespace, project=project, infos=infos
         )
@@ -243,8 +242,11 @@ class ArgoCDClient:
         infos: Mapping[str, str],
     ) -> SyncResult:
         """Classify Argo CD's refusal of a sync (see the module docstring), or raise for anything else."""
-        text = _error_text(response)
+        text = error_text(response)
         if response.status_code in (403, 404):
+            if INVALID_WINDOW in text:
+                detail = error_detail(response) or INVALID_WINDOW
+                return SyncResult("blocked", MSG_BLOCKED.format(app=app, window=f"(Argo CD: {detail})"))
             if SYNC_WINDOW in text:
                 window = await self.sync_window(
                     server, app, automated=False, app_namespace=app_namespace, project=project
@@ -259,7 +261,7 @@ class ArgoCDClient:
         if response.status_code == 400:
             if AUTO_SYNC_REFUSAL in text:
                 refreshed = await self.refresh(server, app, app_namespace=app_namespace, project=project)
-                detail = _error_detail(response) or AUTO_SYNC_REFUSAL
+                detail = error_detail(response) or AUTO_SYNC_REFUSAL
                 return SyncResult(refreshed.outcome, MSG_AUTO_SYNC.format(app=app, detail=detail), "refresh")
             if APP_DELETING in text:
                 return SyncResult("deleting", MSG_DELETING.format(app=app))
@@ -359,7 +361,7 @@ class ArgoCDClient:
                 )
             else:
                 if response.status_code == 401:
-                    detail = _error_detail(response) or "401 Unauthorized"
+                    detail = error_detail(response) or "401 Unauthorized"
                     raise ArgoCDError(MSG_TOKEN_REFUSED.format(server=server, detail=detail), temporary=False)
                 if response.status_code != 429 and response.status_code < 500:
                     return response
@@ -369,7 +371,7 @@ class ArgoCDClient:
                         status=response.status_code,
                         what=what,
                         app=app,
-                        detail=_error_detail(response) or response.reason_phrase,
+                        detail=error_detail(response) or response.reason_phrase,
                     ),
                     temporary=True,
                     retry_after=_retry_after(response),
@@ -383,7 +385,7 @@ class ArgoCDClient:
     def _raise_for_status(server: str, app: str, what: str, response: httpx.Response) -> None:
         if response.is_success:
             return
-        detail = _error_detail(response) or response.reason_phrase
+        detail = error_detail(response) or response.reason_phrase
         message = MSG_REJECTED.format(
             server=server, what=what, app=app, status=response.status_code, detail=detail
         )
@@ -400,14 +402,6 @@ class ArgoCDClient:
         return data
 
 
-def _obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _app_path(app: str) -> str:
     return f"/api/v1/applications/{quote(app, safe='')}"
 
@@ -419,23 +413,6 @@ def _query(*, app_namespace: str | None, project: str | None) -> dict[str, str]:
     if project:
         params["project"] = project
     return params
-
-
-def _error_body(response: httpx.Response) -> Mapping[str, Any]:
-    try:
-        return _obj(response.json())
-    except ValueError:
-        return {}
-
-
-def _error_detail(response: httpx.Response) -> str | None:
-    body = _error_body(response)
-    return _str(body.get("message")) or _str(body.get("error"))
-
-
-def _error_text(response: httpx.Response) -> str:
-    body = _error_body(response)
-    return f"{body.get('error') or ''} {body.get('message') or ''}".lower()
 
 
 def _retry_after(response: httpx.Response) -> float | None:

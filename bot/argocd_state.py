@@ -116,6 +116,13 @@ def app_state_from_application(
     )
 
 
+def target_revisions(data: Mapping[str, Any]) -> str:
+    """The ``targetRevision`` of each source (``HEAD`` when empty), as Argo CD's sync event lists them."""
+    spec = _obj(data.get("spec"))
+    sources = [_obj(s) for s in spec.get("sources") or ()] or [_obj(spec.get("source"))]
+    return ",".join(_str(s.get("targetRevision")) or "HEAD" for s in sources)
+
+
 def pod_problems(tree: Mapping[str, Any]) -> tuple[str, ...]:
     """Unhealthy pods of a ``v1alpha1ApplicationTree`` (``GET …/resource-tree``), one line per distinct
     message: a Deployment only says it "exceeded its progress deadline"; its pods say why (gitops-engine's

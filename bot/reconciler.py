@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot import events
+from bot.argocd_answers import ROUTINE_OUTCOMES
 from bot.argocd_deploy import DeployPort, perform
 from bot.core.actions import (
     Action,
@@ -445,6 +446,8 @@ class Actor:
             result = await perform(self.r.argocd, action, ask, repo=self.repo, now=self.r.clock())
             if result.mode != "none":
                 detail = f"{ask.app}: {result.mode} for {action.revision[:7]} ({result.outcome})"
+                if result.outcome not in ROUTINE_OUTCOMES:
+                    detail += f": {result.message}"  # why Argo CD did not simply act, in its words
                 freight = freight_at(self.snapshot, sha=action.revision)
                 self._emit(events.SYNC_REQUESTED, action.stage, detail, freight)
             if result.refused:

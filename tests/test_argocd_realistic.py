@@ -7,6 +7,7 @@ Each test asserts the verdict Ferry posts and that its description tells a perso
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from test_argocd_faults import (
@@ -240,6 +241,28 @@ async def test_a_sync_window_keeps_the_stage_pending_saying_so_then_fails_at_the
         assert_actionable(descriptions[-1])
 
 
+async def test_a_manual_app_blocked_by_a_sync_window_says_which_window_in_the_timeline_and_the_status() -> (
+    None
+):
+    # Argo CD refuses the sync with 403 "cannot sync: blocked by sync window" and names no window
+    # (server/application/application.go Sync); Ferry reads …/syncwindows to say which.
+    async with sandbox(lambda config: dev_only(config, timeout="20s", auto_merge=False)) as world:
+        await starting_commit_verified(world)
+        argocd(world).set_spec("shop-dev", git_app("overlays/dev", "main"))  # a manual app
+        argocd(world).add_sync_window("deny", "* * * * *", "1h", applications=["shop-dev"])
+        release(world, "1.5.0")
+        async with world.person("dora", "write") as dora:
+            pull = await world.wait_for("dev's PR", lambda: _dev_pull(world), 30)
+            await world.merge(dora, pull, "@dora")
+        merge = await dev_merge_commit(world)
+        assert await decided(world, merge) == "failure"
+        window = "blocked by sync window deny '* * * * *' for 1h"
+        assert any(d.endswith(f'(blocked): sync of "shop-dev" {window}') for d in dev_sync_requests(world))
+        assert last_description(world, merge).startswith(
+            f"timed out after 20s waiting for shop-dev: {window}"
+        )
+
+
 async def test_a_token_without_sync_permission_fails_naming_the_rbac_rule_to_add() -> None:
     async with sandbox(dev_merged_by_people) as world:
         await starting_commit_verified(world)
@@ -254,6 +277,26 @@ async def test_a_token_without_sync_permission_fails_naming_the_rbac_rule_to_add
         description = last_description(world, merge)
         assert "applications, sync, default/shop-dev" in description and "argocd-rbac-cm" in description
         assert_actionable(description)
+
+
+async def test_a_manual_sync_argo_cd_has_not_re_compared_yet_is_verified_after_a_hard_refresh() -> None:
+    # Real Argo CD compares again only when its queued post-operation refresh is processed, and polls every
+    # 3 minutes (controller/appcontroller.go processRequestedAppOperation, timeout.reconciliation): until
+    # then it still compares to the old head. Ferry must ask for the hard refresh, not wait out its timeout.
+    async with sandbox(dev_merged_by_people) as world:
+        await starting_commit_verified(world)
+        argocd(world).set_spec("shop-dev", git_app("overlays/dev", "main"))  # a manual app
+        controller = argocd(world).controller
+        controller.settings = replace(
+            controller.settings, poll_seconds=180.0, post_operation_refresh_seconds=180.0
+        )
+        release(world, "1.5.0")
+        async with world.person("dora", "write") as dora:
+            pull = await world.wait_for("dev's PR", lambda: _dev_pull(world), 30)
+            await world.merge(dora, pull, "@dora")
+        merge = await dev_merge_commit(world)
+        assert await decided(world, merge) == "success"
+        assert any(name == "shop-dev" and kind == "hard" for name, kind, _ in argocd(world).refreshes)
 
 
 async def test_an_app_being_deleted_fails_saying_so() -> None:

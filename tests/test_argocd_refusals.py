@@ -174,6 +174,17 @@ async def test_a_sync_window_block_names_the_window(client: ArgoCDClient) -> Non
 
 
 @respx.mock
+async def test_an_invalid_sync_window_is_a_block_quoting_argo_cd_not_a_missing_app(
+    client: ArgoCDClient,
+) -> None:
+    message = "cannot sync: invalid sync window: Cannot parse schedule '0 25 * * *'"
+    respx.post(SYNC_URL).respond(403, json=refusal(7, message))
+    result = await client.sync("main", "web-dev")
+    assert result.outcome == "blocked"
+    assert "invalid sync window: Cannot parse schedule '0 25 * * *'" in result.message
+
+
+@respx.mock
 @pytest.mark.parametrize(
     ("rule", "project"),
     [("sync", None), ("override", "shop")],

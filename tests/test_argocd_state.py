@@ -15,6 +15,7 @@ from bot.argocd_state import (
     pod_problems,
     repo_path,
     same_repository,
+    target_revisions,
 )
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "argocd"
@@ -55,6 +56,11 @@ def test_a_multi_source_app_reads_the_git_source_even_when_it_comes_second() -> 
     assert state.target_revision == "main"
     assert state.automated and state.operation_automated
     assert state.source_found
+
+
+def test_a_started_sync_names_every_sources_target_revision_in_source_order() -> None:
+    assert target_revisions(fixture("application-multisource-git-second.json")) == "0.3.0,main"
+    assert target_revisions({"spec": {"source": {"targetRevision": ""}}}) == "HEAD"
 
 
 def test_a_multi_source_app_without_this_repository_says_so() -> None:

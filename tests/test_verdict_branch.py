@@ -143,7 +143,7 @@ def test_an_app_being_deleted_fails_at_once() -> None:
     assert verdict.state == "failure"
     assert (
         verdict.reason
-        == "shop-dev: is being deleted in Argo CD; Ferry cannot verify an app that is going away"
+        == "shop-dev: is being deleted in Argo CD; recreate it, or remove it from the stage's argocd apps"
     )
 
 
@@ -262,3 +262,40 @@ def test_a_manual_app_blocked_by_a_sync_window_is_not_asked_again_until_the_wind
     later = T0 + timedelta(minutes=1)
     assert ask(blocked, started=True, now=later) is None
     assert ask(replace(blocked, sync_blocked=None), started=True, now=later).mode == "sync"
+
+
+def test_a_manual_app_whose_sync_argo_cd_has_not_re_compared_is_asked_for_a_hard_refresh() -> None:
+    # Our sync of the deploy commit Succeeded, but Argo CD has not compared since (its post-operation
+    # refresh is queued): it still compares to an older head and its health may predate the sync.
+    synced = auto_synced(
+        automated=False,
+        operation_automated=False,
+        sync_revision=OLDER,
+        sync_status="OutOfSync",
+        reconciled_at=T0 + timedelta(seconds=10),
+        operation_infos={"ferry.promotion": "dev/dddddddddddd"},
+    )
+    refresh = ask(synced, started=True, now=T0 + timedelta(minutes=1))
+    assert (refresh.mode, refresh.hard) == ("refresh", True)
+    assert ask(synced, started=True, now=T0 + timedelta(seconds=15)) is None  # at most every 10 s
+    assert (
+        ask(
+            replace(
+                synced, sync_revision=DEPLOY, sync_status="Synced", reconciled_at=T0 + timedelta(seconds=25)
+            ),
+            started=True,
+            now=T0 + timedelta(minutes=1),
+        )
+        is None
+    )  # fresh: nothing
+
+
+def test_an_automated_app_whose_auto_sync_did_not_start_says_why() -> None:
+    # Argo CD records why autoSync skipped the compared revision as a SyncError condition
+    # (controller/appcontroller.go autoSync); the stage waits with that reason, then fails naming it.
+    why = f"Skipping sync attempt to [{DEPLOY}]: auto-sync will wipe out all resources"
+    app = auto_synced(sync_status="OutOfSync", operation_revision=OLDER, conditions=(("SyncError", why),))
+    pending = stage([app])
+    assert (pending.state, pending.reason) == ("pending", f"shop-dev: SyncError: {why}")
+    late = stage([app], now=T0 + TIMEOUT)
+    assert late.state == "failure" and "SyncError: Skipping sync attempt" in late.reason

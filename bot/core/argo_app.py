@@ -17,6 +17,8 @@ first-parent line at or after the deploy commit. So Ferry never sends a ``revisi
   contains the deploy commit, since the merge is on it) with no revision cache (``resolveRevision``). A
   multi-source app needs no ``revisions``/``sourcePositions`` for that: unlisted sources sync to their own
   ``targetRevision`` (``resolveSourceRevisions``; positions there are 1-based);
+  once that sync Succeeded, a refresh (``hard`` when stale) now and then until Argo CD has compared
+  again: it does so only when its queued post-operation refresh runs or at its poll;
 - an app pinned to a commit or tag (a ``targetRevision`` that is not the default branch) cannot be moved by
   a merge: Ferry asks nothing and the verdict says so (``pinned_reason``).
 """
@@ -209,6 +211,13 @@ def ask_for(
         if (started or not deployed_by_ferry) and settled:
             return None
         return AppAsk(app.name, "refresh", hard=app.stale)
+    if synced in CONTAINS_DEPLOY and app.operation_phase == "Succeeded":
+        # The sync applied it, but Argo CD compares again only when its queued post-operation refresh runs
+        # (or at its 3-minute poll): until then it compares to an older head and its health may predate
+        # the sync (akuity/kargo#2196). Ask for the comparison, now and then.
+        if (seen not in CONTAINS_DEPLOY or app.stale) and _due(app, now):
+            return AppAsk(app.name, "refresh", hard=app.stale)
+        return None
     if synced in CONTAINS_DEPLOY or (started and ours(app, promotion_id)):
         return None  # synced already, or our own sync ran (its verdict says how it went)
     if seen in CONTAINS_DEPLOY and app.sync_status == "Synced":

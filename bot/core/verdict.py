@@ -21,7 +21,8 @@ in PR #2980 by no longer demanding an exact revision). The rules, in the order c
 5. the revision Argo CD compares to (R): an ancestor of D, no revision, or a commit off the branch after D:
    pending; then the revision last synced: a Succeeded operation (by Ferry or by auto-sync) of D's freight
    counts; otherwise the app counts only if Argo CD reports it Synced at R (nothing was left to apply), and
-   is pending (naming the sync window that blocks it, if one does);
+   is pending (naming the sync window that blocks it, or the ``SyncError`` condition that says why
+   auto-sync did not start: "auto-sync will wipe out all resources", a failed attempt at R);
 6. ``status.reconciledAt`` older than ``operationState.finishedAt``: pending, because Argo CD assesses
    health in a separate loop and its health may predate the sync (akuity/kargo#2196);
 7. health Degraded or Missing: failure naming the unhealthy resources; Progressing (a Deployment stays so
@@ -62,12 +63,13 @@ WAITING_HEALTH = frozenset({"Progressing", "Suspended", "Unknown"})
 RUNNING_PHASES = frozenset({"Running", "Terminating"})
 FAILED_PHASES = frozenset({"Failed", "Error"})
 SUCCEEDED = "Succeeded"
+SYNC_ERROR = "SyncError"
 
 VerdictState = Literal["pending", "success", "failure", "superseded"]
 
 # What people read in commit statuses; each fits 140 characters once filled in.
 MSG_APP_MISSING = 'application not found on Argo CD, or the token may not get it (RBAC "applications, get")'
-MSG_DELETING = "is being deleted in Argo CD; Ferry cannot verify an app that is going away"
+MSG_DELETING = "is being deleted in Argo CD; recreate it, or remove it from the stage's argocd apps"
 MSG_NO_SOURCE = "deploys from no source in this repository; fix its repoURL or the stage's argocd apps"
 MSG_CONDITION = "{kind}: {message}"
 MSG_REQUESTED = "sync requested, not started yet"
@@ -173,6 +175,9 @@ def app_verdict(
     if not applied and app.sync_status != SYNCED:
         if app.sync_blocked:
             return Verdict("pending", MSG_BLOCKED.format(window=app.sync_blocked))
+        for kind, message in app.conditions:
+            if kind == SYNC_ERROR:  # why auto-sync did not start (controller/appcontroller.go autoSync)
+                return Verdict("pending", MSG_CONDITION.format(kind=kind, message=message))
         last = f"{app.operation_phase} at {short(app.operation_revision)}" if app.operation_phase else "none"
         return Verdict("pending", MSG_WAITING_SYNC.format(other=short(app.sync_revision), last=last))
     if app.stale:

@@ -16,7 +16,9 @@ PermissionDenied 403, NotFound 404, Unauthenticated 401, Unknown 500). ``Server.
   auto-sync currently set to <targetRevision>" (multi-source: "Cannot sync source <repoURL> to <rev>:
   auto-sync currently set to <targetRevision>") (``resolveSourceRevisions``);
 - a revision that does not resolve: 400 code 9 "error resolving repo revision: rpc error: ...";
-- an operation already set: 400 code 9 "another operation is already in progress" (``SetAppOperation``).
+- an operation already set: 400 code 9 "error setting app operation: another operation is already in
+  progress" (``SetAppOperation``'s ``ErrAnotherOperationInProgress``, wrapped by ``Sync`` with ``%w``, so
+  grpc keeps the code and the message carries the prefix).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ ERR_NOT_FOUND = 'applications.argoproj.io "{app}" not found'
 ERR_ENFORCE = "permission denied: applications, {action}, {object}, sub: {subject}, iat: {iat}"
 ERR_WINDOW = "cannot sync: blocked by sync window"
 ERR_DELETING = "application is deleting"
-ERR_IN_PROGRESS = "another operation is already in progress"
+ERR_IN_PROGRESS = "error setting app operation: another operation is already in progress"
 ERR_AUTO_SYNC = "Cannot sync to {revision}: auto-sync currently set to {target}"
 ERR_AUTO_SYNC_SOURCE = "Cannot sync source {repo} to {revision}: auto-sync currently set to {target}"
 ERR_RESOLVE = "error resolving repo revision: rpc error: code = Unknown desc = {detail}"
