@@ -56,8 +56,6 @@ def seen_statuses(snapshot: Snapshot) -> dict[tuple[str, str], CommitStatus | No
     for stage, deploy in snapshot.deploys.items():
         context = health_context(stage)
         seen[(deploy.commit, context)] = deploy.statuses.get(context)
-        for earlier in deploy.overtaken:  # observed pending, which is why they are marked overtaken
-            seen.setdefault((earlier, context), None)
     for pr in snapshot.open_prs:
         seen[(pr.head_sha, STATUS_GATE)] = pr.statuses.get(STATUS_GATE)
     return seen
@@ -93,7 +91,7 @@ class Actor:
                 stage: tuple(paths)
                 for stage, paths in update_target_paths(snapshot.config, snapshot.paths.__contains__).items()
             }
-        self.stale: set[tuple[str, str]] = set()  # (sha, context) whose decision no longer stands
+        self.newest: dict[tuple[str, str], bool] = {}  # (stage, commit) -> still its newest deploy commit
         self.handlers: dict[type, Callable[[Any], Awaitable[bool]]] = {
             SetStatus: self.set_status,
             OpenPromotion: self.open_promotion,
@@ -129,8 +127,13 @@ class Actor:
 
     async def set_status(self, action: SetStatus) -> bool:
         key = (action.sha, action.context)
-        if key in self.stale:
-            return self._decide_again("the write it goes with no longer stands", action)
+        stage = action.context.removeprefix(HEALTH_PREFIX)
+        # Verification begins (pending where the decision saw no status): only on the newest deploy commit.
+        begins = (
+            stage != action.context and action.state == "pending" and key in self.seen and not self.seen[key]
+        )
+        if begins and not await self.still_newest(stage, action.sha):
+            return self._decide_again(f"{stage} moved on from {action.sha[:7]}", action)
         current = (await self.gh.statuses(action.sha)).get(action.context)
         seen = self.seen.get(key, current)  # not read by the decision: nothing to compare
         check = status_write(seen, current, action.state, action.description)
@@ -138,10 +141,7 @@ class Actor:
             return False
         if check == "stale":
             return self._decide_again(f"{action.context} on {action.sha[:7]} changed since", action)
-        await self.gh.set_status(action)
-        self.seen[key] = CommitStatus(
-            context=action.context, state=action.state, description=action.description
-        )
+        await self.gh.set_status(action)  # ``seen`` stays: a second write to it this pass is a stale one
         freight = freight_at(self.snapshot, sha=action.sha)
         if action.context.startswith(HEALTH_PREFIX):
             stage = action.context.removeprefix(HEALTH_PREFIX)
@@ -228,21 +228,26 @@ class Actor:
         self._emit(events.COMMENT_POSTED, "", action.describe())
         return True
 
-    async def still_newest(self, stage: str, deploy_commit: str, known_head: str | None) -> bool:
+    async def still_newest(self, stage: str, deploy_commit: str) -> bool:
         """Whether ``deploy_commit`` is still ``stage``'s newest deploy commit: the default branch's head,
-        read now, is it or descends from it without a change to the stage's files."""
-        head = await self.gh.head(await self.gh.default_branch())
-        if head in (known_head, deploy_commit):
-            return True
-        paths = self.stage_paths.get(stage, ())
-        return deploy_still_newest(await self.gh.history.relation(deploy_commit, head, paths))
+        read now, is it or descends from it without a change to the stage's files (asked once per pass;
+        a sync and the pending status that records it are one write)."""
+        key = (stage, deploy_commit)
+        if key not in self.newest:
+            head = await self.gh.head(await self.gh.default_branch())
+            known = self.snapshot.head_sha if self.snapshot is not None else None
+            if head in (known, deploy_commit):
+                self.newest[key] = True
+            else:
+                paths = self.stage_paths.get(stage, ())
+                relation = await self.gh.history.relation(deploy_commit, head, paths)
+                self.newest[key] = deploy_still_newest(relation)
+        return self.newest[key]
 
     async def request_sync(self, action: RequestSync) -> bool:
         if self.r.argocd is None:
             return False
-        known = self.snapshot.head_sha if self.snapshot is not None else None
-        if not await self.still_newest(action.stage, action.revision, known):
-            self.stale.add((action.revision, health_context(action.stage)))
+        if not await self.still_newest(action.stage, action.revision):
             return self._decide_again(f"{action.stage} moved on from {action.revision[:7]}", action)
         for ask in action.asks:
             result = await perform(self.r.argocd, action, ask, repo=self.repo, now=self.r.clock())

@@ -9,7 +9,9 @@ import uuid
 from typing import Any
 
 from test_faults import (
+    DEV_FILE,
     dev_waits_for_a_person,
+    git,
     merged_pull_event,
     post_delivery,
     record_payloads,
@@ -149,3 +151,90 @@ def open_dev_pulls(world: World) -> list[dict[str, Any]]:
         for p in world.github.pulls.values()
         if p["head"]["ref"].startswith("ferry/dev/") and p["state"] == "open"
     ]
+
+
+# ---- each write checked right before it is made ---------------------------------------------------
+
+
+def comments_on(world: World, pull: dict[str, Any]) -> list[str]:
+    return [c["body"] for c in world.github.comments if c.get("issue_url") == pull["issue_url"]]
+
+
+async def test_a_promotion_merged_while_the_lists_lag_is_never_closed_as_superseded() -> None:
+    async with sandbox(dev_waits_for_a_person) as world:
+        async with world.person("mia") as mia:
+            release(world, "1.5.0")
+            (pull,) = await world.wait_for("the 1.5.0 PR", lambda: open_dev_pulls(world), 30)
+            await settle(world)
+            world.github.set_list_lag(5)  # GitHub's lists show the merge seconds late
+            await world.merge(mia, pull, "@mia")
+            release(world, "1.6.0")
+            await dev_merged_and_verified(world, "1.5.0")
+            await world.wait_for("the 1.6.0 PR", lambda: open_dev_pulls(world), 30)
+            await settle(world)
+        merged = world.github.pulls[pull["number"]]
+        assert merged["merged"]
+        assert not [c for c in comments_on(world, merged) if "Ferry closed" in c]
+        assert not [e for e in world.kinds(events.PR_SUPERSEDED, "dev") if f"#{pull['number']} " in e.detail]
+
+
+async def test_a_persons_commit_on_a_promotion_branch_is_kept_and_the_rebuild_refused_on_the_pr() -> None:
+    async with sandbox(dev_waits_for_a_person) as world:
+        release(world, "1.5.0")
+        (pull,) = await world.wait_for("the 1.5.0 PR", lambda: open_dev_pulls(world), 30)
+        await settle(world)
+        branch = pull["head"]["ref"]
+        theirs = git(world, "show", f"{branch}:{DEV_FILE}") + "# pinned replicas, see OPS-12\n"
+        fixup = await world.github.push_files({DEV_FILE: theirs.encode()}, "Pin replicas", branch=branch)
+        await settle(world)
+        original = git(world, "show", f"main:{DEV_FILE}")
+        await world.github.push_files(
+            {DEV_FILE: (original + "# owned by the shop team\n").encode()}, "Note who owns the dev overlay"
+        )
+        await world.wait_for("the rebuild refused", lambda: world.kinds(events.PR_REBUILD_REFUSED, "dev"), 30)
+        await settle(world)
+        reconciler = world.runtime.reconciler if world.runtime else None
+        assert reconciler is not None
+        reconciler.trigger(next(iter(reconciler.repos)))  # another pass refuses again, quietly
+        await settle(world)
+        assert git(world, "rev-parse", branch).strip() == fixup
+        assert not world.kinds(events.PR_REBUILT, "dev")
+        assert len(world.kinds(events.PR_REBUILD_REFUSED, "dev")) == 1
+        said = [c for c in comments_on(world, world.github.pulls[pull["number"]]) if fixup[:7] in c]
+        assert len(said) == 1 and "not Ferry's" in said[0]
+
+
+async def test_a_stage_file_changed_between_observing_and_syncing_gets_no_sync_for_the_older_commit() -> None:
+    async with sandbox() as world:
+        assert world.runtime is not None
+        reconciler = world.runtime.reconciler
+        (repo,) = reconciler.repos
+        await settle(world)
+        world.github.set_app_events(["push", "issue_comment", "installation"])  # no merge events: passes only
+        client = reconciler.repo_client(repo)
+        read_head = client.head
+        torn: list[str] = []
+
+        async def head_then_push(branch: str) -> str:
+            sha = await read_head(branch)
+            merges = {p["merge_commit_sha"] for p in world.github.pulls.values() if p["merged"]}
+            if not torn and sha in merges:  # the pass that is about to deploy Ferry's merge
+                torn.append(sha)
+                text = git(world, "show", f"{sha}:{DEV_FILE}") + "# replicas: 3\n"
+                await world.github.push_files({DEV_FILE: text.encode()}, "Scale dev by hand")
+            return sha
+
+        client.head = head_then_push  # type: ignore[method-assign]
+        release(world, "1.5.0")
+        await world.wait_for("a pass torn after Ferry's merge", lambda: torn, 45)
+        await world.wait_for(
+            "dev's verdict on the person's change",
+            lambda: [
+                e for e in world.kinds(events.HEALTH_VERDICT, "dev") if "not deployed by Ferry" in e.detail
+            ],
+            30,
+        )
+        await settle(world)
+        (merge,) = torn
+        assert health(world, merge) == []
+        assert not [e for e in world.kinds(events.SYNC_REQUESTED, "dev") if merge[:7] in e.detail]
