@@ -34,6 +34,7 @@ from bot.observe import FreightSource, observe
 from bot.observe_apps import AppReader
 
 log = logging.getLogger("ferry.reconciler")
+IDLE_WITHIN = 120.0  # seconds ``idle`` waits for passes in flight before it gives up, naming them
 
 
 class SyncPort(AppReader, DeployPort, Protocol):
@@ -132,10 +133,17 @@ class Reconciler:
         finally:
             self._running.pop(repo, None)
 
-    async def idle(self) -> None:
-        """Wait until no pass is running or queued (tests and the sandbox use it)."""
+    async def idle(self, within: float = IDLE_WITHIN) -> None:
+        """Wait until no pass is running or queued (tests and the sandbox use it), at most ``within``
+        seconds; then ``TimeoutError`` naming the repositories whose passes still run."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
         while self._running:
-            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+            left = deadline - loop.time()
+            if left <= 0:
+                busy = ", ".join(sorted(self._running))
+                raise TimeoutError(f"reconciler: passes still running after {within:g}s for {busy}")
+            await asyncio.wait(list(self._running.values()), timeout=left)  # never cancels a pass
 
     async def abandon(self) -> None:
         """Drop every pass in flight and accept no more, as a crash would (restart tests need a real kill)."""

@@ -95,3 +95,24 @@ async def test_a_rate_limited_pass_runs_again_only_after_the_wait_whatever_trigg
     await r.idle()
     assert len(passes) == 2, "the retry ran after the wait"
     assert passes[1] - passes[0] >= 0.4
+
+
+async def test_waiting_for_idle_gives_up_after_its_bound_naming_the_repository_whose_pass_hangs() -> None:
+    r = reconciler()
+    never = asyncio.Event()
+
+    async def stuck_pass(repo: str) -> list[Action]:
+        await never.wait()
+        return []
+
+    r.reconcile = stuck_pass  # type: ignore[method-assign]
+    r.trigger("acme/repo-3")
+    started = time.monotonic()
+    try:
+        await r.idle(within=0.2)
+    except TimeoutError as exc:
+        assert "acme/repo-3" in str(exc) and "still running after 0.2s" in str(exc)
+    else:
+        raise AssertionError("idle() returned while a pass was still running")
+    assert time.monotonic() - started < 5
+    await r.abandon()
