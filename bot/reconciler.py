@@ -86,6 +86,7 @@ class Reconciler:
         # What the last pass saw, for the merge fast path: the valid config and each stage's files.
         self._configs: dict[str, PipelineConfig] = {}
         self._stage_paths: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._watch_due: set[str] = set()  # repos whose next pass reads verified stages' apps again
 
     # ---- repositories ------------------------------------------------------------------------
     async def discover(self) -> None:
@@ -203,6 +204,8 @@ class Reconciler:
             if idle_due:
                 since_idle = 0.0
             for repo in self.due_repositories(idle_due):
+                if idle_due:
+                    self._watch_due.add(repo)  # verified stages' apps are read again at this interval
                 self.trigger(repo)
 
     def due_repositories(self, idle_due: bool) -> list[str]:
@@ -238,13 +241,14 @@ class Reconciler:
         self.trigger(repo)
 
     # ---- one pass ----------------------------------------------------------------------------
-    async def snapshot(self, repo: str) -> Snapshot | None:
+    async def snapshot(self, repo: str, *, watch: bool = False) -> Snapshot | None:
         snapshot = await observe(
             self.repo_client(repo),
             now=self.clock(),
             freight=self.freight,
             apps=self.argocd,
             argocd_urls=self.argocd_urls,
+            watch=watch,
         )
         self.observed[repo] = snapshot
         return snapshot
@@ -254,7 +258,9 @@ class Reconciler:
         return decide(snapshot) if snapshot is not None else []
 
     async def reconcile(self, repo: str) -> list[Action]:
-        snapshot = await self.snapshot(repo)
+        watch = repo in self._watch_due
+        self._watch_due.discard(repo)
+        snapshot = await self.snapshot(repo, watch=watch)
         if snapshot is None:
             return []
         self._note_snapshot(snapshot)
