@@ -35,7 +35,7 @@ from bot.core.config_load import update_target_paths
 from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE, health_context
 from bot.core.guards import branch_rebuild, deploy_still_newest, may_close, status_write
 from bot.core.snapshot import CommitStatus, Snapshot
-from bot.core.verification import refused_status
+from bot.core.verification import refused_status, superseded_description
 from bot.errors import ExternalError
 from bot.event_log import freight_at
 from bot.github.repo import BranchMoved
@@ -92,6 +92,8 @@ class Actor:
                 for stage, paths in update_target_paths(snapshot.config, snapshot.paths.__contains__).items()
             }
         self.newest: dict[tuple[str, str], bool] = {}  # (stage, commit) -> still its newest deploy commit
+        self.moved_to: dict[tuple[str, str], str] = {}  # (commit, health context) -> the head that moved on
+        self.superseded: set[tuple[str, str]] = set()  # (commit, health context) marked overtaken
         self.handlers: dict[type, Callable[[Any], Awaitable[bool]]] = {
             SetStatus: self.set_status,
             OpenPromotion: self.open_promotion,
@@ -133,7 +135,7 @@ class Actor:
             stage != action.context and action.state == "pending" and key in self.seen and not self.seen[key]
         )
         if begins and not await self.still_newest(stage, action.sha):
-            return self._decide_again(f"{stage} moved on from {action.sha[:7]}", action)
+            return await self._overtaken(stage, action.sha, action)
         current = (await self.gh.statuses(action.sha)).get(action.context)
         seen = self.seen.get(key, current)  # not read by the decision: nothing to compare
         check = status_write(seen, current, action.state, action.description)
@@ -228,6 +230,20 @@ class Actor:
         self._emit(events.COMMENT_POSTED, "", action.describe())
         return True
 
+    async def _overtaken(self, stage: str, commit: str, action: Action) -> bool:
+        """The stage moved on before verification of ``commit`` began: nothing is deployed for it, and its
+        status says so (once, and only where no status is yet) rather than staying empty."""
+        key = (commit, health_context(stage))
+        if key not in self.superseded:
+            self.superseded.add(key)
+            current = (await self.gh.statuses(commit)).get(key[1])
+            said = superseded_description(stage, self.moved_to.get(key, commit))
+            if status_write(None, current, "error", said) == "write":
+                await self.gh.set_status(SetStatus(commit, key[1], "error", said))
+                freight = freight_at(self.snapshot, sha=commit)
+                self._emit(events.HEALTH_VERDICT, stage, f"error: {said}", freight)
+        return self._decide_again(f"{stage} moved on from {commit[:7]}", action)
+
     async def still_newest(self, stage: str, deploy_commit: str) -> bool:
         """Whether ``deploy_commit`` is still ``stage``'s newest deploy commit: the default branch's head,
         read now, is it or descends from it without a change to the stage's files (asked once per pass;
@@ -242,13 +258,14 @@ class Actor:
                 paths = self.stage_paths.get(stage, ())
                 relation = await self.gh.history.relation(deploy_commit, head, paths)
                 self.newest[key] = deploy_still_newest(relation)
+                self.moved_to[(deploy_commit, health_context(stage))] = head
         return self.newest[key]
 
     async def request_sync(self, action: RequestSync) -> bool:
         if self.r.argocd is None:
             return False
         if not await self.still_newest(action.stage, action.revision):
-            return self._decide_again(f"{action.stage} moved on from {action.revision[:7]}", action)
+            return await self._overtaken(action.stage, action.revision, action)
         for ask in action.asks:
             result = await perform(self.r.argocd, action, ask, repo=self.repo, now=self.r.clock())
             if result.mode != "none":

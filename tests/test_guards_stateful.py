@@ -26,6 +26,7 @@ from bot.core.snapshot import CommitStatus
 CONTEXT = "ferry/health/dev"
 PENDING = "Asked Argo CD to deploy"
 VERIFIED = "verified: healthy"
+SUPERSEDED = "Superseded: dev moved on before this merge was verified"
 
 
 @dataclass(frozen=True)
@@ -130,15 +131,16 @@ class Stage(RuleBasedStateMachine):
     def act(self, work: Pass) -> None:
         for write in work.writes:
             stands = work.head == self.head or deploy_still_newest(self.relation(write.commit, self.head))
+            begins = not write.state or (write.state == "pending" and write.seen is None)
+            if begins and not stands:  # no sync: the commit is marked superseded where it has no status
+                if status_write(None, self.statuses.get(write.commit), "error", SUPERSEDED) == "write":
+                    self.statuses[write.commit] = CommitStatus(CONTEXT, "error", SUPERSEDED)
+                return  # decide again: the rest of the pass no longer stands either
             if not write.state:
-                if not stands:
-                    return  # decide again: the rest of the pass no longer stands either
                 assert write.commit == self.newest_deploy(self.head), "a sync to a commit that is not newest"
                 self.app = write.commit
                 self.syncs += 1
                 continue
-            if write.state == "pending" and write.seen is None and not stands:
-                return
             current = self.statuses.get(write.commit)
             if status_write(write.seen, current, write.state, write.description) != "write":
                 return
