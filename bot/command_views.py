@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.commands import Selector, pick, unique
 from bot.core.config import StagesSource, WarehouseSource
+from bot.core.drift import is_drift
 from bot.core.freight import Freight
 from bot.core.gates import health_context, verification, verified_upstream_freight_id
 from bot.core.pipeline import stage_order, upstream_stages
@@ -131,9 +132,13 @@ def render_status(snapshot: Snapshot) -> str:
     for warehouse in config.warehouses:
         diagram.append(f'  {_node("w_" + warehouse)}[("{warehouse}")]')
     states: dict[str, list[str]] = {}
+    drifts: list[str] = []  # verified stages whose apps no longer run their deploy commit
     for name in stage_order(config):
         view = stage_view(snapshot, name)
         state: str = verification(view, config).state
+        health = view.deploy.statuses.get(health_context(name)) if view.deploy else None
+        if health is not None and health.state == "failure" and is_drift(health.description):
+            drifts.append(f"- **{name}** {health.description}")
         states.setdefault(state, []).append(_node(name))
         prs = ", ".join(f"[#{pr.number}]({pr.url})" for pr in snapshot.open_prs if pr.stage == name) or "—"
         freight = f"`{view.freight_id}`" if view.freight_id else "—"
@@ -157,4 +162,4 @@ def render_status(snapshot: Snapshot) -> str:
     title = STATUS_TITLE.format(
         repo=snapshot.repo, branch=snapshot.default_branch, head=snapshot.head_sha[:7]
     )
-    return "\n".join([title, "", *rows, "", *diagram])
+    return "\n".join([title, "", *rows, "", *([*drifts, ""] if drifts else []), *diagram])

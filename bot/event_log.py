@@ -20,6 +20,7 @@ MESSAGES: Final = {
     events.FREIGHT_DISCOVERED: "freight discovered",
     events.PR_OPENED: "promotion PR opened",
     events.PR_REBUILT: "promotion PR rebuilt",
+    events.PR_REBUILD_REFUSED: "promotion PR not rebuilt: a person pushed to its branch",
     events.PR_SUPERSEDED: "promotion PR superseded",
     events.PR_MERGED: "promotion PR merged",
     events.SYNC_REQUESTED: "sync requested",

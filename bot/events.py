@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 FREIGHT_DISCOVERED = "freight_discovered"
 PR_OPENED = "pr_opened"
 PR_REBUILT = "pr_rebuilt"
+PR_REBUILD_REFUSED = "pr_rebuild_refused"  # a person pushed to a Ferry branch: kept, not rebuilt
 PR_SUPERSEDED = "pr_superseded"
 PR_MERGED = "pr_merged"
 SYNC_REQUESTED = "sync_requested"

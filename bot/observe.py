@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from bot.core.argo_app import AppState, Relation
 from bot.core.config import PipelineConfig, Warehouse
 from bot.core.config_load import CONFIG_PATH, load_config, update_target_paths
+from bot.core.drift import is_drift
 from bot.core.freight import Freight
 from bot.core.gates import health_context
 from bot.core.snapshot import Deploy, Snapshot
@@ -41,8 +42,12 @@ async def observe(
     freight: FreightSource | None,
     apps: AppReader | None,
     argocd_urls: Mapping[str, str],
+    watch: bool = False,
 ) -> Snapshot | None:
-    """The repository's snapshot, or None when it has no `.github/ferry.yml` (not a Ferry repo)."""
+    """The repository's snapshot, or None when it has no `.github/ferry.yml` (not a Ferry repo).
+
+    Argo CD is read for stages that verify, and with ``watch`` (at the idle interval) for verified ones
+    too, so a stage whose apps no longer run its deploy commit is noticed (``bot.core.drift``)."""
     branch = await gh.default_branch()
     head = await gh.head(branch)
     tree = await gh.tree(head)
@@ -89,8 +94,9 @@ async def observe(
         if apps is None or stage.argocd is None or deploy is None:
             continue
         health = deploy.statuses.get(health_context(stage_name))
-        if health is not None and health.state != "pending":
-            continue  # verified, failed or superseded: nothing to read (and no cost for idle repos)
+        watched = health is not None and (health.state == "success" or is_drift(health.description))
+        if health is not None and health.state != "pending" and not (watch and watched):
+            continue  # verified, failed or superseded: nothing to read until the idle interval's watch
         app_states[stage_name], relations[stage_name] = await observe_apps(
             apps,
             gh.history,

@@ -17,33 +17,24 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot import events
-from bot.argocd_answers import ROUTINE_OUTCOMES
-from bot.argocd_deploy import DeployPort, perform
-from bot.core.actions import (
-    Action,
-    ClosePromotion,
-    LabelPromotion,
-    MergePromotion,
-    OpenPromotion,
-    PostComment,
-    RequestSync,
-    SetStatus,
-)
+from bot.actor import Actor
+from bot.argocd_deploy import DeployPort
+from bot.core.actions import Action
 from bot.core.backoff import retry_delay
 from bot.core.config import PipelineConfig
+from bot.core.config_load import update_target_paths
 from bot.core.decide import decide
-from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE
-from bot.core.promotion import declined_comment, declined_marker
+from bot.core.gates import HEALTH_PREFIX
 from bot.core.snapshot import Snapshot
-from bot.core.verification import refused_status, start_verification
+from bot.core.verification import start_verification
 from bot.errors import ExternalError, FerryError
-from bot.event_log import freight_at
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
 from bot.observe import FreightSource, observe
 from bot.observe_apps import AppReader
 
 log = logging.getLogger("ferry.reconciler")
+IDLE_WITHIN = 120.0  # seconds ``idle`` waits for passes in flight before it gives up, naming them
 
 
 class SyncPort(AppReader, DeployPort, Protocol):
@@ -92,10 +83,10 @@ class Reconciler:
         self._retry_handles: dict[str, asyncio.TimerHandle] = {}
         self._seen_freight: dict[tuple[str, str], str] = {}  # only to narrate discoveries once
         self._stopped = False
-        # What the last pass saw, for the merge fast path: the valid config, and the merge commits of
-        # recent promotions (a merge among them is old news).
+        # What the last pass saw, for the merge fast path: the valid config and each stage's files.
         self._configs: dict[str, PipelineConfig] = {}
-        self._merged_seen: dict[str, frozenset[str]] = {}
+        self._stage_paths: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._watch_due: set[str] = set()  # repos whose next pass reads verified stages' apps again
         # (repo, branch) of promotions a person closed unmerged: a cache of what GitHub says, to skip a lookup
         self.declined: set[tuple[str, str]] = set()
         self.declined_lock = asyncio.Lock()
@@ -149,10 +140,17 @@ class Reconciler:
         finally:
             self._running.pop(repo, None)
 
-    async def idle(self) -> None:
-        """Wait until no pass is running or queued (tests and the sandbox use it)."""
+    async def idle(self, within: float = IDLE_WITHIN) -> None:
+        """Wait until no pass is running or queued (tests and the sandbox use it), at most ``within``
+        seconds; then ``TimeoutError`` naming the repositories whose passes still run."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
         while self._running:
-            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+            left = deadline - loop.time()
+            if left <= 0:
+                busy = ", ".join(sorted(self._running))
+                raise TimeoutError(f"reconciler: passes still running after {within:g}s for {busy}")
+            await asyncio.wait(list(self._running.values()), timeout=left)  # never cancels a pass
 
     async def abandon(self) -> None:
         """Drop every pass in flight and accept no more, as a crash would (restart tests need a real kill)."""
@@ -225,6 +223,8 @@ class Reconciler:
             if idle_due:
                 since_idle = 0.0
             for repo in self.due_repositories(idle_due):
+                if idle_due:
+                    self._watch_due.add(repo)  # verified stages' apps are read again at this interval
                 self.trigger(repo)
 
     def due_repositories(self, idle_due: bool) -> list[str]:
@@ -234,10 +234,12 @@ class Reconciler:
     async def promotion_merged(self, repo: str, stage: str, merge_commit: str) -> None:
         """Fast path: a promotion PR just merged, so ask Argo CD now rather than after a full pass.
 
-        The same request a pass would make (``auto``: the adapter reads each app and applies the same rule,
-        a refresh or a sync of the app's own targetRevision, never a revision, so even a late event cannot
-        move an app backwards; same promotion id, so Argo CD adopts a repeat), then a pass to confirm;
-        without a known config this is only the pass. Only the repository's owner acts.
+        A trigger of the same guarded decision a pass makes, not a second writer: the merge commit is
+        deployed only while it is still the stage's newest deploy commit (the default branch's head read
+        now, compared over the stage's files) and no ``ferry/health/<stage>`` status is on it yet, so a
+        late, redelivered or second replica's event of an older merge writes nothing. Each app is asked
+        ``auto`` (the adapter reads it and applies the pass's rule). A pass follows either way. Only the
+        repository's owner acts.
         """
         if not self.owns(repo):
             return
@@ -246,34 +248,29 @@ class Reconciler:
         if stage_config is not None and stage_config.argocd is not None and self.argocd is not None:
             sync, pending = start_verification(stage, stage_config, merge_commit, self.argocd_urls)
             try:
-                if await self._merge_already_handled(repo, merge_commit, pending.context):
-                    self.trigger(repo)  # a redelivered event: the pass decides from what is true now
-                    return
-                await Actor(self, repo, None).run([pending] if sync is None else [sync, pending])
+                current = (await self.repo_client(repo).statuses(merge_commit)).get(pending.context)
+                if current is None:  # verification of this merge has not begun
+                    actor = Actor(
+                        self,
+                        repo,
+                        None,
+                        seen={(merge_commit, pending.context): None},
+                        stage_paths=self._stage_paths.get(repo, {}),
+                    )
+                    await actor.run([pending] if sync is None else [sync, pending])
             except ExternalError as exc:
                 log.warning("fast sync failed", extra={"repo": repo, "stage": stage, "error": str(exc)})
         self.trigger(repo)
 
-    async def _merge_already_handled(self, repo: str, merge_commit: str, health: str) -> bool:
-        """Whether a merge event is old news (redelivered, or seen by another replica first).
-
-        Syncing an old merge could move a stage back to an older commit. The last pass listed the
-        recent merged promotions, so a merge commit among them is old; only a process that has not
-        passed over the repository yet (just restarted) asks GitHub whether verification began.
-        """
-        seen = self._merged_seen.get(repo)
-        if seen is not None:
-            return merge_commit in seen
-        return health in await self.repo_client(repo).statuses(merge_commit)
-
     # ---- one pass ----------------------------------------------------------------------------
-    async def snapshot(self, repo: str) -> Snapshot | None:
+    async def snapshot(self, repo: str, *, watch: bool = False) -> Snapshot | None:
         snapshot = await observe(
             self.repo_client(repo),
             now=self.clock(),
             freight=self.freight,
             apps=self.argocd,
             argocd_urls=self.argocd_urls,
+            watch=watch,
         )
         self.observed[repo] = snapshot
         return snapshot
@@ -283,13 +280,16 @@ class Reconciler:
         return decide(snapshot) if snapshot is not None else []
 
     async def reconcile(self, repo: str) -> list[Action]:
-        snapshot = await self.snapshot(repo)
+        watch = repo in self._watch_due
+        self._watch_due.discard(repo)
+        snapshot = await self.snapshot(repo, watch=watch)
         if snapshot is None:
             return []
         self._note_snapshot(snapshot)
         if snapshot.config is not None and not snapshot.config_problems:
             self._configs[repo] = snapshot.config
-            self._merged_seen[repo] = snapshot.merged_commits
+            found = update_target_paths(snapshot.config, snapshot.paths.__contains__)
+            self._stage_paths[repo] = {stage: tuple(paths) for stage, paths in found.items()}
         actions = decide(snapshot)
         await Actor(self, repo, snapshot).run(actions)
         self.last_pass[repo] = {
@@ -323,138 +323,3 @@ class Reconciler:
             self.verifying.add(snapshot.repo)
         else:
             self.verifying.discard(snapshot.repo)
-
-
-class Actor:
-    """Performs one pass's actions in order through a table of handlers, one per action type."""
-
-    def __init__(self, reconciler: Reconciler, repo: str, snapshot: Snapshot | None) -> None:
-        self.r = reconciler
-        self.repo = repo
-        self.snapshot = snapshot
-        self.gh = reconciler.repo_client(repo)
-        self.opened: dict[str, str] = {}  # branch -> PR url, for "superseded by" links
-        self.handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
-            SetStatus: self.set_status,
-            OpenPromotion: self.open_promotion,
-            ClosePromotion: self.close_promotion,
-            MergePromotion: self.merge,
-            LabelPromotion: self.label,
-            PostComment: self.comment,
-            RequestSync: self.request_sync,
-        }
-
-    async def run(self, actions: list[Action]) -> None:
-        for action in actions:
-            try:
-                await self.handlers[type(action)](action)
-            except ExternalError as exc:
-                if exc.temporary:
-                    raise  # the pass is retried as a whole; every action is idempotent
-                log.warning(
-                    "action refused",
-                    extra={"repo": self.repo, "action": action.describe(), "error": str(exc)},
-                )
-                continue
-            if self.r.on_action is not None:
-                self.r.on_action(action.kind)
-
-    def _emit(self, kind: str, stage: str, detail: str, freight: str = "") -> None:
-        self.r.emit(events.Event(kind, self.repo, stage, detail, freight=freight))
-
-    async def set_status(self, action: SetStatus) -> None:
-        await self.gh.set_status(action)
-        freight = freight_at(self.snapshot, sha=action.sha)
-        if action.context.startswith(HEALTH_PREFIX):
-            stage = action.context.removeprefix(HEALTH_PREFIX)
-            if action.state != "pending":
-                self._emit(events.HEALTH_VERDICT, stage, f"{action.state}: {action.description}", freight)
-        elif action.context == STATUS_GATE:
-            self._emit(
-                events.GATE_SET,
-                _stage_of_sha(self.snapshot, action.sha),
-                f"{action.state}: {action.description}",
-                freight,
-            )
-        elif action.context == STATUS_CONFIG:
-            self._emit(events.CONFIG_STATUS, "", f"{action.state}: {action.description}")
-
-    async def open_promotion(self, action: OpenPromotion) -> None:
-        # Look before creating: another replica (or a person) may have moved the default branch
-        # since this pass observed it; then this pass's decision is stale and a new pass decides.
-        assert self.snapshot is not None
-        if await self.gh.head(self.snapshot.default_branch) != action.base_sha:
-            log.info("base moved; deciding again", extra={"repo": self.repo, "branch": action.branch})
-            self.r.trigger(self.repo)
-            return
-        if action.rebuild_pr is None and await self._declined(action):
-            return
-        number, url = await self.gh.open_promotion(action)
-        self.opened[action.branch] = url
-        kind = events.PR_REBUILT if action.rebuild_pr else events.PR_OPENED
-        self._emit(kind, action.stage, f"#{number} {action.title}", action.freight.id)
-
-    async def _declined(self, action: OpenPromotion) -> bool:
-        """Whether a person closed this very promotion unmerged; then it is not opened again.
-
-        Said once under the closed pull request (a marked comment, so a restart or a second replica says
-        nothing new); remembered for this process only to spare GitHub the lookup on every pass.
-        """
-        key = (self.repo, action.branch)
-        async with self.r.declined_lock:  # two passes of this process say it once, not twice
-            if key in self.r.declined:
-                return True
-            found = await self.gh.refused_promotion(action.branch)
-            if found is None:
-                return False
-            number, _ = found
-            comment = declined_comment(action.stage, action.freight)
-            posted = await self.gh.comment_once(number, comment, marker=declined_marker(action.branch))
-            self.r.declined.add(key)
-        if posted:
-            detail = f"#{number} was closed unmerged; {action.freight.label} is not proposed again"
-            self._emit(events.PROMOTION_DECLINED, action.stage, detail, action.freight.id)
-        return True
-
-    async def close_promotion(self, action: ClosePromotion) -> None:
-        link = None
-        if action.superseded_by_branch:
-            link = self.opened.get(action.superseded_by_branch)
-            if link is None:
-                found = await self.gh.pull_for_branch(action.superseded_by_branch)
-                link = found[1] if found else None
-        await self.gh.close_promotion(action, link)
-        freight = freight_at(self.snapshot, number=action.number)
-        self._emit(events.PR_SUPERSEDED, action.stage, f"#{action.number} closed: {action.comment}", freight)
-
-    async def merge(self, action: MergePromotion) -> None:
-        sha = await self.gh.merge(action)
-        freight = freight_at(self.snapshot, number=action.number)
-        self._emit(events.PR_MERGED, action.stage, f"#{action.number} merged by Ferry as {sha[:7]}", freight)
-
-    async def label(self, action: LabelPromotion) -> None:
-        await self.gh.add_labels(action.number, action.labels)
-
-    async def comment(self, action: PostComment) -> None:
-        await self.gh.post_comment(action)
-        self._emit(events.COMMENT_POSTED, "", action.describe())
-
-    async def request_sync(self, action: RequestSync) -> None:
-        if self.r.argocd is None:
-            return
-        for ask in action.asks:
-            result = await perform(self.r.argocd, action, ask, repo=self.repo, now=self.r.clock())
-            if result.mode != "none":
-                detail = f"{ask.app}: {result.mode} for {action.revision[:7]} ({result.outcome})"
-                if result.outcome not in ROUTINE_OUTCOMES:
-                    detail += f": {result.message}"  # why Argo CD did not simply act, in its words
-                freight = freight_at(self.snapshot, sha=action.revision)
-                self._emit(events.SYNC_REQUESTED, action.stage, detail, freight)
-            if result.refused:
-                await self.set_status(refused_status(action, ask.app, result.message))
-
-
-def _stage_of_sha(snapshot: Snapshot | None, sha: str) -> str:
-    if snapshot is None:
-        return ""
-    return next((pr.stage for pr in snapshot.open_prs if pr.head_sha == sha), "")

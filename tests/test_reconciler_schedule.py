@@ -135,3 +135,24 @@ async def test_a_failing_step_of_a_pass_does_not_hold_the_others_back_and_is_ret
     assert ran == ["reconcile", "sweep"]
     assert "acme/repo-1" in r._retry_handles  # the pass as a whole comes back after the backoff
     r._retry_handles.pop("acme/repo-1").cancel()
+
+
+async def test_waiting_for_idle_gives_up_after_its_bound_naming_the_repository_whose_pass_hangs() -> None:
+    r = reconciler()
+    never = asyncio.Event()
+
+    async def stuck_pass(repo: str) -> list[Action]:
+        await never.wait()
+        return []
+
+    r.reconcile = stuck_pass  # type: ignore[method-assign]
+    r.trigger("acme/repo-3")
+    started = time.monotonic()
+    try:
+        await r.idle(within=0.2)
+    except TimeoutError as exc:
+        assert "acme/repo-3" in str(exc) and "still running after 0.2s" in str(exc)
+    else:
+        raise AssertionError("idle() returned while a pass was still running")
+    assert time.monotonic() - started < 5
+    await r.abandon()

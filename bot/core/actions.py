@@ -41,6 +41,8 @@ class OpenPromotion:
     message: str
     labels: tuple[str, ...]
     rebuild_pr: int | None = None
+    # A rebuild's compare-and-swap: the branch head (Ferry's own commit) the decision saw; None forces.
+    expected_head: str | None = None
 
     def describe(self) -> str:
         verb = f"rebuild #{self.rebuild_pr} as" if self.rebuild_pr else "open"

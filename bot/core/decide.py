@@ -129,6 +129,7 @@ def build_promotion(
     freight: Freight,
     *,
     rebuild_pr: int | None = None,
+    expected_head: str | None = None,
     requested_by: str = "",
     requested_by_login: str = "",
     rollback: bool = False,
@@ -170,6 +171,7 @@ def build_promotion(
         message=commit_message(name, freight, reason=reason),
         labels=tuple(dict.fromkeys((LABEL_FERRY, stage_label(name), *rollback_labels, *extra_labels))),
         rebuild_pr=rebuild_pr,
+        expected_head=expected_head,
     )
 
 
@@ -194,7 +196,16 @@ def promotion_actions(
         if existing is None:
             actions.append(build_promotion(snapshot, views, name, candidate))
         elif parse_marker(existing.body).get("base") != base_fingerprint(snapshot, view):
-            actions.append(build_promotion(snapshot, views, name, candidate, rebuild_pr=existing.number))
+            actions.append(
+                build_promotion(
+                    snapshot,
+                    views,
+                    name,
+                    candidate,
+                    rebuild_pr=existing.number,
+                    expected_head=existing.head_sha,
+                )
+            )
         elif stage.auto_merge:
             gate = gate_for(candidate.id, candidate.label, name, snapshot.config, views)
             if gate.state == "success":

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from bot.core.actions import Action, PostComment, RequestSync, SetStatus
 from bot.core.argo_app import AppAsk, AppState, Relation, ask_for
 from bot.core.config import Stage
+from bot.core.drift import drift_actions, is_drift
 from bot.core.gates import health_context
 from bot.core.images import parse_image
 from bot.core.promotion import LABEL_ROLLBACK
@@ -216,6 +217,11 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
         actions += [request, pending] if request is not None else [pending]
         return actions + backwards_warning(snapshot, view)
     if status is not None and status.state != "pending":
+        if status.state == "success" or is_drift(status.description):  # verified stages stay watched
+            current = (status.state, status.description)
+            actions += drift_actions(
+                context, deploy.commit, current, states=states, relation=relation, target_url=target_url
+            )
         return actions
     if states is None:
         if status is None:  # first contact, Argo CD not read: record that observation began

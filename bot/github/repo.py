@@ -17,7 +17,7 @@ from bot.command_replies import AppIdentity
 from bot.core.actions import ClosePromotion, MergePromotion, OpenPromotion, PostComment, SetStatus
 from bot.core.promotion import parse_branch
 from bot.core.snapshot import CommitStatus, MergedPromotion, PullRequest
-from bot.errors import GitHubError
+from bot.errors import FerryError, GitHubError
 from bot.github.client import REST_API_VERSION, call, status_of
 from bot.github.comments import RepoComments
 from bot.github.history import RepoHistory
@@ -28,6 +28,16 @@ CLOSED_PRS_SCANNED = 50
 def closed_marker(number: int) -> str:
     """The marker of the comment Ferry posts on a pull request it closes itself."""
     return f"<!-- ferry:closed:{number} -->"
+
+
+class BranchMoved(FerryError):
+    """A promotion branch's head is no longer the one a rebuild was decided on (``current``: None, gone)."""
+
+    def __init__(self, branch: str, expected: str, current: str | None) -> None:
+        super().__init__(f"{branch} is at {(current or 'nothing')[:7]}, not {expected[:7]}")
+        self.branch = branch
+        self.expected = expected
+        self.current = current
 
 
 class RepoGitHub(RepoComments):
@@ -64,6 +74,15 @@ class RepoGitHub(RepoComments):
             self.rest.git.async_get_ref(self.owner, self.name, f"heads/{branch}"),
         )
         return str(ref.parsed_data.object_.sha)
+
+    async def branch_head(self, branch: str) -> str | None:
+        """The head of ``branch``, or None when there is no such branch (404)."""
+        try:
+            return await self.head(branch)
+        except GitHubError as exc:
+            if "404" in str(exc):
+                return None
+            raise
 
     async def tree(self, commit_sha: str) -> dict[str, str]:
         if commit_sha not in self._trees:
@@ -268,6 +287,12 @@ class RepoGitHub(RepoComments):
             ),
         )
         sha = commit.parsed_data.sha
+        if action.expected_head is not None:
+            # PATCH git/refs takes no expected old SHA: read the ref right before forcing it, so a commit
+            # a person pushed to the branch since the pass looked is never thrown away.
+            current = await self.branch_head(action.branch)
+            if current != action.expected_head:
+                raise BranchMoved(action.branch, action.expected_head, current)
         await self._point_branch(action.branch, sha)
         if action.rebuild_pr is not None:
             await call(
@@ -370,6 +395,11 @@ class RepoGitHub(RepoComments):
         await self.comment_once(action.number, action.body, marker=action.marker)
 
     # ---- comment commands (bot.command_runner) -----------------------------------------------
+    async def pull_state(self, number: int) -> tuple[str, bool]:
+        """A pull request's ``state`` (open, closed) and whether it was merged, as GitHub says now."""
+        pull = await call(f"reading #{number}", self.rest.pulls.async_get(self.owner, self.name, number))
+        return str(pull.parsed_data.state), bool(pull.parsed_data.merged)
+
     async def pull_head_repo(self, number: int) -> str | None:
         """The full name of the repository a pull request's head branch lives in (None: deleted fork);
         this repository's for an issue that is no pull request (``GET /pulls/{n}`` answers 404)."""

@@ -261,5 +261,16 @@ class World:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"sandbox: gave up after {within:.0f}s waiting for {what}")
 
+    async def settle(self, within: float = 60.0) -> None:
+        """Let queued webhooks arrive and every pass they start finish, in at most about ``within`` seconds
+        for each; ``TimeoutError`` names what did not finish."""
+        assert self.runtime is not None
+        try:
+            await asyncio.wait_for(self.github.wait_for_deliveries(), within)
+        except TimeoutError:
+            raise TimeoutError(f"sandbox: webhooks still queued after {within:.0f}s") from None
+        await asyncio.sleep(0.3)  # the webhook handler starts its work off the request path
+        await self.runtime.reconciler.idle(within)
+
     def kinds(self, kind: str, stage: str | None = None) -> list[events.Event]:
         return [e for e in self.timeline.entries if e.kind == kind and (stage is None or e.stage == stage)]
