@@ -66,14 +66,16 @@ PERMISSIONS: Final = (
         "pull_requests",
         "write",
         "Pull requests",
-        "open, update and close promotion pull requests; read their reviews (approvals by `promoters`)",
+        "open, update and close promotion pull requests; read their reviews (approvals by `promoters`); "
+        "list every open pull request and the files it changes (`ferry/config` on pull requests)",
     ),
     Permission(
         "issues",
         "write",
         "Issues",
         "label promotion pull requests (`ferry`, `stage:<stage>`); answer comment commands on pull "
-        "requests and issues (comments and reactions)",
+        "requests and issues (comments and reactions); the one comment listing a pull request's config "
+        "problems",
     ),
     Permission(
         "statuses",
@@ -133,7 +135,8 @@ EVENTS: Final = (
     Event(
         "pull_request",
         "pull_requests",
-        "a promotion merged (Argo CD is asked to deploy it at once), closed or reopened",
+        "a promotion merged (Argo CD is asked to deploy it at once), closed or reopened; a pull request "
+        "opened or pushed to gets `ferry/config` on its new head",
     ),
     Event(
         "pull_request_review",

@@ -67,7 +67,7 @@ async def observe(
         paths=frozenset(tree),
         argocd_urls=argocd_urls,
     )
-    config, problems, files = await _load(gh, text, tree)
+    config, problems, files = await load_at(gh, text, tree)
     if config is None or problems:
         return _replace(base, config=config, config_problems=tuple(problems), files=files)
     warehouse_freight, warehouse_errors = await _warehouses(gh.full_name, config, freight)
@@ -120,9 +120,11 @@ async def observe(
     )
 
 
-async def _load(
+async def load_at(
     gh: RepoGitHub, text: str, tree: Mapping[str, str]
 ) -> tuple[PipelineConfig | None, list[Problem], dict[str, str]]:
+    """The config ``text`` checked against the files of ``tree`` (a commit's {path: blob sha}), as
+    ``ferry validate`` checks it: (config or None, every problem, the update targets' texts)."""
     try:
         config = load_config(text)
     except ConfigError as exc:

@@ -119,6 +119,10 @@ class Reconciler:
             self._repo_clients[repo] = RepoGitHub(client, repo, identity=self.github.identity)
         return self._repo_clients[repo]
 
+    def has_pipeline(self, repo: str) -> bool | None:
+        """Whether the last pass found `.github/ferry.yml` on ``repo``'s default branch (None: none yet)."""
+        return self.observed.get(repo) is not None if repo in self.observed else None
+
     # ---- scheduling --------------------------------------------------------------------------
     def trigger(self, repo: str) -> None:
         """Ask for a pass; coalesces with a pass already queued for the repository. Whatever asks (a

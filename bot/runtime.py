@@ -16,6 +16,7 @@ from bot import __version__, events
 from bot.argocd import ArgoCDClient
 from bot.command_runner import CommandRunner
 from bot.command_sweep import CommandSweep
+from bot.config_prs import ConfigReview
 from bot.core.config import Warehouse
 from bot.core.freight import Freight
 from bot.errors import SettingsError
@@ -169,6 +170,14 @@ def build_runtime(
         commands, reconciler.repo_client, lookback=settings.command_lookback, clock=reconciler.clock
     )
     reconciler.steps.append(sweep)  # each pass also answers the repository's unanswered commands
+    # ... and checks `.github/ferry.yml` on each open pull request's new head commit
+    reconciler.steps.append(
+        ConfigReview(
+            reconciler.repo_client,
+            reconciler.has_pipeline,
+            emit=reconciler.emit,
+        )
+    )
     router = WebhookRouter(
         reconciler,
         on_comment=sweep.on_comment,

@@ -18,6 +18,8 @@ import pytest
 from serve_process import SilentProxy
 
 from bot import events
+from bot.command_sweep import CommandSweep
+from bot.config_prs import ConfigReview
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.github_state import BOT_LOGIN
 from bot.sandbox.world import FULL_NAME, World
@@ -321,14 +323,17 @@ async def test_idle_passes_read_each_comment_list_with_one_conditional_request_a
         for task in world.runtime.tasks:
             task.cancel()  # only the passes below run now
         reconciler = world.runtime.reconciler
-        (sweep,) = reconciler.steps
+        (sweep,) = [step for step in reconciler.steps if isinstance(step, CommandSweep)]
+        (review,) = [step for step in reconciler.steps if isinstance(step, ConfigReview)]
         await reconciler.reconcile(FULL_NAME)
         await sweep(FULL_NAME)
+        await review(FULL_NAME)
         used = world.github.rate_limit_used()
         before = dict(world.github.requests)
         for _ in range(3):
             assert await reconciler.reconcile(FULL_NAME) == []
             assert await sweep(FULL_NAME) == 0
+            assert await review(FULL_NAME) == 0  # every open pull request's head is settled
         grown = {route: n - before.get(route, 0) for route, n in world.github.requests.items()}
         assert grown["GET /repos/{owner}/{repo}/issues/comments"] == 3
         assert grown["GET /repos/{owner}/{repo}/comments"] == 3

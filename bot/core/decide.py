@@ -18,6 +18,7 @@ from bot.core.actions import (
     SetStatus,
 )
 from bot.core.config import StagesSource, WarehouseSource
+from bot.core.config_review import config_verdict
 from bot.core.freight import Freight
 from bot.core.gates import STATUS_CONFIG, STATUS_GATE, Gate, gate_for, verified_upstream_freight_id
 from bot.core.pipeline import stage_order
@@ -68,23 +69,13 @@ def decide(snapshot: Snapshot) -> list[Action]:
 def config_status_actions(snapshot: Snapshot) -> list[Action]:
     if snapshot.config_commit is None:
         return []
-    if snapshot.config_problems:
-        first = snapshot.config_problems[0]
-        more = len(snapshot.config_problems) - 1
-        suffix = f" (+{more} more)" if more else ""
-        state, description = "failure", fit_description(f"{first}{suffix}")
-    elif snapshot.config is not None:
-        config = snapshot.config
-        state = "success"
-        description = fit_description(
-            f"Valid: {len(config.warehouses)} warehouse(s), stages {' → '.join(stage_order(config))}"
-        )
-    else:
+    verdict = config_verdict(snapshot.config, snapshot.config_problems)
+    if verdict is None:
         return []
     current = snapshot.config_statuses.get(STATUS_CONFIG)
-    if current is not None and (current.state, current.description) == (state, description):
+    if current is not None and (current.state, current.description) == verdict:
         return []
-    return [SetStatus(snapshot.config_commit, STATUS_CONFIG, state, description)]
+    return [SetStatus(snapshot.config_commit, STATUS_CONFIG, *verdict)]
 
 
 def base_fingerprint(snapshot: Snapshot, view: StageView) -> str:

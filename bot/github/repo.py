@@ -19,8 +19,8 @@ from bot.core.promotion import parse_branch
 from bot.core.snapshot import CommitStatus, MergedPromotion, PullRequest
 from bot.errors import FerryError, GitHubError
 from bot.github.client import REST_API_VERSION, call, status_of
-from bot.github.comments import RepoComments
 from bot.github.history import RepoHistory
+from bot.github.pulls import RepoPulls
 
 CLOSED_PRS_SCANNED = 50
 
@@ -40,7 +40,7 @@ class BranchMoved(FerryError):
         self.current = current
 
 
-class RepoGitHub(RepoComments):
+class RepoGitHub(RepoPulls):
     """``identity`` tells who the App is (``GitHubApp.identity``): only its comments' markers count."""
 
     def __init__(
