@@ -2,7 +2,7 @@
 a githubkit client as Ferry builds it, a person's httpx client, webhook receivers that record what
 arrived, and a promotion-like branch made through the Git Data API. Import with
 ``from github_standin_helpers import ...`` (pytest puts tests/ on the path); importing
-``seeded_standin`` provides the ``standin`` fixture."""
+``seeded_standin`` provides the ``standin`` fixture, importing ``ferry_repo`` the ``repo`` fixture."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import pytest
 from aiohttp import web
 from githubkit import AppAuthStrategy, GitHub
 
+from bot.github.client import GitHubApp
+from bot.github.repo import RepoGitHub
 from bot.sandbox.github_standin import GitHubStandIn
 
 OWNER, REPO = "acme", "gitops"
@@ -42,6 +44,16 @@ async def seeded_standin(tmp_path: Path) -> AsyncIterator[GitHubStandIn]:
     await github.seed(SEED)
     async with github:
         yield github
+
+
+@pytest.fixture(name="repo")
+async def ferry_repo(standin: GitHubStandIn) -> AsyncIterator[RepoGitHub]:
+    """``repo``: Ferry's GitHub adapter for the seeded repository, as the App's installation sees it."""
+    app = GitHubApp(app_id=1, private_key=standin.app_private_key_pem, base_url=standin.base_url)
+    try:
+        yield RepoGitHub(app.installation(1), f"{OWNER}/{REPO}", identity=app.identity)
+    finally:
+        await app.aclose()
 
 
 class Rest:

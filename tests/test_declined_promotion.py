@@ -3,40 +3,26 @@ again; `/promote` asks for it after all. A close Ferry made itself, or a merge, 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from github_standin_helpers import API, OWNER, REPO, SECRET, SEED, branch_with_change, open_pull, person
+from github_standin_helpers import (
+    API,
+    branch_with_change,
+    ferry_repo,  # noqa: F401 - the ``repo`` fixture
+    open_pull,
+    person,
+    seeded_standin,  # noqa: F401 - the ``standin`` fixture
+)
 
 from bot import events
 from bot.core.actions import ClosePromotion
-from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.github_standin import GitHubStandIn
 from bot.sandbox.world import FULL_NAME, World
 
 RELEASES = {"web": ["1.4.0", "1.4.1", "1.4.2"], "worker": ["1.4.0", "1.4.1", "1.4.2"]}
-
-
-@pytest.fixture(name="standin")
-async def seeded(tmp_path: Path) -> AsyncIterator[GitHubStandIn]:
-    github = GitHubStandIn(tmp_path, webhook_secret=SECRET)
-    await github.seed(SEED)
-    async with github:
-        yield github
-
-
-@pytest.fixture(name="repo")
-async def ferry_repo(standin: GitHubStandIn) -> AsyncIterator[RepoGitHub]:
-    app = GitHubApp(app_id=1, private_key=standin.app_private_key_pem, base_url=standin.base_url)
-    try:
-        yield RepoGitHub(app.installation(1), f"{OWNER}/{REPO}", identity=app.identity)
-    finally:
-        await app.aclose()
 
 
 async def test_only_a_persons_unmerged_close_of_the_newest_pull_request_is_a_refusal(

@@ -9,10 +9,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from github_standin_helpers import API, OWNER, REPO, SECRET, SEED, Clock, person
+from github_standin_helpers import (
+    API,
+    SECRET,
+    SEED,
+    Clock,
+    ferry_repo,  # noqa: F401 - the ``repo`` fixture
+    person,
+)
 
 from bot.command_replies import reply_marker
-from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
 from bot.sandbox.github_standin import GitHubStandIn
 from bot.sandbox.github_state import BOT_LOGIN
@@ -29,15 +35,6 @@ async def clocked_standin(tmp_path: Path, clock: Clock) -> AsyncIterator[GitHubS
     await github.seed(SEED)
     async with github:
         yield github
-
-
-@pytest.fixture(name="repo")
-async def ferry_repo(standin: GitHubStandIn) -> AsyncIterator[RepoGitHub]:
-    app = GitHubApp(app_id=1, private_key=standin.app_private_key_pem, base_url=standin.base_url)
-    try:
-        yield RepoGitHub(app.installation(1), f"{OWNER}/{REPO}", identity=app.identity)
-    finally:
-        await app.aclose()
 
 
 async def test_the_app_is_its_bot_account_by_slug(repo: RepoGitHub) -> None:
