@@ -179,8 +179,10 @@ class Actor:
         except BranchMoved as moved:
             message = await self.gh.commit_message(moved.current) if moved.current else ""
             check = branch_rebuild(action.stage, moved.expected, moved.current, message)
-            if check == "foreign" and moved.current is not None:
+            if check == "foreign" and moved.current is not None and action.rebuild_pr is not None:
                 return await self._keep_foreign(action, moved.current)
+            # A fresh open that found the branch made since (another replica) and a person's commit on it:
+            # the next pass sees the branch and its pull request, and decides on them.
             return self._decide_again(str(moved), action)
         self.opened[action.branch] = url
         kind = events.PR_REBUILT if action.rebuild_pr else events.PR_OPENED

@@ -40,6 +40,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="leave everything running; print the URLs and an env file for ferry plan and curl at once",
     )
     parser.add_argument("--verbose", action="store_true", help="show Ferry's own logs")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="what the chaos scenario draws its random choices from (default: 1)",
+    )
+    parser.add_argument(
+        "--replicas", type=_replicas, default=3, help="Ferry processes the chaos scenario runs (default: 3)"
+    )
     parser.set_defaults(handler=_sandbox)
 
 
@@ -67,6 +76,8 @@ def _sandbox(args: argparse.Namespace) -> int:
         announce=announce,
         on_event=None if args.json else event,
         on_ready=ready,
+        seed=args.seed,
+        replicas=args.replicas,
     )
     try:
         result = asyncio.run(_stopped_by_sigterm(story))
@@ -86,6 +97,18 @@ async def _stopped_by_sigterm(story: Coroutine[Any, Any, dict[str, Any]]) -> dic
     with contextlib.suppress(NotImplementedError):  # no signal handlers in this event loop (Windows)
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     return await story
+
+
+def _replicas(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(
+            f"--replicas takes a whole number of Ferry processes, 1 or more, not {text!r}"
+        )
+    return count
 
 
 def _print(stream: TextIO, *lines: str) -> None:
@@ -117,6 +140,9 @@ def summary_table(result: dict[str, Any]) -> str:
     lines += ["", f"GitHub requests made by Ferry: {result['github_requests']}"]
     if result.get("wall_ms") is not None:
         lines.append(f"Wall time: {result['wall_ms'] / 1000:.1f} s")
+    for name, entry in (result.get("invariants") or {}).items():
+        mark = "ok" if entry["count"] == entry["target"] else "MISSED"
+        lines.append(f"Invariant {name}: {entry['count']} (target {entry['target']}) {mark}")
     if result.get("error"):
         lines.append(f"Stopped: {result['error']}")
     lines.append("Result: " + ("ok" if result["ok"] else "NOT ok"))

@@ -15,6 +15,7 @@ from githubkit import GitHub
 
 from bot.command_replies import AppIdentity
 from bot.core.actions import ClosePromotion, MergePromotion, OpenPromotion, PostComment, SetStatus
+from bot.core.guards import branch_rebuild
 from bot.core.promotion import parse_branch
 from bot.core.snapshot import CommitStatus, MergedPromotion, PullRequest
 from bot.errors import FerryError, GitHubError
@@ -293,7 +294,7 @@ class RepoGitHub(RepoPulls):
             current = await self.branch_head(action.branch)
             if current != action.expected_head:
                 raise BranchMoved(action.branch, action.expected_head, current)
-        await self._point_branch(action.branch, sha)
+        await self._point_branch(action.branch, sha, action.stage)
         if action.rebuild_pr is not None:
             await call(
                 f"updating #{action.rebuild_pr}",
@@ -314,7 +315,7 @@ class RepoGitHub(RepoPulls):
         )
         return number, url
 
-    async def _point_branch(self, branch: str, sha: str) -> None:
+    async def _point_branch(self, branch: str, sha: str, stage: str) -> None:
         try:
             await call(
                 f"creating branch {branch}",
@@ -325,7 +326,14 @@ class RepoGitHub(RepoPulls):
         except GitHubError as exc:
             if "422" not in str(exc):
                 raise
-            # A half-made earlier attempt left the branch: point it at the fresh commit.
+            # A half-made earlier attempt, or another replica opening the same promotion, left the branch:
+            # point it at the fresh commit, unless a person's commit is on top by now (a replica that
+            # decided before the branch existed must not force it away; the caller keeps it and says so).
+            current = await self.branch_head(branch)
+            if current is not None:
+                message = await self.commit_message(current)
+                if branch_rebuild(stage, current, current, message) == "foreign":
+                    raise BranchMoved(branch, sha, current) from exc
             await call(
                 f"updating branch {branch}",
                 self.rest.git.async_update_ref(

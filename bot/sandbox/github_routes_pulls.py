@@ -18,7 +18,7 @@ from bot.sandbox.github_ops import (
     paginate,
     read_json,
 )
-from bot.sandbox.github_state import GITHUB_COMMITTER, Account, IssueRecord, PullInfo
+from bot.sandbox.github_state import GITHUB_COMMITTER, Account, CloseRequest, IssueRecord, PullInfo
 from bot.sandbox.gitstore import Signature
 
 REPO = "/repos/{owner}/{repo}"
@@ -194,6 +194,8 @@ class PullRoutes:
             state = body.get("state")
             if state not in (None, "open", "closed"):
                 raise invalid("Validation Failed", "PullRequest", "state")
+            if state == "closed":
+                self.state.close_requests.append(CloseRequest(record.number, now, record.pull.merged))
             if state == "closed" and record.state == "open":
                 record.pull.base_sha = await self.store.get_ref(f"refs/heads/{record.pull.base_ref}") or ""
                 record.state, record.closed_at, action = "closed", now, "closed"

@@ -109,6 +109,17 @@ class StatusRecord:
     created_at: float
 
 
+@dataclass(frozen=True)
+class CloseRequest:
+    """A ``PATCH /pulls/{n}`` with ``state: closed``, whatever the pull request's state then. Closing one
+    that is already closed (merged) leaves its state as it was, so only this record shows that a client
+    asked to close a merged pull request."""
+
+    number: int
+    at: float
+    merged: bool
+
+
 @dataclass
 class ReactionRecord:
     id: int
@@ -192,6 +203,7 @@ class GitHubState:
         self.commit_comments: dict[int, CommentRecord] = {}
         self.reactions: dict[tuple[str, int], list[ReactionRecord]] = {}
         self.statuses: dict[str, list[StatusRecord]] = {}
+        self.close_requests: list[CloseRequest] = []
         self.label_ids: dict[str, int] = {}
         self.verified: set[str] = set()  # commits GitHub would sign (API commits without custom author)
         self.reviews: dict[int, list[ReviewRecord]] = {}  # by pull request number, oldest first

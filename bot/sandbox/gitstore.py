@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,11 +79,23 @@ class FileChange:
 _STATUS_WORDS = {"A": "added", "D": "removed", "M": "modified", "T": "changed", "R": "renamed"}
 
 
+@dataclass(frozen=True)
+class RefUpdate:
+    """One move of a ref, as git's reflog keeps it: the new value (``ZERO_SHA``: deleted) and when
+    (seconds since the epoch). Lets a test ask what a branch's head was at a given moment."""
+
+    ref: str
+    new: str
+    at: float
+
+
 class GitStore:
-    """Async plumbing over one bare repository at ``path``."""
+    """Async plumbing over one bare repository at ``path``; ``ref_log`` lists every ref move made
+    through it, oldest first."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.ref_log: list[RefUpdate] = []
 
     async def run(
         self,
@@ -256,9 +269,11 @@ class GitStore:
         if old is not None:
             args.append(old)
         await self.run(*args)
+        self.ref_log.append(RefUpdate(ref, new, time.time()))
 
     async def delete_ref(self, ref: str) -> None:
         await self.run("update-ref", "-d", ref)
+        self.ref_log.append(RefUpdate(ref, ZERO_SHA, time.time()))
 
     # history ---------------------------------------------------------------------------------
     async def rev_list(

@@ -12,6 +12,7 @@ from bot import events
 from bot.core.gates import health_context
 from bot.core.images import parse_image
 from bot.core.stage_view import stage_view
+from bot.sandbox.chaos_invariants import missed
 from bot.sandbox.keep import write_env_file
 from bot.sandbox.scenarios import SCENARIOS
 from bot.sandbox.world import FULL_NAME, EventListener, World
@@ -27,8 +28,11 @@ async def run_scenario(
     announce: Announce | None = None,
     on_event: EventListener | None = None,
     on_ready: Ready | None = None,
+    seed: int = 1,
+    replicas: int = 3,
 ) -> dict[str, Any]:
-    """Play scenario ``name``; its events go to ``on_event`` as they happen.
+    """Play scenario ``name``; its events go to ``on_event`` as they happen. ``seed`` and ``replicas``
+    (Ferry processes) are for the scenarios that use them (chaos).
 
     With ``keep``, an env file is written as soon as the world runs and ``on_ready(world, env_file)`` is
     told; after the story ``announce(world, summary)``, then everything runs until cancelled (Ctrl-C).
@@ -36,7 +40,7 @@ async def run_scenario(
     """
     scenario = SCENARIOS[name]
     started = time.monotonic()
-    world = World(on_event=on_event)
+    world = World(on_event=on_event, seed=seed, replicas=replicas)
     ok = False
     error = ""
     try:
@@ -68,8 +72,10 @@ async def _forever() -> None:
 async def summarise(
     world: World, name: str, ok: bool, error: str, *, wall_ms: int | None = None
 ) -> dict[str, Any]:
-    """The ``--json`` object: ``ok``, each stage's freight and health, request counts, the events and
-    ``wall_ms``: milliseconds from starting the stand-ins to the end of the story (what a person waits)."""
+    """The ``--json`` object: ``ok``, each stage's freight and health, request counts, the events,
+    ``wall_ms``: milliseconds from starting the stand-ins to the end of the story (what a person waits),
+    and ``invariants`` the scenario counted (``{name: {"count": N, "target": M}}``; ``ok`` is false when a
+    count misses its target)."""
     assert world.runtime is not None
     snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
     stages: dict[str, Any] = {}
@@ -85,13 +91,15 @@ async def summarise(
                 "merge_to_sync_ms": _latency(world, stage, events.SYNC_REQUESTED),
                 "merge_to_verdict_ms": _latency(world, stage, events.HEALTH_VERDICT),
             }
+    checked = world.invariants
     result: dict[str, Any] = {
         "scenario": name,
-        "ok": ok,
+        "ok": ok and not missed(checked),
         "stages": stages,
         "github_requests": world.runtime.github.counter.total,
         "sync_requests": sync_request_counts(world),
         "events": world.timeline.as_json(),
+        "invariants": checked,
     }
     if wall_ms is not None:
         result["wall_ms"] = wall_ms

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import events
 from bot.core.gates import health_context
-from bot.sandbox import scenario_busy_main, scenario_commands
+from bot.sandbox import scenario_busy_main, scenario_chaos, scenario_commands
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.world import World
 
@@ -138,6 +138,13 @@ SCENARIOS = {
             "prod moves only by /promote from a release manager; a reader is refused; /rollback shown",
             scenario_commands.commands,
             scenario_commands.commands_edit,
+        ),
+        Scenario(
+            "chaos",
+            "eight releases through several Ferry replicas with late, reordered, doubled webhooks, a"
+            " person's push, a killed Ferry and a sync back by hand; every stage ends verified on the newest",
+            scenario_chaos.chaos,
+            scenario_chaos.chaos_edit,
         ),
     )
 }

@@ -83,6 +83,8 @@ class World:
         argocd_poll_seconds: float = 3.0,
         progress_deadline_seconds: float = 5.0,
         on_event: EventListener | None = None,
+        seed: int = 1,
+        replicas: int = 1,
     ) -> None:
         # A directory of its own is removed by stop(); one the caller gave is left to the caller.
         self._owns_workdir = workdir is None
@@ -108,6 +110,13 @@ class World:
         self.github_url = ""
         self.argocd_url = ""
         self._server: asyncio.Task[None] | None = None
+        self.seed = seed  # what a scenario draws its random choices from (``ferry sandbox --seed``)
+        self.replica_count = replicas  # Ferry processes a scenario that runs several starts (``--replicas``)
+        # Further Ferry processes with the same settings, each its own memory and port (replicas behind
+        # one hostname): runtime, port, server task.
+        self.replicas: list[tuple[Runtime, int, asyncio.Task[None]]] = []
+        # What a scenario checked, by name: {"count": N, "target": M} (the ``--json`` ``invariants``).
+        self.invariants: dict[str, dict[str, int]] = {}
 
     # ---- life cycle --------------------------------------------------------------------------
     async def start(
@@ -156,12 +165,25 @@ class World:
         )
 
     async def start_ferry(self) -> None:
-        self.runtime = build_runtime(self.settings(), emit=self.timeline.record)
-        self._server = asyncio.get_running_loop().create_task(
-            run_server(self.runtime.app, "127.0.0.1", self.ferry_port)
-        )
-        await self._wait_for_port(self.ferry_port)
-        await self.runtime.start()
+        self.runtime, self._server = await self._launch(self.ferry_port)
+
+    async def _launch(self, port: int) -> tuple[Runtime, asyncio.Task[None]]:
+        runtime = build_runtime(self.settings(), emit=self.timeline.record)
+        server = asyncio.get_running_loop().create_task(run_server(runtime.app, "127.0.0.1", port))
+        await self._wait_for_port(port)
+        await runtime.start()
+        return runtime, server
+
+    async def start_replica(self) -> str:
+        """Start one more Ferry process (same settings, its own memory and port); return its webhook URL."""
+        port = free_port()
+        runtime, server = await self._launch(port)
+        self.replicas.append((runtime, port, server))
+        return self.ferry_url(port)
+
+    def ferry_url(self, port: int | None = None) -> str:
+        """The webhook URL of the Ferry listening on ``port`` (default: the first Ferry)."""
+        return f"http://127.0.0.1:{port or self.ferry_port}/webhooks/github"
 
     def pull_error(self, image: str) -> str | None:
         """Whether the cluster can pull ``image``: not when it names a ``-broken`` release, by tag or
@@ -196,6 +218,12 @@ class World:
     async def stop(self) -> None:
         """Stop Ferry and every stand-in, then remove the temporary directory, whatever fails on the way."""
         try:
+            while self.replicas:
+                runtime, _port, server = self.replicas.pop()
+                server.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await server
+                await runtime.close(grace=5.0)
             await self.stop_ferry()
         finally:
             try:
