@@ -3,8 +3,9 @@
 Right before each write the one fact it depends on is read again, as cheaply as GitHub allows, and
 ``bot.core.guards`` says whether the write stands:
 
-- a sync (and the pending status that records it) only while its commit is still the stage's newest
-  deploy commit: the default branch's head re-read, compared with the deploy commit over the stage's files;
+- a sync (and the pending status that records it, written first) only while its commit is still the
+  stage's newest deploy commit: the default branch's head re-read, compared with the deploy commit over the
+  stage's files; and only by the pass that wrote that pending (one sync, however many passes decided it);
 - a commit status only when the status on that commit is still the one the decision saw;
 - closing a superseded promotion only while it is still open and unmerged;
 - rebuilding a promotion branch only while its head is Ferry's own last commit: a person's push is kept,
@@ -96,6 +97,9 @@ class Actor:
         self.newest: dict[tuple[str, str], bool] = {}  # (stage, commit) -> still its newest deploy commit
         self.moved_to: dict[tuple[str, str], str] = {}  # (commit, health context) -> the head that moved on
         self.superseded: set[tuple[str, str]] = set()  # (commit, health context) marked overtaken
+        # (commit, health context) whose verification-begins pending this pass did not write (another
+        # pass or replica did, or the stage moved on): its deploy request is that writer's, not this one's.
+        self.unrecorded: set[tuple[str, str]] = set()
         self.handlers: dict[type, Callable[[Any], Awaitable[bool]]] = {
             SetStatus: self.set_status,
             OpenPromotion: self.open_promotion,
@@ -136,6 +140,8 @@ class Actor:
         begins = (
             stage != action.context and action.state == "pending" and key in self.seen and not self.seen[key]
         )
+        if begins:
+            self.unrecorded.add(key)  # until this pending is written, its deploy request waits
         if begins and not await self.still_newest(stage, action.sha):
             return await self._overtaken(stage, action.sha, action)
         current = (await self.gh.statuses(action.sha)).get(action.context)
@@ -145,6 +151,7 @@ class Actor:
             return False
         if check == "stale":
             return self._decide_again(f"{action.context} on {action.sha[:7]} changed since", action)
+        self.unrecorded.discard(key)
         await self.gh.set_status(action)  # ``seen`` stays: a second write to it this pass is a stale one
         freight = freight_at(self.snapshot, sha=action.sha)
         if action.context.startswith(HEALTH_PREFIX):
@@ -290,7 +297,7 @@ class Actor:
         return self.newest[key]
 
     async def request_sync(self, action: RequestSync) -> bool:
-        if self.r.argocd is None:
+        if self.r.argocd is None or (action.revision, health_context(action.stage)) in self.unrecorded:
             return False
         if not await self.still_newest(action.stage, action.revision):
             return await self._overtaken(action.stage, action.revision, action)

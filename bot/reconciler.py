@@ -261,7 +261,7 @@ class Reconciler:
                         seen={(merge_commit, pending.context): None},
                         stage_paths=self._stage_paths.get(repo, {}),
                     )
-                    await actor.run([pending] if sync is None else [sync, pending])
+                    await actor.run([pending] if sync is None else [pending, sync])  # status first
             except ExternalError as exc:
                 log.warning("fast sync failed", extra={"repo": repo, "stage": stage, "error": str(exc)})
         self.trigger(repo)

@@ -1,10 +1,9 @@
-"""A real `ferry serve` process for tests, and a TCP proxy in front of the GitHub stand-in that can
-answer nothing at all (connections accepted, requests read, no byte back) until the fault is lifted."""
+"""A real `ferry serve` process for tests; the TCP proxy that can make GitHub silent is
+``bot.sandbox.proxy.SilentProxy`` (re-exported here)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -16,82 +15,12 @@ from typing import Any
 
 import httpx
 
+from bot.sandbox.proxy import SilentProxy
 from bot.server import HEALTH_PATH, READY_PATH
 
+__all__ = ["ServeProcess", "SilentProxy", "dump"]
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class SilentProxy:
-    """Listens on 127.0.0.1; while ``silent``, accepts connections and never answers (as a GitHub that
-    hangs does); ``forward_to(port)`` drops the held connections, as a restarted service does, and
-    from then on pipes every connection to ``port``."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.upstream: int | None = None
-        self._server: asyncio.Server | None = None
-        self._held: set[asyncio.StreamWriter] = set()
-        self._pipes: set[asyncio.Task[None]] = set()
-
-    async def start(self, port: int = 0) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", port)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self.port
-
-    def forward_to(self, port: int) -> None:
-        self.upstream = port
-        for writer in list(self._held):
-            writer.close()
-        self._held.clear()
-
-    def silence(self) -> None:
-        """Go silent again, as GitHub going away does: connections piped so far are cut (a client's
-        keep-alive connections fail), new ones are accepted and never answered."""
-        self.upstream = None
-        for task in list(self._pipes):
-            task.cancel()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._held):
-            writer.close()
-        for task in list(self._pipes):
-            task.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.upstream is None:
-            self._held.add(writer)
-            with contextlib.suppress(ConnectionError):
-                while await reader.read(65536):
-                    pass  # read and answer nothing
-            self._held.discard(writer)
-            writer.close()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
-        except OSError:
-            writer.close()
-            return
-        pipes = [
-            asyncio.create_task(_pipe(reader, up_writer)),
-            asyncio.create_task(_pipe(up_reader, writer)),
-        ]
-        self._pipes.update(pipes)
-        await asyncio.gather(*pipes, return_exceptions=True)
-        self._pipes.difference_update(pipes)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
 
 
 class ServeProcess:

@@ -241,3 +241,45 @@ async def test_of_two_merges_in_quick_succession_the_earlier_says_it_was_superse
         (description,) = [d for s, d in health_states(world, earlier)[-1:]]
         assert state != "success"
         assert "superseded" in description.lower() and later[:7] in description
+
+
+def dev_status_records(world: World, sha: str) -> list[tuple[float, str, str]]:
+    """(time GitHub recorded it, state, description) of every ferry/health/dev status on ``sha``."""
+    records = world.github.state.statuses.get(sha, [])
+    return [(r.created_at, r.state, r.description or "") for r in records if r.context == DEV_HEALTH]
+
+
+async def test_argocd_answering_503_at_the_merge_gets_pending_at_once_then_a_failure_naming_it() -> None:
+    async with sandbox(lambda config: dev_only(config, timeout="3s")) as world:
+        await starting_commit_verified(world)
+        manual_dev(world)
+        outcomes = record_pass_outcomes(world)
+        argocd(world).fail_next("POST", DEV_SYNC, 503, times=10_000)
+        argocd(world).fail_next("GET", DEV_APP, 503, times=10_000)
+        release(world, "1.5.0")
+        merge = await dev_merge_commit(world)
+        merged_at = time.time()
+        # Pending at once, well inside the 3 s timeout (it used to be sent after the deploy request, so a
+        # failing Argo CD left the merge without any status and the timeout never started).
+        first = await world.wait_for("pending on the merge", lambda: dev_status_records(world, merge), 2.5)
+        assert first[0][1] == "pending" and first[0][0] - merged_at < 2.5
+        assert first[0][2].startswith(f"Asking Argo CD to deploy {merge[:7]}")
+        assert await decided(world, merge) == "failure"
+        (_, last, why), *_ = dev_status_records(world, merge)[::-1]
+        assert last == "failure" and "timed out" in why.lower() and "503" in why
+        assert "crashed" not in outcomes
+
+
+async def test_the_pending_status_is_written_before_argocd_is_asked_to_sync() -> None:
+    async with sandbox(lambda config: dev_only(config, timeout="3s")) as world:
+        await starting_commit_verified(world)
+        manual_dev(world)
+        argocd(world).fail_next("POST", DEV_SYNC, 503, times=10_000)  # the sync fails, reads answer
+        release(world, "1.5.0")
+        merge = await dev_merge_commit(world)
+        assert await decided(world, merge) == "failure"
+        statuses = dev_status_records(world, merge)
+        syncs = [at for at, request in argocd(world).journal if request == f"POST {DEV_SYNC}"]
+        assert syncs, "Ferry never asked Argo CD to sync the merge"
+        assert statuses[0][1] == "pending" and statuses[0][0] <= min(syncs)
+        assert statuses[-1][1] == "failure"

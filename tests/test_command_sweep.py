@@ -9,22 +9,21 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from serve_process import SilentProxy
 
 from bot import events
 from bot.command_sweep import CommandSweep
 from bot.config_prs import ConfigReview
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.github_state import BOT_LOGIN
+from bot.sandbox.proxy import BehindAProxy, Tuned
 from bot.sandbox.world import FULL_NAME, World
 from bot.server import WEBHOOK_PATH, signature_for
-from bot.settings import Settings
 
 RELEASES = {"web": ["1.4.0", "1.4.1", "1.4.2"], "worker": ["1.4.0", "1.4.1", "1.4.2"]}
 MANAGER, TEAM, READER = "rita", "acme/release-managers", "watcher"
@@ -37,17 +36,6 @@ def staging_by_command(config: dict[str, Any]) -> None:
     quick_pipeline(config, verify_timeout="20s")
     config["stages"]["staging"]["auto_promote"] = False
     config["stages"]["prod"]["auto_promote"] = False
-
-
-class Tuned(World):
-    """The sandbox world with some of Ferry's settings changed (``overrides``, read at each start)."""
-
-    def __init__(self, **overrides: Any) -> None:
-        super().__init__(progress_seconds=0.2)
-        self.overrides = overrides
-
-    def settings(self) -> Settings:
-        return super().settings().model_copy(update=self.overrides)
 
 
 @contextlib.asynccontextmanager
@@ -159,29 +147,6 @@ async def test_a_command_posted_while_ferry_is_stopped_is_answered_by_the_next_p
         assert "**Ferry status of acme/gitops**" in reply["body"]
         await settle(world)
         assert len(replies(world, asked["id"])) == 1
-
-
-class BehindAProxy(Tuned):
-    """Ferry reaches GitHub through a proxy the test can make silent (GitHub unreachable for Ferry, while
-    people and webhooks still get through), with a short deadline on each request."""
-
-    def __init__(self) -> None:
-        super().__init__(github_timeout=1.0)
-        self.proxy = SilentProxy()
-
-    def settings(self) -> Settings:
-        self.proxy.forward_to(int(self.github_url.rsplit(":", 1)[1]))
-        return super().settings().model_copy(update={"github_url": f"http://127.0.0.1:{self.proxy.port}"})
-
-    async def start(self, edit: Callable[[dict[str, Any]], None], releases: dict[str, list[str]]) -> None:
-        await self.proxy.start()
-        await super().start(edit, releases)
-
-    async def stop(self) -> None:
-        try:
-            await super().stop()
-        finally:
-            await self.proxy.stop()
 
 
 async def test_a_command_posted_while_github_is_unreachable_is_answered_once_it_is_back() -> None:

@@ -10,7 +10,7 @@ from bot.core.guards import branch_rebuild, deploy_still_newest, may_close, stat
 from bot.core.promotion import commit_message
 from bot.core.snapshot import CommitStatus
 
-PENDING = CommitStatus("ferry/health/dev", "pending", "Asked Argo CD to deploy abc1234")
+PENDING = CommitStatus("ferry/health/dev", "pending", "Asking Argo CD to deploy abc1234")
 FREIGHT = Freight("shop", (FreightImage("ghcr.io/acme/web", "1.5.0"),))
 SUCCESS = CommitStatus("ferry/health/dev", "success", "verified: healthy at abc1234")
 

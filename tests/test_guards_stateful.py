@@ -24,7 +24,7 @@ from bot.core.guards import deploy_still_newest, status_write
 from bot.core.snapshot import CommitStatus
 
 CONTEXT = "ferry/health/dev"
-PENDING = "Asked Argo CD to deploy"
+PENDING = "Asking Argo CD to deploy"
 VERIFIED = "verified: healthy"
 SUPERSEDED = "Superseded: dev moved on before this merge was verified"
 
@@ -101,7 +101,7 @@ class Stage(RuleBasedStateMachine):
         seen = self.statuses.get(deploy)
         work = Pass(self.head)
         if seen is None:
-            work.writes += [Write(deploy), Write(deploy, "pending", f"{PENDING} {deploy}", seen)]
+            work.writes += [Write(deploy, "pending", f"{PENDING} {deploy}", seen), Write(deploy)]
         elif seen.state == "pending":
             if self.newest_deploy(self.app) == deploy:
                 work.writes.append(Write(deploy, "success", f"{VERIFIED} {deploy}", seen))

@@ -53,9 +53,9 @@ def dev_actions(deploy: Deploy, app: AppState, relation: dict[str, Any] | None =
     return [a for a in decide(snap) if isinstance(a, RequestSync) or getattr(a, "context", "") == HEALTH]
 
 
-def test_a_merged_promotion_of_an_automated_app_asks_for_a_refresh_and_records_pending() -> None:
+def test_a_merged_promotion_of_an_automated_app_records_pending_then_asks_for_a_refresh() -> None:
     behind = dev_app(sync_revision=OLDER, operation_revision=OLDER)
-    request, pending = dev_actions(promotion_deploy(), behind)
+    pending, request = dev_actions(promotion_deploy(), behind)
     assert isinstance(request, RequestSync)
     assert [(a.app, a.mode) for a in request.asks] == [("shop-dev", "refresh")]
     assert request.revision == DEPLOY and request.promotion_id == "dev/dddddddddddd"
@@ -65,7 +65,7 @@ def test_a_merged_promotion_of_an_automated_app_asks_for_a_refresh_and_records_p
 
 def test_a_merged_promotion_of_a_manual_app_syncs_its_own_target_revision() -> None:
     behind = dev_app(sync_revision=OLDER, operation_revision=OLDER, automated=False)
-    request, _pending = dev_actions(promotion_deploy(), behind)
+    _pending, request = dev_actions(promotion_deploy(), behind)
     assert [(a.app, a.mode) for a in request.asks] == [("shop-dev", "sync")]
 
 
@@ -103,7 +103,7 @@ def test_while_verifying_an_app_that_caught_up_is_not_asked_again() -> None:
 
 def test_a_refusal_that_needs_a_person_fails_the_deploy_commit_with_what_to_do() -> None:
     behind = dev_app(automated=False, sync_revision=OLDER, operation_revision=OLDER)
-    request, _ = dev_actions(promotion_deploy(), behind)
+    _, request = dev_actions(promotion_deploy(), behind)
     message = (
         'Argo CD token may not sync "shop-dev": add "p, <role>, applications, sync, default/shop-dev, allow" '
         "to argocd-rbac-cm"

@@ -133,6 +133,10 @@ def start_verification(
 ) -> tuple[RequestSync | None, SetStatus]:
     """What to ask of each app for a promotion's deploy commit, and the pending status that records when.
 
+    The pending status is written before the request (``[pending, request]``), so it says what is about
+    to happen: whatever Argo CD answers then (an error, nothing at all), the stage's timeout runs from it
+    and ends in a verdict that names Argo CD's answer, never in no status at all.
+
     Without observed ``states`` (the merge fast path) each app is asked ``auto``: the adapter reads it and
     applies the same rule (``bot.core.argo_app.ask_for``).
     """
@@ -159,7 +163,7 @@ def start_verification(
     modes = sorted({"refresh" if a.mode == "refresh" else "sync" for a in asks if a.mode != "auto"})
     how = f" ({', '.join(modes)})" if modes else ""
     description = (
-        f"Asked Argo CD to deploy {deploy_commit[:7]}{how}; checking health of {', '.join(apps)} "
+        f"Asking Argo CD to deploy {deploy_commit[:7]}{how}; checking health of {', '.join(apps)} "
         f"(timeout {format_duration(stage.verify.timeout)})"
     )
     pending = SetStatus(
@@ -214,7 +218,7 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
             default_branch=snapshot.default_branch,
             now=snapshot.now,
         )
-        actions += [request, pending] if request is not None else [pending]
+        actions += [pending, request] if request is not None else [pending]  # status before action
         return actions + backwards_warning(snapshot, view)
     if status is not None and status.state != "pending":
         if status.state == "success" or is_drift(status.description):  # verified stages stay watched
@@ -244,8 +248,6 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
         )
         if ask is not None
     ]
-    if asks:
-        actions.append(deploy_request(name, stage, deploy.commit, asks, snapshot.default_branch))
     started = deploy.verifying_since or (status.created_at if status is not None else None) or snapshot.now
     verdict = stage_verdict(
         states,
@@ -265,6 +267,10 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
         elif _restate(status, verdict.reason, snapshot.now):
             restated = fit_description(RESTATED + verdict.reason)
             actions.append(SetStatus(deploy.commit, context, "pending", restated, target_url))
+        # Status before action, and asked again only while verification goes on: an Argo CD that keeps
+        # failing the request cannot hold back the verdict the stage's timeout gives.
+        if asks:
+            actions.append(deploy_request(name, stage, deploy.commit, asks, snapshot.default_branch))
         return actions
     if verdict.state == "superseded":
         later = verdict.reason

@@ -14,7 +14,8 @@ Time is the injected clock's; the controller runs on each request, on ``tick()``
 
 For tests: ``tick()`` (a controller pass: due operations, polls, auto-sync), ``poll()`` (compare every
 app now, as the periodic poll would), ``refresh(app, hard=)``, ``operations`` (every operation requested,
-automated ones with ``username`` None), ``syncs`` (accepted sync requests), ``refreshes``, ``requests``;
+automated ones with ``username`` None), ``syncs`` (accepted sync requests), ``refreshes``, ``requests``,
+``journal`` (every request in arrival order, with its time: faulted ones too, to order them against GitHub's);
 ``add_sync_window``/``clear_sync_windows``, ``delete_app``, ``add_token`` (per-token RBAC; re-adding a
 token replaces its rights), ``restrict_source_repos`` (InvalidSpecError), ``set_drift`` (another
 controller changes a live field), ``set_spec``, ``fail_next_operation``, ``fail_next`` (HTTP faults),
@@ -109,6 +110,7 @@ class ArgoCDStandIn:
         self.repo_url = repo_url or self.repo_path.as_uri()
         self.progress_seconds = progress_seconds
         self.requests: collections.Counter[str] = collections.Counter()
+        self.journal: list[tuple[float, str]] = []  # (clock time, "METHOD path") of every request
         self.syncs: list[tuple[str, str, dict[str, str], float]] = []
         self.refreshes: list[tuple[str, str, float]] = []
         self.require_override = require_override_for_revision_sync
@@ -289,6 +291,7 @@ class ArgoCDStandIn:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests[f"{request.method} {request.path}"] += 1
+        self.journal.append((self._clock(), f"{request.method} {request.path}"))
         fault = self._faults.get((request.method, request.path))
         if fault is not None and fault.times > 0:
             fault.times -= 1

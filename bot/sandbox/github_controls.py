@@ -41,15 +41,21 @@ class StandInControls:
         headers: Mapping[str, str] | None = None,
         body: dict[str, Any] | None = None,
         times: int = 1,
+        after_write: bool = False,
+        login: str | None = None,
     ) -> None:
         """Answer the next ``times`` matching requests with ``status``; ``route`` is a route key such as
-        ``/repos/{owner}/{repo}/pulls`` (as in ``requests``) or a concrete path."""
+        ``/repos/{owner}/{repo}/pulls`` (as in ``requests``) or a concrete path. With ``after_write`` each
+        request is carried out first (GitHub may answer 502 for a write it applied), and ``login`` limits
+        it to that account's requests."""
         default = {
             "message": "Server Error" if status >= 500 else "Forced failure",
             "documentation_url": shapes.DOCS,
         }
         self._pipeline.faults.append(
-            Fault(method.upper(), route, status, dict(headers or {}), body or default, times)
+            Fault(
+                method.upper(), route, status, dict(headers or {}), body or default, times, after_write, login
+            )
         )
 
     def fail_next_secondary_limit(

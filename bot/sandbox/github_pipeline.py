@@ -58,6 +58,11 @@ class Fault:
     headers: dict[str, str]
     body: dict[str, Any]
     remaining: int
+    # The request is carried out, then answered with the fault: GitHub may end a request it has already
+    # applied with a 502/504 or a timeout ("Troubleshooting the REST API", docs.github.com/en/rest/
+    # using-the-rest-api/troubleshooting-the-rest-api#timeouts), so a client must look before it repeats.
+    after_write: bool = False
+    login: str | None = None  # only requests by this account (an after-write fault: known once admitted)
 
 
 class Pipeline:
@@ -81,8 +86,13 @@ class Pipeline:
         resource = request.match_info.route.resource
         return f"{request.method} {resource.canonical if resource is not None else request.path}"
 
-    def _take_fault(self, request: web.Request, key: str) -> Fault | None:
+    def _take_fault(self, request: web.Request, key: str, *, applied: bool = False) -> Fault | None:
+        """The fault this request meets: before it is carried out, or (``applied``) after it was."""
+        actor = CURRENT_ACTOR.get(None) if applied else None
+        login = actor.login if actor is not None else None
         for fault in self.faults:
+            if fault.after_write != applied or (fault.login is not None and fault.login != login):
+                continue
             if fault.method == request.method and fault.route in (key.split(" ", 1)[1], request.path):
                 fault.remaining -= 1
                 if fault.remaining <= 0:
@@ -223,4 +233,8 @@ class Pipeline:
                 )
         counted = not conditional and request.path != "/rate_limit"
         response.headers.update(self._rate_headers(identity, count=counted))
+        fault = self._take_fault(request, key, applied=True) if 200 <= response.status < 300 else None
+        if fault is not None:  # carried out, then answered as a failure
+            response = json_response(fault.body, fault.status)
+            response.headers.update(self._rate_headers(identity, count=False) | fault.headers)
         return response
