@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot.command_replies import written_by_app
 from bot.errors import GitHubError
 from bot.github.client import call, status_of
-from bot.github.comments import RepoComments
+from bot.github.deployments import RepoDeployments
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class OpenPull:
     url: str
 
 
-class RepoPulls(RepoComments):
+class RepoPulls(RepoDeployments):
     async def open_pulls(self) -> list[OpenPull]:
         """Every open pull request, people's and Ferry's, from forks too (every page)."""
         items = await self._every_page(
