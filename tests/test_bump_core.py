@@ -297,6 +297,22 @@ def test_alias_follows_its_anchor() -> None:
     assert result.changes == (Change(1, "ghcr.io/acme/web", "1.0.0", "1.1.0"),)
 
 
+def test_a_reference_reached_again_through_an_alias_is_one_change_under_its_anchor_path() -> None:
+    text = "app:\n  image: &web ghcr.io/acme/web:1.0.0\nsidecars:\n- image: *web\n- image: *web\n"
+    assert [o.path for o in find_images(text)] == ["app.image"]
+    result = bump_text(text, [ImageUpdate("ghcr.io/acme/web", "1.1.0")])
+    assert result.text == text.replace("web:1.0.0", "web:1.1.0")
+    assert result.changes == (Change(2, "ghcr.io/acme/web", "1.0.0", "1.1.0"),)
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\u2028", "\x85"])
+def test_lines_broken_by_any_yaml_line_break_are_edited_in_place(newline: str) -> None:
+    text = newline.join(["# web", "images:", "- name: ghcr.io/acme/web", "  newTag: 1.0.0", "x: 1", ""])
+    result = bump_text(text, [ImageUpdate("ghcr.io/acme/web", "1.1.0")])
+    assert result.text == text.replace("1.0.0", "1.1.0")
+    assert result.changes == (Change(4, "ghcr.io/acme/web", "1.0.0", "1.1.0"),)
+
+
 def test_crlf_line_endings_and_a_missing_final_newline_survive() -> None:
     text = "images:\r\n- name: ghcr.io/acme/web\r\n  newTag: 1.0.0"
     result = bump_text(text, [ImageUpdate("ghcr.io/acme/web", "1.1.0")])

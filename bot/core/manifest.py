@@ -39,7 +39,7 @@ from bot.core.manifest_find import (
     find_all,
 )
 from bot.core.manifest_types import value_of
-from bot.core.yaml_scalars import Editor, Node, Slot, parse
+from bot.core.yaml_scalars import Editor, Node, Slot, parse, paused_gc
 from bot.errors import ManifestError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -130,6 +130,11 @@ def bump_file(text: str, edits: Sequence[FileEdit], *, source: str = "<text>") -
     entries naming one file both land. Two entries (or two images sharing a YAML anchor) asking
     one scalar for different values raise ManifestError naming both; the same value is made once.
     """
+    with paused_gc():  # the parses' events and nodes are freed on return, before the collector runs
+        return _bump_file(text, edits, source)
+
+
+def _bump_file(text: str, edits: Sequence[FileEdit], source: str) -> BumpResult:
     parsed = parse(text, source)
     editor = Editor(text, parsed, source)
     changes: list[Change] = []

@@ -87,48 +87,64 @@ def find_all(
     return found
 
 
+# Where a node sits, built as the scan walks down and spelled (``a.b[0].c``) only for a match:
+# None at a document's root, else (where its parent sits, its key or its list position).
+_Where = tuple["_Where | None", str | int] | None
+
+
+def _spelled(where: _Where) -> str:
+    parts: list[str | int] = []
+    while where is not None:
+        where, part = where
+        parts.append(part)
+    text = ""
+    for part in reversed(parts):
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
 def _scan(root: Node, document: int, source: str) -> list[Found]:
     found: list[Found] = []
-    visited: set[int] = set()
-    # (node, path, key it sits under, whether it is a list item, whether its parent is flow style)
-    stack: list[tuple[Node, str, str, bool, bool]] = [(root, "", "", False, False)]
+    visited: set[int] = set()  # collections: an alias's are walked once, where its anchor is
+    matched: set[int] = set()  # scalars: one reached again through an alias is the same reference
+    # (node, where it sits, key it sits under, whether it is a list item, whether its parent is flow style)
+    stack: list[tuple[Node, _Where, str, bool, bool]] = [(root, None, "", False, False)]
     while stack:
-        node, path, key, item, flow = stack.pop()
+        node, where, key, item, flow = stack.pop()
+        if isinstance(node, ScalarNode):
+            if key:
+                image_key = (_IMAGES_KEY if item else _IMAGE_KEY).search(key) is not None
+                reference = _reference(node, Slot(None, node, flow), where, document, image_key=image_key)
+                if reference is not None and id(node) not in matched:
+                    matched.add(id(node))
+                    found.append(reference)
+            continue
         if id(node) in visited:  # an alias: already seen where its anchor is
             continue
         visited.add(id(node))
         if isinstance(node, MappingNode):
             pairs = fields(node)
-            images = kustomize_images(pairs) if not path else None
+            images = kustomize_images(pairs) if where is None else None
             if images is not None:
                 found.extend(kustomize_entries(images, document, source))
-            helm = _helm_mapping(node, pairs, path, document)
+            helm = _helm_mapping(node, pairs, where, document)
             if helm is not None:
                 found.append(helm)
                 continue
+            child_flow = bool(node.flow_style)
             for child_key, child in reversed(node.value):
                 if isinstance(child_key, ScalarNode) and child is not images:
                     name = str(child_key.value)
-                    child_path = f"{path}.{name}" if path else name
-                    stack.append((child, child_path, name, False, bool(node.flow_style)))
-        elif isinstance(node, SequenceNode):
+                    stack.append((child, (where, name), name, False, child_flow))
+        else:
+            child_flow = bool(node.flow_style)
             for position in range(len(node.value) - 1, -1, -1):
-                stack.append((node.value[position], f"{path}[{position}]", key, True, bool(node.flow_style)))
-        elif isinstance(node, ScalarNode) and key:
-            reference = _reference(
-                node,
-                Slot(None, node, flow),
-                path,
-                document,
-                image_key=((_IMAGES_KEY if item else _IMAGE_KEY).search(key) is not None),
-            )
-            if reference is not None:
-                found.append(reference)
+                stack.append((node.value[position], (where, position), key, True, child_flow))
     return found
 
 
 def _helm_mapping(
-    node: MappingNode, pairs: dict[str, tuple[ScalarNode, Node]], path: str, document: int
+    node: MappingNode, pairs: dict[str, tuple[ScalarNode, Node]], where: _Where, document: int
 ) -> Found | None:
     flow = bool(node.flow_style)
     repository = value_of(scalar_slot(pairs, "repository", flow))
@@ -147,12 +163,14 @@ def _helm_mapping(
     tag_text, tag_digest = split_tag(value_of(tag))
     line = line_of(tag, default=node)
     digest_text = value_of(digest) or tag_digest
-    occurrence = ImageOccurrence(ref.name, tag_text, digest_text, line, "helm", path, document)
+    occurrence = ImageOccurrence(ref.name, tag_text, digest_text, line, "helm", _spelled(where), document)
     form: Form = "tag@digest" if tag_digest is not None else "tag"
     return Found(occurrence, spelled, tag=tag, digest=digest, form=form)
 
 
-def _reference(node: ScalarNode, slot: Slot, path: str, document: int, *, image_key: bool) -> Found | None:
+def _reference(
+    node: ScalarNode, slot: Slot, where: _Where | str, document: int, *, image_key: bool
+) -> Found | None:
     """A whole reference: under an image-like key, or fully qualified (``host/name:tag``) anywhere."""
     value = str(node.value).strip()
     if not image_key and ("/" not in value or (":" not in value and "@" not in value)):
@@ -168,6 +186,7 @@ def _reference(node: ScalarNode, slot: Slot, path: str, document: int, *, image_
     if not image_key and not (qualified and (ref.tag or ref.digest)):
         return None
     line = int(node.start_mark.line) + 1
+    path = where if isinstance(where, str) else _spelled(where)
     occurrence = ImageOccurrence(ref.name, ref.tag, ref.digest, line, "reference", path, document)
     suffix = (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
     return Found(occurrence, value[: len(value) - len(suffix)], tag=slot, form="reference")

@@ -20,7 +20,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -91,12 +90,14 @@ class Parsed:
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def paused_gc() -> Iterator[None]:
     """Pause the cycle collector while building many small objects that hold no cycles.
 
     A 6,000-line file yields ~12,000 events and as many nodes; each allocation burst triggers
     collections that re-walk everything built so far, which doubles the parse time. Pausing it
-    only delays collection; reference counting still frees everything as usual.
+    only delays collection; reference counting still frees everything as usual. Held over a whole
+    bump, the events and nodes are freed before the collector runs again, so it never walks them
+    (bench/bump.py: ~10 ms of a 60 ms bump). Nested pauses are one pause.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -109,7 +110,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def parse(text: str, source: str) -> Parsed:
     """Parse every document of ``text``; raise ManifestError with file:line:column when malformed."""
-    with _no_cyclic_gc():
+    with paused_gc():
         events = parse_events(text, source)
         return Parsed(compose(events, source), events)
 
@@ -118,9 +119,7 @@ def parse_events(text: str, source: str) -> list[Any]:
     events: list[Any] = []
     try:
         if _CParser is not None:
-            parser = _CParser(text)
-            while parser.check_event():
-                events.append(parser.get_event())
+            events.extend(iter(_CParser(text).get_event, None))  # None once the stream has ended
         else:  # pragma: no cover
             events.extend(YAML(typ="safe", pure=True).parse(text))
     except MarkedYAMLError as exc:
@@ -200,18 +199,35 @@ def apply_patches(text: str, patches: Iterable[Patch]) -> str:
     return text
 
 
-_SIGNATURE = {
-    ScalarEvent: attrgetter("value", "anchor", "tag", "style"),
-    MappingStartEvent: attrgetter("anchor", "tag", "flow_style"),
-    SequenceStartEvent: attrgetter("anchor", "tag", "flow_style"),
-    AliasEvent: attrgetter("anchor"),
-}
+def _first_difference(want: list[Any], got: list[Any]) -> int | None:
+    """The number of the first event of ``got`` unlike its peer in ``want`` (None: skip), or None.
 
-
-def _signature(events: list[Any]) -> list[tuple[Any, Any]]:
-    """What the confirm step compares: each event's kind, value, anchor, tag and style."""
-    lookup_getter = _SIGNATURE.get
-    return [(e.__class__, get(e) if (get := lookup_getter(e.__class__)) else None) for e in events]
+    Alike means the same kind, value, anchor, tag and quoting or flow style; document and stream
+    events by kind alone. One loop without a tuple per event: ~1.3 ms for 12,000 events where
+    building and comparing two lists of signatures took ~6.5 ms.
+    """
+    scalar, mapping, sequence, alias = ScalarEvent, MappingStartEvent, SequenceStartEvent, AliasEvent
+    for number, (a, b) in enumerate(zip(want, got, strict=True)):
+        if a is None:
+            continue
+        kind = a.__class__
+        if kind is not b.__class__:
+            return number
+        if kind is scalar:
+            if a.value != b.value or a.style != b.style or a.anchor != b.anchor:
+                return number
+        elif kind is mapping or kind is sequence:
+            if a.flow_style != b.flow_style or a.anchor != b.anchor:
+                return number
+        elif kind is alias:
+            if a.anchor != b.anchor:
+                return number
+            continue
+        else:
+            continue
+        if a.ctag is not b.ctag and a.tag != b.tag:  # each parse makes its own Tag objects
+            return number
+    return None
 
 
 def confirm(
@@ -233,28 +249,27 @@ def confirm(
         where = f"line {event.start_mark.line + 1}: " if event is not None else ""
         return ManifestError(CONFIRM_FAILED.format(source=source, what=where + what))
 
-    with _no_cyclic_gc():
+    with paused_gc():
         try:
             new_events = parse_events(new_text, source)
         except ManifestError as exc:
             raise fail(None, f"the file no longer parses ({exc})") from None
-        want: list[tuple[Any, Any] | None] = list(_signature(old.events))
+        want: list[Any] = list(old.events)  # None where an event is checked by value instead
         checks = dict(expected)  # event number -> the string it must read as, renumbered below
         for number in sorted(appended, reverse=True):
             want[number:number] = [None, None]
             checks = {n + 2 if n >= number else n: value for n, value in checks.items()}
             checks.update({number: appended[number][0], number + 1: appended[number][1]})
-        got: list[tuple[Any, Any] | None] = list(_signature(new_events))
-        if len(got) != len(want):
+        if len(new_events) != len(want):
             raise fail(None, "the structure of the file changed")
         for number, value in checks.items():
             event = new_events[number]
             reads_as_string = bool(getattr(event, "style", None)) or not reads_as_non_string(value)
             if not isinstance(event, ScalarEvent) or event.value != value or not reads_as_string:
                 raise fail(event, f"it reads {getattr(event, 'value', None)!r}, not the string {value!r}")
-            got[number] = want[number] = None
-        if got != want:
-            first = next(n for n, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
+            want[number] = None
+        first = _first_difference(want, new_events)
+        if first is not None:
             raise fail(new_events[first], "a value that should not change changed")
 
 
@@ -392,6 +407,7 @@ __all__ = [
     "lookup",
     "parse",
     "parse_events",
+    "paused_gc",
     "reads_as_non_string",
     "render_scalar",
     "scalar_slot",
