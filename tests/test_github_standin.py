@@ -13,7 +13,7 @@ from githubkit import AppAuthStrategy, GitHub
 from githubkit.exception import RequestFailed
 
 from bot.sandbox.github_standin import GitHubStandIn
-from bot.sandbox.gitstore import GitStore
+from bot.sandbox.gitstore import GitStore, Signature
 
 OWNER, REPO = "acme", "gitops"
 SEED = {
@@ -368,3 +368,25 @@ async def test_seeding_from_a_directory_keeps_dotfiles(tmp_path: Path) -> None:
 
 async def main_sha(rest: Any) -> str:
     return str((await rest.git.async_get_ref(OWNER, REPO, "heads/main")).parsed_data.object_.sha)
+
+
+async def test_a_full_commit_sha_names_that_commit_even_where_a_branch_has_the_same_name(
+    tmp_path: Path,
+) -> None:
+    # git's get_oid_basic (object-name.c): forty hex digits are the object, with only a warning
+    # that a ref of that name exists; GitHub's commit endpoints take a full sha the same way.
+    store = GitStore(tmp_path / "repo.git")
+    await store.init()
+    me = Signature("Rita", "rita@example.com", 1_700_000_000)
+    tree = await store.write_tree(None, [])
+    first = await store.commit_tree(tree, [], "first\n", me, me)
+    second = await store.commit_tree(tree, [first], "second\n", me, me)
+    await store.update_ref(f"refs/heads/{first}", second)
+    await store.update_ref("refs/heads/main", second)
+    assert await store.resolve_commit(first) == first
+    assert await store.resolve_commit(first) == first  # asked again: the same answer
+    assert await store.resolve_commit("main") == second
+    assert await store.resolve_commit(f"refs/heads/{first}") == second
+    assert await store.resolve_commit("0" * 40) is None
+    assert (await store.read_commit(second)).parents == (first,)
+    assert (await store.read_commit(second)).message == "second\n"

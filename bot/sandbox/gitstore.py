@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ZERO_SHA = "0" * 40
+_HEX = frozenset("0123456789abcdef")
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def _full_sha(rev: str) -> bool:
+    return len(rev) == 40 and _HEX.issuperset(rev)
 
 
 class GitStoreError(Exception):
@@ -96,6 +101,10 @@ class GitStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.ref_log: list[RefUpdate] = []
+        # Commits never change once written, so what git said of one is kept: each answer saves a git
+        # process (~5 ms CPU), and a sandbox run asks about the same few commits ~1,000 times.
+        self._commits: dict[str, CommitInfo] = {}
+        self._commit_shas: set[str] = set()
 
     async def run(
         self,
@@ -139,6 +148,23 @@ class GitStore:
 
     async def resolve_commit(self, rev: str) -> str | None:
         """The commit sha for a sha, branch, tag or full ref name, or None when nothing matches."""
+        if _full_sha(rev):
+            # A full object name is that object, even where a branch or tag has the same name: git's
+            # get_oid_basic (object-name.c) returns it at once and only warns "refname is ambiguous".
+            if rev in self._commit_shas:
+                return rev
+            code, _ = await self.run(
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                f"{rev}^{{commit}}",
+                ok_codes=(0, 1, 128),
+            )
+            if code != 0:
+                return None
+            self._commit_shas.add(rev)
+            return rev
         candidates = [rev] if rev.startswith("refs/") else [f"refs/heads/{rev}", f"refs/tags/{rev}", rev]
         for candidate in candidates:
             code, out = await self.run(
@@ -154,6 +180,9 @@ class GitStore:
         return None
 
     async def read_commit(self, sha: str) -> CommitInfo:
+        known = self._commits.get(sha)
+        if known is not None:
+            return known
         raw = (await self.run("cat-file", "commit", sha))[1].decode("utf-8", "surrogateescape")
         header, _, message = raw.partition("\n\n")
         tree = ""
@@ -169,7 +198,10 @@ class GitStore:
                 name, _, rest = value.partition(" <")
                 email, _, when = rest.partition("> ")
                 people[key] = Signature(name, email, int(when.split()[0]))
-        return CommitInfo(sha, tree, tuple(parents), people["author"], people["committer"], message, header)
+        info = CommitInfo(sha, tree, tuple(parents), people["author"], people["committer"], message, header)
+        if _full_sha(sha):  # an abbreviation or a ref name may come to mean another commit
+            self._commits[sha] = info
+        return info
 
     async def commit_tree(
         self, tree: str, parents: Sequence[str], message: str, author: Signature, committer: Signature
