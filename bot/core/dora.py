@@ -62,6 +62,15 @@ class StageFigures:
     restores: int  # incidents restored in the window
 
 
+@dataclass(frozen=True)
+class RepoFigures:
+    """One repository's figures as last read from its ledger, at ``computed_at`` (UTC)."""
+
+    computed_at: datetime
+    figures: tuple[StageFigures, ...]
+    entries: int  # ledger entries read
+
+
 def stage_figures(entries: Iterable[LedgerEntry], stage: str, *, now: datetime, days: int) -> StageFigures:
     """The four keys of ``stage`` over the ``days`` days ending at ``now`` (UTC); entries in any order."""
     if days < 1:
@@ -263,4 +272,28 @@ def as_json(f: StageFigures) -> dict[str, object]:
         "change_failure_rate": f.change_failure_rate,
         "time_to_restore_median_seconds": seconds(f.time_to_restore_median),
         "restores": f.restores,
+    }
+
+
+def render_table(repo: str, now: datetime, found: Sequence[StageFigures]) -> str:
+    """``ferry stats``'s text: a title line, then one aligned row per (stage, window)."""
+    rows = [TABLE_HEADER, *table_rows(found)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADER))]
+    lines = [f"{repo}: delivery figures from the ledger (GitHub Deployments) at {now:%Y-%m-%d %H:%M} UTC", ""]
+    if not found:
+        return lines[0] + "\n\nno stage has a ledger entry yet\n"
+    for row in rows:
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def render_json(
+    repo: str, now: datetime, windows: Sequence[int], found: Sequence[StageFigures]
+) -> dict[str, object]:
+    """``ferry stats --json``: ``{"repo", "generated_at", "windows_days", "figures": [as_json(...)]}``."""
+    return {
+        "repo": repo,
+        "generated_at": now.isoformat(),
+        "windows_days": list(windows),
+        "figures": [as_json(f) for f in found],
     }
