@@ -253,12 +253,12 @@ def table_rows(found: Iterable[StageFigures]) -> list[tuple[str, ...]]:
     ]
 
 
+def seconds(value: timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
 def as_json(f: StageFigures) -> dict[str, object]:
     """The stable JSON of one (stage, window): durations in seconds, ``null`` for no data."""
-
-    def seconds(value: timedelta | None) -> float | None:
-        return value.total_seconds() if value is not None else None
-
     return {
         "stage": f.stage,
         "window_days": f.window_days,
