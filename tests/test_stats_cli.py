@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from github_standin_helpers import API, SECRET, SEED, person
 from bot.cli import main
 from bot.core.freight import Freight, FreightImage
 from bot.core.ledger import TASK_BASELINE, TASK_PROMOTE, TASK_ROLLBACK, deployment_payload
+from bot.github import deployments
 from bot.sandbox.github_standin import GitHubStandIn
 
 CONFIG = b"""\
@@ -33,6 +34,18 @@ stages:
     source: {stages: [dev]}
     update: {path: envs/prod/values.yaml}
 """
+
+
+@pytest.fixture(autouse=True)
+def forget_decided_deployments() -> Iterator[None]:
+    """Every stand-in numbers its deployments from the same start and names its repository acme/gitops,
+    while the ledger reader keeps decided entries per (repository, deployment id) for the whole process
+    (GitHub's ids are unique): one test's entries must not answer for another's."""
+    deployments._decided.clear()
+    yield
+    deployments._decided.clear()
+
+
 JSON_KEYS = {
     "stage",
     "window_days",
@@ -166,7 +179,7 @@ async def test_stats_prints_each_stage_and_window_in_the_configs_order_with_n_a_
     assert table[0] == [
         "stage",
         "window",
-        "deployments",
+        "deployment frequency",
         "lead time (median / p90)",
         "change failure rate",
         "time to restore",

@@ -231,7 +231,7 @@ def restore_words(f: StageFigures) -> str:
 TABLE_HEADER = (
     "stage",
     "window",
-    "deployments",
+    "deployment frequency",
     "lead time (median / p90)",
     "change failure rate",
     "time to restore",
