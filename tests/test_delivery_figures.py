@@ -13,6 +13,7 @@ import pytest
 from test_sandbox import RELEASES, _is
 
 from bot import events
+from bot.cli.sandbox import summary_table
 from bot.core.dora import RepoFigures, StageFigures, figures
 from bot.core.freight import Freight, FreightImage
 from bot.core.ledger import TASK_PROMOTE, TASK_ROLLBACK, LedgerEntry, deployment_payload
@@ -21,6 +22,7 @@ from bot.errors import GitHubError
 from bot.github import deployments
 from bot.metrics import Metrics
 from bot.sandbox.example import quick_pipeline
+from bot.sandbox.run import summarise
 from bot.sandbox.world import FULL_NAME, World
 
 DEPLOYMENTS = "GET /repos/{owner}/{repo}/deployments"
@@ -139,6 +141,14 @@ async def test_the_ledger_is_read_after_a_verdict_or_when_asked_and_shown_everyw
                 return dev_week(reconciler.delivery.cached(FULL_NAME)).failed_changes > week.failed_changes
 
             await world.wait_for("figures read again after dev's verdict on 1.5.0", reread, 60)
+
+        # The sandbox's summary carries them too, and prints them under its table.
+        summary = await summarise(world, "delivery", True, "")
+        dev_month = next(f for f in summary["delivery"] if f["stage"] == "dev" and f["window_days"] == 30)
+        assert dev_month["failed_changes"] >= 2
+        printed = summary_table(summary)
+        assert "Delivery figures from the ledger:" in printed
+        assert "| dev | 30d | " in printed and "| prod | 7d | " in printed
     finally:
         await world.stop()
 

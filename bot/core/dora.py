@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.core.ledger import TASK_BASELINE, TASK_PROMOTE, TASK_ROLLBACK, LedgerEntry
 
@@ -255,6 +256,29 @@ def table_rows(found: Iterable[StageFigures]) -> list[tuple[str, ...]]:
 
 def seconds(value: timedelta | None) -> float | None:
     return value.total_seconds() if value is not None else None
+
+
+def from_json(data: Mapping[str, Any]) -> StageFigures:
+    """The inverse of :func:`as_json` (for a summary kept as JSON)."""
+
+    def span(key: str) -> timedelta | None:
+        value = data.get(key)
+        return timedelta(seconds=float(value)) if value is not None else None
+
+    return StageFigures(
+        stage=str(data["stage"]),
+        window_days=int(data["window_days"]),
+        deployments=int(data["deployments"]),
+        deployment_frequency=data.get("deployment_frequency_per_day"),
+        lead_time_median=span("lead_time_median_seconds"),
+        lead_time_p90=span("lead_time_p90_seconds"),
+        lead_time_samples=int(data["lead_time_samples"]),
+        changes=int(data["changes"]),
+        failed_changes=int(data["failed_changes"]),
+        change_failure_rate=data.get("change_failure_rate"),
+        time_to_restore_median=span("time_to_restore_median_seconds"),
+        restores=int(data["restores"]),
+    )
 
 
 def as_json(f: StageFigures) -> dict[str, object]:
