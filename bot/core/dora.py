@@ -124,8 +124,13 @@ def figures(
 ) -> list[StageFigures]:
     """Every stage's figures per window: ``stages`` first (the config's order), then any other stage the
     ledger holds (a renamed or removed stage keeps its history), by name."""
-    names = list(dict.fromkeys([*stages, *sorted({e.stage for e in entries} - set(stages))]))
-    return [stage_figures(entries, name, now=now, days=days) for name in names for days in windows]
+    by_stage: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        by_stage.setdefault(entry.stage, []).append(entry)
+    names = list(dict.fromkeys([*stages, *sorted(set(by_stage) - set(stages))]))
+    return [
+        stage_figures(by_stage.get(name, ()), name, now=now, days=days) for name in names for days in windows
+    ]
 
 
 def parse_windows(text: str) -> tuple[int, ...]:
