@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -45,6 +45,7 @@ from bot.commands import (
 from bot.core.actions import OpenPromotion
 from bot.core.config import PipelineConfig
 from bot.core.decide import build_promotion
+from bot.core.dora import RepoFigures
 from bot.core.durations import format_duration
 from bot.core.freight import Freight
 from bot.core.gates import health_context
@@ -171,8 +172,10 @@ class CommandRunner:
         trigger: Callable[[str], None] = lambda repo: None,
         max_age: timedelta = DEFAULT_MAX_AGE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        delivery: Callable[[str, Sequence[str]], Awaitable[RepoFigures | None]] | None = None,
     ) -> None:
         self.snapshot = snapshot
+        self.delivery = delivery  # a repository's delivery figures (read again when stale), for /status
         self.client = client
         self.emit = emit
         self.trigger = trigger
@@ -189,6 +192,7 @@ class CommandRunner:
             trigger=reconciler.trigger,
             max_age=max_age,
             clock=reconciler.clock,
+            delivery=reconciler.delivery.refresh,
         )
 
     async def handle(self, event: Comment) -> Outcome:
@@ -260,9 +264,10 @@ class CommandRunner:
         config = snapshot.config
         if config is None or snapshot.config_problems:
             return self._refuse(event, parsed, INVALID_CONFIG.format(branch=snapshot.default_branch))
-        if parsed.name == "status":
-            return Outcome("answered", render_status(snapshot))
         stages = stage_order(config)
+        if parsed.name == "status":
+            figures = await self.delivery(event.repo, stages) if self.delivery is not None else None
+            return Outcome("answered", render_status(snapshot, figures))
         if parsed.stage not in config.stages:
             return self._refuse(event, parsed, unknown_stage(parsed.stage, stages))
         why = await self._authorize(event, parsed, gh, snapshot)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.commands import Selector, pick, unique
 from bot.core.config import StagesSource, WarehouseSource
+from bot.core.dora import TABLE_HEADER, RepoFigures, table_rows
 from bot.core.drift import is_drift
 from bot.core.freight import Freight
 from bot.core.gates import health_context, verification, verified_upstream_freight_id
@@ -28,6 +29,10 @@ WAIT_FAILED = "`{stage}` failed to verify it: {why}"
 WAIT_PENDING = "`{stage}` is still verifying it, pending since {since}"
 STATUS_TITLE = "**Ferry status of {repo}** ({branch} at `{head}`)"
 STATUS_HEADER = "| stage | freight | images | verdict | since | open PRs |"
+DELIVERY_TITLE = (
+    "**Delivery** (from the ledger of GitHub Deployments, read {at}; n/a: no data yet; median / p90 lead "
+    "time from image pushed to verified)"
+)
 VERDICT_WORDS = {
     "success": "✅ verified",
     "pending": "⏳ verifying",
@@ -123,8 +128,21 @@ def _images(view: StageView) -> str:
     return ", ".join(f"{image.rsplit('/', 1)[-1]} `{tag}`" for image, tag in sorted(view.tags.items())) or "—"
 
 
-def render_status(snapshot: Snapshot) -> str:
-    """Every stage as a table row, then the pipeline as a Mermaid diagram coloured by verdict."""
+def render_delivery(delivery: RepoFigures, now: datetime) -> list[str]:
+    """The delivery figures (``bot.core.dora``) as a Markdown table: one row per stage and window."""
+    rows = [
+        DELIVERY_TITLE.format(at=when(delivery.computed_at, now)),
+        "",
+        "| " + " | ".join(TABLE_HEADER) + " |",
+        "| --- " * len(TABLE_HEADER) + "|",
+    ]
+    rows += ["| " + " | ".join(row) + " |" for row in table_rows(delivery.figures)]
+    return rows
+
+
+def render_status(snapshot: Snapshot, delivery: RepoFigures | None = None) -> str:
+    """Every stage as a table row, then the pipeline as a Mermaid diagram coloured by verdict, then the
+    delivery figures when the ledger was read."""
     config = snapshot.config
     assert config is not None
     rows = [STATUS_HEADER, "| --- " * 6 + "|"]
@@ -162,4 +180,5 @@ def render_status(snapshot: Snapshot) -> str:
     title = STATUS_TITLE.format(
         repo=snapshot.repo, branch=snapshot.default_branch, head=snapshot.head_sha[:7]
     )
-    return "\n".join([title, "", *rows, "", *([*drifts, ""] if drifts else []), *diagram])
+    figures = ["", *render_delivery(delivery, snapshot.now)] if delivery is not None else []
+    return "\n".join([title, "", *rows, "", *([*drifts, ""] if drifts else []), *diagram, *figures])

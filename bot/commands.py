@@ -215,7 +215,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "status",
         "/status",
-        "Show every stage: freight, images, verdict, since when, open pull requests, and a diagram.",
+        "Show every stage: freight, images, verdict, since when, open pull requests, a diagram, and each "
+        "stage's delivery figures over 7 and 30 days.",
         "Read only; anyone who can comment may ask.",
         False,
         _parse_plain,

@@ -9,7 +9,9 @@ signed; never from an unauthenticated request, which could otherwise grow the se
 
 from __future__ import annotations
 
-from typing import Final
+import contextlib
+from datetime import timedelta
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,7 +22,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+if TYPE_CHECKING:
+    from bot.core.dora import RepoFigures, StageFigures
+
 NAMESPACE: Final = "ferry"
+DORA_LABELS: Final = ("repo", "stage", "window")
 
 # Outcomes of one webhook delivery, as counted in ``ferry_webhook_deliveries_total``.
 OUTCOME_ACCEPTED: Final = "accepted"
@@ -113,6 +119,60 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Delivery figures (bot.core.dora), set each time a repository's ledger is read; a figure without
+        # data (n/a) has no series rather than a misleading 0. ``window`` is ``7d``, ``30d``.
+        def dora(name: str, what: str) -> Gauge:
+            return Gauge(f"dora_{name}", what, DORA_LABELS, namespace=NAMESPACE, registry=self.registry)
+
+        self.dora: dict[str, Gauge] = {
+            "deployment_frequency": dora(
+                "deployment_frequency", "verified deployments per day of a stage over the window"
+            ),
+            "lead_time_median": dora(
+                "lead_time_median_seconds", "median seconds from image pushed to verified in the stage"
+            ),
+            "lead_time_p90": dora(
+                "lead_time_p90_seconds", "90th percentile seconds from image pushed to verified in the stage"
+            ),
+            "change_failure_rate": dora(
+                "change_failure_rate", "failed or rolled-back verifications / all decided ones (0..1)"
+            ),
+            "time_to_restore_median": dora(
+                "time_to_restore_median_seconds", "median seconds from a failure to the next verified freight"
+            ),
+        }
+        self._dora_series: dict[str, set[tuple[str, str, str]]] = {}
+
+    def set_delivery(self, repo: str, found: RepoFigures) -> None:
+        """The gauges of one repository's figures: its series set anew, those now without data removed."""
+        old = self._dora_series.get(repo, set())
+        new: set[tuple[str, str, str]] = set()
+        for figure in found.figures:
+            labels = (repo, figure.stage, f"{figure.window_days}d")
+            for key, gauge in self.dora.items():
+                value = _dora_value(figure, key)
+                if value is None:
+                    _remove(gauge, labels)
+                    continue
+                gauge.labels(*labels).set(value)
+                new.add(labels)
+        for labels in old - new:
+            for gauge in self.dora.values():
+                _remove(gauge, labels)
+        self._dora_series[repo] = new
+
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of every metric, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _dora_value(figure: StageFigures, key: str) -> float | None:
+    value: float | timedelta | None = getattr(figure, key)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
+
+
+def _remove(gauge: Gauge, labels: tuple[str, str, str]) -> None:
+    with contextlib.suppress(KeyError):  # never set for this figure
+        gauge.remove(*labels)

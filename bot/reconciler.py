@@ -19,14 +19,17 @@ from typing import Any, Protocol
 from bot import events
 from bot.actor import Actor
 from bot.argocd_deploy import DeployPort
-from bot.core.actions import Action
+from bot.core.actions import Action, SetStatus
 from bot.core.backoff import retry_delay
 from bot.core.config import PipelineConfig
 from bot.core.config_load import update_target_paths
 from bot.core.decide import decide
 from bot.core.gates import HEALTH_PREFIX
+from bot.core.ledger import LedgerEntry
+from bot.core.pipeline import stage_order
 from bot.core.snapshot import Snapshot
 from bot.core.verification import start_verification
+from bot.delivery import DeliveryFigures
 from bot.errors import ExternalError, FerryError
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
@@ -34,6 +37,7 @@ from bot.observe import FreightSource, observe
 from bot.observe_apps import AppReader
 
 log = logging.getLogger("ferry.reconciler")
+VERDICT_STATES = ("success", "failure", "error")
 IDLE_WITHIN = 120.0  # seconds ``idle`` waits for passes in flight before it gives up, naming them
 
 
@@ -92,6 +96,9 @@ class Reconciler:
         self.declined_lock = asyncio.Lock()
         # More work of a pass after observe -> decide -> act, each failing on its own (the command sweep).
         self.steps: list[Callable[[str], Awaitable[object]]] = []
+        # Delivery figures from each repository's ledger: read by a pass only after it wrote a verdict (or
+        # on the first pass since start-up), never by an idle pass.
+        self.delivery = DeliveryFigures(self._read_ledger, clock=clock)
 
     # ---- repositories ------------------------------------------------------------------------
     async def discover(self) -> None:
@@ -296,12 +303,28 @@ class Reconciler:
             self._stage_paths[repo] = {stage: tuple(paths) for stage, paths in found.items()}
         actions = decide(snapshot)
         await Actor(self, repo, snapshot).run(actions)
+        await self._delivery_figures(snapshot, actions)
         self.last_pass[repo] = {
             "at": self.clock().isoformat(),
             "actions": len(actions),
             "head": snapshot.head_sha,
         }
         return actions
+
+    async def _read_ledger(self, repo: str) -> list[LedgerEntry]:
+        return await self.repo_client(repo).read_ledger()
+
+    async def _delivery_figures(self, snapshot: Snapshot, actions: list[Action]) -> None:
+        """Read the ledger again when this pass wrote a verdict (a health status's success or failure)."""
+        config = snapshot.config
+        if config is None or snapshot.config_problems:
+            return
+        if any(
+            isinstance(a, SetStatus) and a.context.startswith(HEALTH_PREFIX) and a.state in VERDICT_STATES
+            for a in actions
+        ):
+            self.delivery.invalidate(snapshot.repo)
+        await self.delivery.refresh(snapshot.repo, stage_order(config), only_if_invalid=True)
 
     def _note_snapshot(self, snapshot: Snapshot) -> None:
         for name, freight in snapshot.warehouse_freight.items():

@@ -19,6 +19,7 @@ from bot.command_sweep import CommandSweep
 from bot.config_prs import ConfigReview
 from bot.core.config import Warehouse
 from bot.core.freight import Freight
+from bot.core.pipeline import stage_order
 from bot.errors import SettingsError
 from bot.event_log import logged
 from bot.freight_cache import FreightCache
@@ -35,6 +36,7 @@ from bot.status_view import build_status, github_html_url
 from bot.webhooks import WebhookRouter
 
 log = logging.getLogger("ferry.runtime")
+DELIVERY_READ_SECONDS = 5.0  # how long the status page waits for ledgers whose figures are stale
 
 
 @dataclass
@@ -105,8 +107,11 @@ class Runtime:
             await self.argocd.aclose()
 
     async def status(self) -> StatusView:
-        """What the status page shows: the last snapshot of each repository, as a view model."""
+        """What the status page shows: the last snapshot of each repository, as a view model, with each
+        repository's delivery figures (its ledger read again when they are older than a few minutes,
+        within ``DELIVERY_READ_SECONDS``; past that the page shows the figures read before)."""
         reconciler = self.reconciler
+        await self._fresh_delivery()
         return build_status(
             reconciler.observed,
             repositories=reconciler.repos,
@@ -117,7 +122,28 @@ class Runtime:
             now=datetime.now(UTC),
             github_html=github_html_url(str(self.settings.github_url)),
             version=__version__,
+            delivery=reconciler.delivery.all_cached(),
         )
+
+    async def _fresh_delivery(self) -> None:
+        reconciler = self.reconciler
+        reads = [
+            reconciler.delivery.refresh(repo, stage_order(snapshot.config))
+            for repo, snapshot in reconciler.observed.items()
+            if snapshot is not None
+            and snapshot.config is not None
+            and repo in reconciler.repos
+            and reconciler.delivery.stale(repo)
+        ]
+        if not reads:
+            return
+        try:
+            async with asyncio.timeout(DELIVERY_READ_SECONDS):
+                await asyncio.gather(*reads)
+        except TimeoutError:
+            log.warning(
+                "the ledger was not read in time for the status page", extra={"within": DELIVERY_READ_SECONDS}
+            )
 
 
 def build_runtime(
@@ -165,6 +191,7 @@ def build_runtime(
         on_pass=on_pass,
         on_action=on_action,
     )
+    reconciler.delivery.on_update = metrics.set_delivery  # the ferry_dora_* gauges
     commands = CommandRunner.for_reconciler(reconciler, max_age=settings.command_max_age)
     sweep = CommandSweep(
         commands, reconciler.repo_client, lookback=settings.command_lookback, clock=reconciler.clock

@@ -40,6 +40,7 @@ NEEDS: Final[Mapping[str, Sequence[str]]] = {
     "serve": ("app_id", "private_key", "webhook_secret"),
     "plan": ("app_id", "private_key"),
     "doctor": ("app_id", "private_key"),
+    "stats": ("app_id", "private_key"),
 }
 WHAT: Final = {
     "app_id": ("FERRY_APP_ID", "the App's numeric id, shown as App ID on its settings page"),

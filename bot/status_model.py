@@ -123,6 +123,21 @@ class HistoryEntry:
 
 
 @dataclasses.dataclass(frozen=True)
+class DeliveryFigure:
+    """One stage's delivery figures over one window (``bot.core.dora``); None: no data (``n/a``)."""
+
+    stage: str
+    window_days: int
+    deployments: int
+    deployment_frequency_per_day: float | None
+    lead_time_median_seconds: float | None
+    lead_time_p90_seconds: float | None
+    change_failure_rate: float | None
+    time_to_restore_median_seconds: float | None
+    words: tuple[str, ...]  # the cells of ``bot.core.dora.TABLE_HEADER``'s columns after stage and window
+
+
+@dataclasses.dataclass(frozen=True)
 class Pipeline:
     repo: str
     url: str  # the repository on GitHub's web
@@ -137,6 +152,8 @@ class Pipeline:
     warehouses: tuple[WarehouseCard, ...] = ()
     verdicts: tuple[Verdict, ...] = ()  # newest first
     history: tuple[HistoryEntry, ...] = ()  # empty until Ferry keeps a ledger of verifications
+    delivery: tuple[DeliveryFigure, ...] = ()  # per stage and window; empty until the ledger was read
+    delivery_at: datetime | None = None  # when the ledger was read for ``delivery``
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from bot.command_views import VERDICT_COLOURS, when
+from bot.core.dora import TABLE_HEADER
 from bot.status_model import (
     Graph,
     GraphNode,
@@ -33,6 +34,11 @@ TITLE: Final = "Ferry status"
 HISTORY_EMPTY: Final = (
     "No history yet: freight verified per stage over time will be listed here once Ferry records each "
     "verification as a GitHub Deployment."
+)
+DELIVERY_EMPTY: Final = "Delivery figures appear once Ferry has read this repository's ledger."
+DELIVERY_NOTE: Final = (
+    "From the ledger of GitHub Deployments; n/a: no data yet. Lead time: image pushed to verified in the "
+    "stage (median / p90). Change failure rate: failed or rolled-back verifications / all."
 )
 NO_REPOSITORIES: Final = "The App is not installed on any repository yet."
 NO_RECONCILER: Final = (
@@ -119,6 +125,9 @@ def _css() -> str:
         "li.open-pr{background:#f6f8fa;border-radius:.375rem;padding:.25rem .5rem}"
         ".problems{background:#ffebe9;border:1px solid #cf222e;border-radius:.5rem;padding:.5rem 1rem}"
         "section.more{margin-top:1rem}section.more h3{margin-bottom:.25rem}"
+        ".scroll{overflow-x:auto}table.delivery{border-collapse:collapse;font-size:.875rem}"
+        "table.delivery th,table.delivery td{text-align:left;padding:.2rem .6rem;white-space:nowrap;"
+        "border-bottom:1px solid var(--line)}"
         "footer{margin-top:2rem}"
     )
 
@@ -285,6 +294,23 @@ def _history(pipeline: Pipeline, now: datetime) -> str:
     return f'<ul class="plain">{rows}</ul>'
 
 
+def _delivery(pipeline: Pipeline, now: datetime) -> str:
+    if not pipeline.delivery:
+        return f'<p class="muted delivery-empty">{esc(DELIVERY_EMPTY)}</p>'
+    head = "".join(f"<th>{esc(h)}</th>" for h in TABLE_HEADER)
+    rows = "".join(
+        f'<tr data-stage="{esc(f.stage)}" data-window="{f.window_days}">'
+        + "".join(f"<td>{esc(cell)}</td>" for cell in (f.stage, f"{f.window_days}d", *f.words))
+        + "</tr>"
+        for f in pipeline.delivery
+    )
+    read = f" Read {_time(pipeline.delivery_at, now)}." if pipeline.delivery_at else ""
+    return (
+        f'<div class="scroll"><table class="delivery"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+        f'</table></div><p class="muted">{esc(DELIVERY_NOTE)}{read}</p>'
+    )
+
+
 def _pipeline(pipeline: Pipeline, now: datetime) -> str:
     repo = pipeline.repo
     head = f"{esc(pipeline.default_branch)} at {link(pipeline.head, cls='head')}" if pipeline.head else ""
@@ -314,6 +340,7 @@ def _pipeline(pipeline: Pipeline, now: datetime) -> str:
             '<section class="more verdicts"><h3>Last verdicts</h3>'
             f'<ul class="plain">{verdicts}</ul></section>',
             f'<section class="more"><h3>Warehouses</h3><ul class="plain">{houses}</ul></section>',
+            f'<section class="more delivery"><h3>Delivery</h3>{_delivery(pipeline, now)}</section>',
             f'<section class="more history"><h3>History</h3>{_history(pipeline, now)}</section>',
         ]
     parts.append("</section>")

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from bot.command_views import VERDICT_WORDS
 from bot.core.config import PipelineConfig, WarehouseSource
+from bot.core.dora import RepoFigures, seconds, table_rows
 from bot.core.freight import Freight
 from bot.core.gates import STATUS_GATE, health_context, verification
 from bot.core.images import parse_image
@@ -28,6 +29,7 @@ from bot.core.stage_view import StageView, stage_view
 from bot.core.verification import app_url
 from bot.errors import InvalidReferenceError
 from bot.status_model import (
+    DeliveryFigure,
     Graph,
     GraphNode,
     ImageTag,
@@ -224,7 +226,29 @@ def _warehouse(snapshot: Snapshot, name: str) -> WarehouseCard:
     return WarehouseCard(name, freight.id, freight.label, _freight_images(freight), error)
 
 
-def pipeline(snapshot: Snapshot, *, html: str, verifying: bool = False) -> Pipeline:
+def delivery_figures(delivery: RepoFigures) -> tuple[DeliveryFigure, ...]:
+    """The page's rows of a repository's delivery figures (numbers for JSON, words for people)."""
+    rows = []
+    for figure, words in zip(delivery.figures, table_rows(delivery.figures), strict=True):
+        rows.append(
+            DeliveryFigure(
+                stage=figure.stage,
+                window_days=figure.window_days,
+                deployments=figure.deployments,
+                deployment_frequency_per_day=figure.deployment_frequency,
+                lead_time_median_seconds=seconds(figure.lead_time_median),
+                lead_time_p90_seconds=seconds(figure.lead_time_p90),
+                change_failure_rate=figure.change_failure_rate,
+                time_to_restore_median_seconds=seconds(figure.time_to_restore_median),
+                words=words[2:],
+            )
+        )
+    return tuple(rows)
+
+
+def pipeline(
+    snapshot: Snapshot, *, html: str, verifying: bool = False, delivery: RepoFigures | None = None
+) -> Pipeline:
     """What the page shows of one repository; ``html`` is GitHub's web root (``github_html_url``)."""
     base = Pipeline(
         repo=snapshot.repo,
@@ -251,6 +275,8 @@ def pipeline(snapshot: Snapshot, *, html: str, verifying: bool = False) -> Pipel
         stages=cards,
         warehouses=warehouses,
         verdicts=tuple(verdicts),
+        delivery=delivery_figures(delivery) if delivery is not None else (),
+        delivery_at=delivery.computed_at if delivery is not None else None,
     )
 
 
@@ -265,11 +291,13 @@ def build_status(
     now: datetime,
     github_html: str,
     version: str,
+    delivery: Mapping[str, RepoFigures] | None = None,
 ) -> StatusView:
     """The whole page: one ``Pipeline`` per repository the App is installed on, sorted by name.
 
     ``observed`` maps a repository to its last snapshot, or None when it has no ``.github/ferry.yml``;
     a repository missing from it was not observed yet (or belongs to another replica's shard).
+    ``delivery`` maps a repository to its delivery figures as last read from its ledger.
     """
     busy = set(verifying)
     pipelines = []
@@ -280,7 +308,10 @@ def build_status(
             if snapshot is None:
                 pipelines.append(Pipeline(repo, url, note=NOTE_NOT_FERRY))
             else:
-                pipelines.append(pipeline(snapshot, html=github_html, verifying=repo in busy))
+                figures = (delivery or {}).get(repo)
+                pipelines.append(
+                    pipeline(snapshot, html=github_html, verifying=repo in busy, delivery=figures)
+                )
         elif owns(repo):
             pipelines.append(Pipeline(repo, url, note=NOTE_WAITING))
         else:

@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bot.cli.doctor",
         "check one installation end to end: App permissions, config, stage files, Argo CD, registries",
     ),
+    "stats": (
+        "bot.cli.stats",
+        "print each stage's delivery figures (DORA) from the ledger of GitHub Deployments",
+    ),
 }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.cli import command_help
+from bot.core.dora import TABLE_HEADER, from_json, table_rows
 from bot.logs import configure_logging
 from bot.sandbox.keep import kept_lines
 from bot.sandbox.run import run_scenario
@@ -137,6 +138,18 @@ def summary_table(result: dict[str, Any]) -> str:
             f"| {name} | {images} | {stage['freight'] or '—'} | {stage['health']} "
             f"| {pr} | {sync} | {verdict} |"
         )
+    if result.get("delivery"):
+        rows = [
+            TABLE_HEADER,
+            ("---",) * len(TABLE_HEADER),
+            *table_rows(from_json(f) for f in result["delivery"]),
+        ]
+        lines += [
+            "",
+            "Delivery figures from the ledger:",
+            "",
+            *("| " + " | ".join(row) + " |" for row in rows),
+        ]
     lines += ["", f"GitHub requests made by Ferry: {result['github_requests']}"]
     if result.get("wall_ms") is not None:
         lines.append(f"Wall time: {result['wall_ms'] / 1000:.1f} s")

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from bot import events
+from bot.core import dora
 from bot.core.gates import health_context
 from bot.core.images import parse_image
+from bot.core.pipeline import stage_order
 from bot.core.stage_view import stage_view
 from bot.sandbox.chaos_invariants import missed
 from bot.sandbox.keep import write_env_file
@@ -73,6 +75,7 @@ async def summarise(
     world: World, name: str, ok: bool, error: str, *, wall_ms: int | None = None
 ) -> dict[str, Any]:
     """The ``--json`` object: ``ok``, each stage's freight and health, request counts, the events,
+    ``delivery`` (when the ledger has entries: ``ferry stats --json``'s ``figures``),
     ``wall_ms``: milliseconds from starting the stand-ins to the end of the story (what a person waits),
     and ``invariants`` the scenario counted (``{name: {"count": N, "target": M}}``; ``ok`` is false when a
     count misses its target)."""
@@ -101,6 +104,11 @@ async def summarise(
         "events": world.timeline.as_json(),
         "invariants": checked,
     }
+    if snapshot is not None and snapshot.config is not None:
+        # After counting requests: a ledger not read since the last verdict costs a few more.
+        found = await world.runtime.reconciler.delivery.refresh(FULL_NAME, stage_order(snapshot.config))
+        if found is not None and found.entries:
+            result["delivery"] = [dora.as_json(f) for f in found.figures]
     if wall_ms is not None:
         result["wall_ms"] = wall_ms
     if error:
