@@ -1,0 +1,148 @@
+"""Who approved a promotion pull request, read from GitHub (reviews, Ferry's ``/approve`` records, the
+merger), and whether the default branch requires ``ferry/gate``.
+
+- ``GET /repos/{o}/{r}/pulls/{n}/reviews`` (docs.github.com/en/rest/pulls/reviews#list-reviews-for-a-pull-
+  request): chronological, paginated, each with ``state`` (APPROVED, CHANGES_REQUESTED, COMMENTED,
+  DISMISSED, PENDING) and ``commit_id``, the head the review was submitted on.
+- ``/approve`` leaves no review: Ferry's own answer in the thread carries ``approve_marker`` (only the
+  App's comments count, so nobody can forge one).
+- ``GET /repos/{o}/{r}/pulls/{n}`` for ``merged_by`` (the list form of a pull request leaves it out).
+- Team membership (``GET /orgs/{org}/teams/{team}/memberships/{user}``) only for people whose approval
+  would count, or who merged.
+- ``GET /repos/{o}/{r}/branches/{b}/protection``: 404 "Branch not protected", 403 without
+  ``administration: read``, which Ferry does not need (docs.github.com/en/rest/branches/branch-protection).
+
+Reading is skipped while a pull request's ``updated_at`` and head have not moved since the last read
+(a review, a comment and a push all move ``updated_at``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+from githubkit.exception import GitHubException
+
+from bot.command_replies import written_by_app
+from bot.commands import is_bot, is_promoter, promoter_teams
+from bot.core.approvals import APPROVE_MARKER_RE, PullReviews, Review
+from bot.github.client import call, status_of, translate
+from bot.github.repo import RepoGitHub
+from bot.github.setup import Protection
+
+FAILURES = (GitHubException, httpx.HTTPError, TimeoutError)
+Key = tuple[int, str, datetime | None]
+
+
+class ReviewReader:
+    """Reads ``PullReviews`` for one repository, once per change of a pull request (a cache of GitHub's
+    answers keyed by number, head and ``updated_at``; a restart reads each once again)."""
+
+    def __init__(self, gh: RepoGitHub) -> None:
+        self.gh = gh
+        self._cache: dict[int, tuple[Key, PullReviews]] = {}
+
+    async def pull_reviews(
+        self,
+        number: int,
+        *,
+        head_sha: str,
+        author: str,
+        stage: str,
+        promoters: Sequence[str],
+        updated_at: datetime | None = None,
+        merged: bool = False,
+    ) -> PullReviews:
+        key: Key = (number, head_sha, updated_at)
+        cached = self._cache.get(number)
+        if cached is not None and cached[0] == key and updated_at is not None:
+            return cached[1]
+        merged_by = ""
+        if merged:
+            merged_by, author = await self.merge_facts(number)
+        reviews = await self.reviews(number) + await self.approvals_by_comment(number, stage)
+        # Only people whose word could count are looked up: approvers (now or of an earlier head), the merger.
+        people = [r.login for r in reviews if r.state == "APPROVED" and not r.bot]
+        if merged_by:
+            people.append(merged_by)
+        members = frozenset(
+            [login.lower() for login in dict.fromkeys(people) if await self.promoter(login, promoters)]
+        )
+        found = PullReviews(number, head_sha, author, tuple(reviews), members, merged_by)
+        self._cache[number] = (key, found)
+        return found
+
+    async def reviews(self, number: int) -> list[Review]:
+        items = await self.gh._every_page(
+            f"reading reviews of #{number}",
+            self.gh.rest.pulls.async_list_reviews,
+            owner=self.gh.owner,
+            repo=self.gh.name,
+            pull_number=number,
+        )
+        return [_review(item) for item in items if item.user is not None]
+
+    async def approvals_by_comment(self, number: int, stage: str) -> list[Review]:
+        """``/approve`` as Ferry recorded it in its own answers in the thread."""
+        app = await self.gh.app()
+        found = []
+        for comment in await self.gh.thread_comments(number):
+            if not written_by_app(comment, app):
+                continue
+            for match in APPROVE_MARKER_RE.finditer(comment.body):
+                if match["stage"] == stage:
+                    found.append(Review(match["login"], "APPROVED", match["sha"], via="/approve"))
+        return found
+
+    async def merge_facts(self, number: int) -> tuple[str, str]:
+        """(who merged, who opened) pull request ``number``."""
+        pull = await call(
+            f"reading who merged #{number}",
+            self.gh.rest.pulls.async_get(self.gh.owner, self.gh.name, number),
+        )
+        merger: Any = pull.parsed_data.merged_by
+        opener: Any = pull.parsed_data.user
+        return (str(merger.login) if merger else ""), (str(opener.login) if opener else "")
+
+    async def promoter(self, login: str, promoters: Sequence[str]) -> bool:
+        if is_promoter(login, promoters, ()):
+            return True
+        for org, team in promoter_teams(promoters):
+            if await self.gh.team_member(org, team, login):
+                return True
+        return False
+
+
+def _review(item: Any) -> Review:
+    user = item.user
+    return Review(
+        login=str(user.login),
+        state=str(item.state),
+        commit_id=str(item.commit_id or ""),
+        bot=is_bot(str(user.login), str(getattr(user, "type", "") or "")),
+    )
+
+
+async def gate_protection(gh: RepoGitHub, branch: str) -> Protection:
+    """Branch protection of ``branch`` as far as the gate goes: protected (its required contexts),
+    unprotected (404), or forbidden (403: the App lacks ``administration: read``)."""
+    try:
+        response = await gh.rest.repos.async_get_branch_protection(gh.owner, gh.name, branch)
+    except FAILURES as exc:
+        status = status_of(exc)
+        if status == 404:
+            return Protection("unprotected")
+        if status == 403 and "rate limit" not in str(translate(exc, "")):
+            return Protection("forbidden")
+        raise translate(exc, f"reading the protection of {gh.full_name} branch {branch}") from exc
+    body: Any = response.json()
+    required: dict[str, Any] = body.get("required_status_checks") or {}
+    contexts = required.get("contexts") or []
+    checks = required.get("checks") or [{"context": c, "app_id": None} for c in contexts]
+    return Protection(
+        "protected",
+        contexts=tuple(str(c.get("context")) for c in checks),
+        app_ids=tuple(c.get("app_id") for c in checks),
+    )
