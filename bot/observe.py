@@ -22,7 +22,7 @@ from bot.core.gates import health_context
 from bot.core.snapshot import Deploy, Snapshot
 from bot.errors import ConfigError, FerryError, Problem
 from bot.github.repo import RepoGitHub
-from bot.observe_approvals import observe_approvals
+from bot.observe_approvals import observe_approvals, observe_gate_rule
 from bot.observe_apps import AppReader, observe_apps
 from bot.observe_deploy import stage_deploy
 
@@ -120,6 +120,7 @@ async def observe(
         app_states=app_states,
         relations=relations,
         approvals=await observe_approvals(gh, config, open_prs, deploys),
+        gate_rule=await observe_gate_rule(gh, branch, now, config_commit),
     )
 
 

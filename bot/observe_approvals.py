@@ -8,16 +8,21 @@ record).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from weakref import WeakKeyDictionary
 
 from bot.core.approvals import PullReviews
 from bot.core.config import PipelineConfig
+from bot.core.config_review import GateRule
 from bot.core.gates import health_context
 from bot.core.snapshot import Deploy, PullRequest
+from bot.errors import ExternalError
 from bot.github.repo import RepoGitHub
 from bot.github.reviews import ReviewReader
 
+log = logging.getLogger("ferry.observe")
 _READERS: WeakKeyDictionary[RepoGitHub, ReviewReader] = WeakKeyDictionary()
 
 
@@ -64,3 +69,19 @@ async def observe_approvals(
             merged=True,
         )
     return found
+
+
+async def observe_gate_rule(
+    gh: RepoGitHub, branch: str, now: datetime, config_commit: str | None = None
+) -> GateRule | None:
+    """Whether ``branch`` requires `ferry/gate` (read again when the config changed, else at most every few
+    minutes); None when GitHub could not say, which leaves `ferry/config` without the warning."""
+    reader = reader_for(gh)
+    again = config_commit is not None and reader.config_commit != config_commit
+    if config_commit is not None:
+        reader.config_commit = config_commit
+    try:
+        return await reader.gate_rule(branch, now, again=again)
+    except ExternalError as exc:
+        log.warning("branch protection not read", extra={"repo": gh.full_name, "error": str(exc)})
+        return None

@@ -70,7 +70,12 @@ def decide(snapshot: Snapshot) -> list[Action]:
 def config_status_actions(snapshot: Snapshot) -> list[Action]:
     if snapshot.config_commit is None:
         return []
-    verdict = config_verdict(snapshot.config, snapshot.config_problems)
+    verdict = config_verdict(
+        snapshot.config,
+        snapshot.config_problems,
+        gate_rule=snapshot.gate_rule,
+        branch=snapshot.default_branch,
+    )
     if verdict is None:
         return []
     current = snapshot.config_statuses.get(STATUS_CONFIG)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from bot.core.approvals import PullReviews
     from bot.core.argo_app import AppState, Relation
     from bot.core.config import PipelineConfig
+    from bot.core.config_review import GateRule
     from bot.core.freight import Freight
 
 
@@ -115,3 +116,5 @@ class Snapshot:
     # Who approved what, by pull request number: the open promotions of stages with ``promoters``, and a
     # stage's newest merged promotion while its verification has not begun (``bot.core.approvals``).
     approvals: Mapping[int, PullReviews] = field(default_factory=dict)
+    # Whether the default branch requires `ferry/gate` (``bot.core.config_review.GateRule``); None: not read.
+    gate_rule: GateRule | None = None

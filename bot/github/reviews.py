@@ -19,21 +19,24 @@ Reading is skipped while a pull request's ``updated_at`` and head have not moved
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from githubkit.exception import GitHubException
+from githubkit.exception import GitHubException, RequestFailed
 
 from bot.command_replies import written_by_app
 from bot.commands import is_bot, is_promoter, promoter_teams
 from bot.core.approvals import APPROVE_MARKER_RE, PullReviews, Review
+from bot.core.config_review import GateRule
+from bot.core.gates import STATUS_GATE
 from bot.github.client import call, status_of, translate
 from bot.github.repo import RepoGitHub
 from bot.github.setup import Protection
 
 FAILURES = (GitHubException, httpx.HTTPError, TimeoutError)
 Key = tuple[int, str, datetime | None]
+PROTECTION_EVERY = timedelta(minutes=10)  # branch protection is read again at most this often
 
 
 class ReviewReader:
@@ -43,6 +46,23 @@ class ReviewReader:
     def __init__(self, gh: RepoGitHub) -> None:
         self.gh = gh
         self._cache: dict[int, tuple[Key, PullReviews]] = {}
+        self._rule: tuple[str, datetime, GateRule] | None = None  # (branch, read at, rule)
+        self.config_commit: str | None = None  # the config the rule was last read for
+
+    async def gate_rule(self, branch: str, now: datetime, *, again: bool = False) -> GateRule:
+        """Whether ``branch`` requires `ferry/gate`, read at most every ``PROTECTION_EVERY`` (or ``again``:
+        the config changed)."""
+        cached = self._rule
+        if cached is not None and cached[0] == branch and not again and now - cached[1] < PROTECTION_EVERY:
+            return cached[2]
+        protection = await gate_protection(self.gh, branch)
+        rule: GateRule
+        if protection.state == "protected":
+            rule = "required" if STATUS_GATE in protection.contexts else "missing"
+        else:
+            rule = protection.state
+        self._rule = (branch, now, rule)
+        return rule
 
     async def pull_reviews(
         self,
@@ -115,6 +135,14 @@ class ReviewReader:
         return False
 
 
+def _message(exc: Exception) -> str:
+    try:
+        body = exc.response.json() if isinstance(exc, RequestFailed) else {}
+    except ValueError:
+        return ""
+    return str(body.get("message", "")) if isinstance(body, dict) else ""
+
+
 def _review(item: Any) -> Review:
     user = item.user
     return Review(
@@ -132,8 +160,10 @@ async def gate_protection(gh: RepoGitHub, branch: str) -> Protection:
         response = await gh.rest.repos.async_get_branch_protection(gh.owner, gh.name, branch)
     except FAILURES as exc:
         status = status_of(exc)
-        if status == 404:
+        if status == 404 and _message(exc) == "Branch not protected":
             return Protection("unprotected")
+        if status == 404:  # "Not Found": GitHub hides what the App may not read (or the branch is gone)
+            return Protection("forbidden")
         if status == 403 and "rate limit" not in str(translate(exc, "")):
             return Protection("forbidden")
         raise translate(exc, f"reading the protection of {gh.full_name} branch {branch}") from exc
