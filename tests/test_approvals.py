@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from test_decide import NEW, snapshot
 
+from bot.command_views import render_status
 from bot.core.actions import PostComment, RequestSync, SetStatus
 from bot.core.approvals import PullReviews, Review, approval_gate, approvers
 from bot.core.argo_app import AppState
 from bot.core.decide import decide
 from bot.core.gates import Gate
-from bot.core.snapshot import Deploy, MergedPromotion
+from bot.core.snapshot import CommitStatus, Deploy, MergedPromotion
 
 HEAD, OLD = "h" * 40, "0" * 40
 TEAM = ["@acme/release-managers"]
@@ -113,9 +114,9 @@ def test_a_merge_by_a_writer_outside_the_promoters_is_not_deployed_and_is_report
 def test_an_unapproved_merge_says_truthfully_that_auto_sync_apps_deploy_on_their_own() -> None:
     actions = decide(snapshot(**_merged_prod("bob", automated=("shop-prod-us",))))
     [health] = [a for a in actions if isinstance(a, SetStatus) and a.context == "ferry/health/prod"]
-    assert health.state == "failure" and "shop-prod-us sync on their own" in health.description
+    assert health.state == "failure" and "shop-prod-us syncs on its own" in health.description
     [comment] = [a for a in actions if isinstance(a, PostComment)]
-    assert "shop-prod-us sync automatically" in comment.body and "Revert the merge" in comment.body
+    assert "shop-prod-us syncs automatically" in comment.body and "Revert the merge" in comment.body
     assert not [a for a in actions if isinstance(a, RequestSync)]
 
 
@@ -132,3 +133,10 @@ def test_a_stale_approval_does_not_let_a_merge_deploy() -> None:
     assert [a.state for a in actions if isinstance(a, SetStatus) and a.context == "ferry/health/prod"] == [
         "failure"
     ]
+
+
+def test_status_lists_a_merge_held_for_want_of_approval() -> None:
+    held = "Not deployed: merged by @bob without an approving review from @acme/release-managers"
+    statuses = {"ferry/health/prod": CommitStatus("ferry/health/prod", "failure", held)}
+    deploy = Deploy(commit="m" * 40, changed_by=HEAD, statuses=statuses)
+    assert f"- **prod** {held}" in render_status(snapshot(deploys={"prod": deploy}))

@@ -33,6 +33,7 @@ APPROVE_MARKER_RE = re.compile(
     r"<!-- ferry:approved:(?P<stage>[^:\s]+):(?P<sha>[0-9a-f]{40}):(?P<login>[^\s>]+) -->"
 )
 UNAPPROVED_MARKER = "ferry:unapproved"
+HELD_PREFIXES = ("Not deployed: merged by ", "Not verified: merged by ")
 
 
 def approve_marker(stage: str, head_sha: str, login: str) -> str:
@@ -138,6 +139,11 @@ def merge_approved(pull: PullReviews) -> bool:
     return bool(approvers(pull)) or (pull.merged_by != "" and pull.merged_by.lower() in pull.promoters)
 
 
+def unapproved(description: str) -> bool:
+    """Whether a ``ferry/health/<stage>`` description is that of a merge held for want of approval."""
+    return description.startswith(HELD_PREFIXES)
+
+
 def unapproved_merge_actions(
     stage: str,
     deploy_commit: str,
@@ -159,7 +165,7 @@ def unapproved_merge_actions(
         apps = ", ".join(auto_sync_apps)
         state_words = (
             f"Not verified: merged by {merger} without an approving review from {who}; "
-            f"{apps} sync on their own"
+            f"{apps} {'syncs on its own' if len(auto_sync_apps) == 1 else 'sync on their own'}"
         )
     else:
         state_words = f"Not deployed: merged by {merger} without an approving review from {who}"
@@ -175,7 +181,8 @@ def unapproved_merge_actions(
         lines.append(f"Ferry did not ask Argo CD to sync {apps}: this freight is not deployed there.")
     if auto_sync_apps:
         lines.append(
-            f"{', '.join(auto_sync_apps)} sync automatically from the branch, so Argo CD deploys this "
+            f"{', '.join(auto_sync_apps)} {'syncs' if len(auto_sync_apps) == 1 else 'sync'} automatically "
+            "from the branch, so Argo CD deploys this "
             "merge on its own; Ferry does not verify it. Revert the merge to take it back."
         )
     lines += [
