@@ -4,6 +4,7 @@ only from the App's own comments, and a second read only when the pull request c
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from github_standin_helpers import (
@@ -92,7 +93,8 @@ async def test_every_page_of_reviews_is_read_and_nothing_again_while_unchanged(
         await standin.review(pr["number"], "carol", "COMMENT", f"note {index}")
     standin.add_user("rita", "write", teams=["acme/release-managers"])
     await standin.approve(pr["number"], "rita")
-    reader = ReviewReader(repo)
+    later = datetime.now(UTC) + timedelta(seconds=6)  # the read comes well after the last change
+    reader = ReviewReader(repo, clock=lambda: later)
     found = await _read(reader, repo, pr["number"])
     assert len(found.reviews) == 102 and approvers(found) == ["rita"]
     reviews = "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"

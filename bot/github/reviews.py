@@ -12,40 +12,39 @@ merger), and whether the default branch requires ``ferry/gate``.
 - ``GET /repos/{o}/{r}/branches/{b}/protection``: 404 "Branch not protected", 403 without
   ``administration: read``, which Ferry does not need (docs.github.com/en/rest/branches/branch-protection).
 
-Reading is skipped while a pull request's ``updated_at`` and head have not moved since the last read
-(a review, a comment and a push all move ``updated_at``).
+Reading is skipped while a pull request's ``updated_at`` and head have not moved since a read made at
+least ``SETTLED`` after that ``updated_at`` (a review, a comment and a push all move ``updated_at``, in
+whole seconds: a read within the same second may have missed a review, so it is not trusted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import httpx
-from githubkit.exception import GitHubException, RequestFailed
 
 from bot.command_replies import written_by_app
 from bot.commands import is_bot, is_promoter, promoter_teams
 from bot.core.approvals import APPROVE_MARKER_RE, PullReviews, Review
 from bot.core.config_review import GateRule
 from bot.core.gates import STATUS_GATE
-from bot.github.client import call, status_of, translate
+from bot.github.client import call
 from bot.github.repo import RepoGitHub
-from bot.github.setup import Protection
+from bot.github.setup import Protection, read_protection
 
-FAILURES = (GitHubException, httpx.HTTPError, TimeoutError)
 Key = tuple[int, str, datetime | None]
 PROTECTION_EVERY = timedelta(minutes=10)  # branch protection is read again at most this often
+SETTLED = timedelta(seconds=5)  # a read this long after a pull request's updated_at is not repeated
 
 
 class ReviewReader:
     """Reads ``PullReviews`` for one repository, once per change of a pull request (a cache of GitHub's
     answers keyed by number, head and ``updated_at``; a restart reads each once again)."""
 
-    def __init__(self, gh: RepoGitHub) -> None:
+    def __init__(self, gh: RepoGitHub, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.gh = gh
-        self._cache: dict[int, tuple[Key, PullReviews]] = {}
+        self.clock = clock
+        self._cache: dict[int, tuple[Key, datetime, PullReviews]] = {}
         self._rule: tuple[str, datetime, GateRule] | None = None  # (branch, read at, rule)
         self.config_commit: str | None = None  # the config the rule was last read for
 
@@ -77,8 +76,16 @@ class ReviewReader:
     ) -> PullReviews:
         key: Key = (number, head_sha, updated_at)
         cached = self._cache.get(number)
-        if cached is not None and cached[0] == key and updated_at is not None:
-            return cached[1]
+        # ``updated_at`` has whole seconds: a read soon after it may have missed a review of that same
+        # second, so only a read made well after it is trusted.
+        if (
+            cached is not None
+            and cached[0] == key
+            and updated_at is not None
+            and cached[1] >= updated_at + SETTLED
+        ):
+            return cached[2]
+        read_at = self.clock()
         merged_by = ""
         if merged:
             merged_by, author = await self.merge_facts(number)
@@ -91,7 +98,7 @@ class ReviewReader:
             [login.lower() for login in dict.fromkeys(people) if await self.promoter(login, promoters)]
         )
         found = PullReviews(number, head_sha, author, tuple(reviews), members, merged_by)
-        self._cache[number] = (key, found)
+        self._cache[number] = (key, read_at, found)
         return found
 
     async def reviews(self, number: int) -> list[Review]:
@@ -135,14 +142,6 @@ class ReviewReader:
         return False
 
 
-def _message(exc: Exception) -> str:
-    try:
-        body = exc.response.json() if isinstance(exc, RequestFailed) else {}
-    except ValueError:
-        return ""
-    return str(body.get("message", "")) if isinstance(body, dict) else ""
-
-
 def _review(item: Any) -> Review:
     user = item.user
     return Review(
@@ -155,24 +154,5 @@ def _review(item: Any) -> Review:
 
 async def gate_protection(gh: RepoGitHub, branch: str) -> Protection:
     """Branch protection of ``branch`` as far as the gate goes: protected (its required contexts),
-    unprotected (404), or forbidden (403: the App lacks ``administration: read``)."""
-    try:
-        response = await gh.rest.repos.async_get_branch_protection(gh.owner, gh.name, branch)
-    except FAILURES as exc:
-        status = status_of(exc)
-        if status == 404 and _message(exc) == "Branch not protected":
-            return Protection("unprotected")
-        if status == 404:  # "Not Found": GitHub hides what the App may not read (or the branch is gone)
-            return Protection("forbidden")
-        if status == 403 and "rate limit" not in str(translate(exc, "")):
-            return Protection("forbidden")
-        raise translate(exc, f"reading the protection of {gh.full_name} branch {branch}") from exc
-    body: Any = response.json()
-    required: dict[str, Any] = body.get("required_status_checks") or {}
-    contexts = required.get("contexts") or []
-    checks = required.get("checks") or [{"context": c, "app_id": None} for c in contexts]
-    return Protection(
-        "protected",
-        contexts=tuple(str(c.get("context")) for c in checks),
-        app_ids=tuple(c.get("app_id") for c in checks),
-    )
+    unprotected, or forbidden (the App lacks ``administration: read``)."""
+    return await read_protection(gh.rest, gh.full_name, branch)
