@@ -29,8 +29,10 @@ from bot.core.text import fit_description
 
 APPROVED = "APPROVED"
 DECIDING = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")  # COMMENTED and PENDING decide nothing
+# A line of its own in Ferry's answer: text Ferry quotes from people sits inside other lines, and a
+# comment's HTML comments are dropped before a command is read, so nobody can make Ferry write one.
 APPROVE_MARKER_RE = re.compile(
-    r"<!-- ferry:approved:(?P<stage>[^:\s]+):(?P<sha>[0-9a-f]{40}):(?P<login>[^\s>]+) -->"
+    r"^<!-- ferry:approved:(?P<stage>[^:\s]+):(?P<sha>[0-9a-f]{40}):(?P<login>[^\s>]+) -->$", re.M
 )
 UNAPPROVED_MARKER = "ferry:unapproved"
 HELD_PREFIXES = ("Not deployed: merged by ", "Not verified: merged by ")
