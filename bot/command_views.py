@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.commands import Selector, pick, unique
+from bot.core.approvals import unapproved
 from bot.core.config import StagesSource, WarehouseSource
 from bot.core.dora import TABLE_HEADER, RepoFigures, table_rows
 from bot.core.drift import is_drift
@@ -155,7 +156,8 @@ def render_status(snapshot: Snapshot, delivery: RepoFigures | None = None) -> st
         view = stage_view(snapshot, name)
         state: str = verification(view, config).state
         health = view.deploy.statuses.get(health_context(name)) if view.deploy else None
-        if health is not None and health.state == "failure" and is_drift(health.description):
+        held = health is not None and unapproved(health.description)  # merged without approval
+        if health is not None and health.state == "failure" and (is_drift(health.description) or held):
             drifts.append(f"- **{name}** {health.description}")
         states.setdefault(state, []).append(_node(name))
         prs = ", ".join(f"[#{pr.number}]({pr.url})" for pr in snapshot.open_prs if pr.stage == name) or "—"

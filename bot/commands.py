@@ -74,7 +74,7 @@ class Selector:
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # promote | rollback | status | help
+    name: str  # promote | rollback | approve | status | help
     stage: str = ""
     selector: Selector = field(default_factory=Selector)
     reason: str = ""
@@ -213,6 +213,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         _parse_rollback,
     ),
     CommandSpec(
+        "approve",
+        "/approve",
+        "Approve the promotion pull request this comment is on, for a stage with `promoters`.",
+        "Counts as your approving review of its current head commit (a commit pushed later needs a new "
+        "approval); only members of the stage's `promoters` may approve, never the pull request's author. "
+        "Until a promoter approves, `ferry/gate` stays pending.",
+        True,
+        _parse_plain,
+    ),
+    CommandSpec(
         "status",
         "/status",
         "Show every stage: freight, images, verdict, since when, open pull requests, a diagram, and each "
@@ -283,8 +293,8 @@ HELP_TITLE = "**Ferry commands**"
 HELP_FOOTER = (
     "Comment on a pull request, an issue or a commit; the command is the first line that is not a "
     "quote or code. Ferry reacts 👀 at once, then 🚀 with a link to the pull request it opened, or 😕 "
-    "with the reason it refused. `/promote` and `/rollback` need write access, and for a stage with "
-    "`promoters` membership of one of them (read from the default branch). Bots are never obeyed. "
+    "with the reason it refused. `/promote`, `/rollback` and `/approve` need write access, and for a "
+    "stage with `promoters` membership of one of them (read from the default branch). Bots are never obeyed. "
     "An edited comment is not a command: post a new one. A command Ferry could not answer at once (it "
     "was stopped, or GitHub was unreachable) is answered when it can; a `/promote` or `/rollback` "
     "older than `FERRY_COMMAND_MAX_AGE` (1 h by default) is then answered as expired, not run."

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from bot import events
 from bot.core.actions import SetStatus
@@ -35,6 +36,7 @@ from bot.errors import Problem
 from bot.github.pulls import OpenPull
 from bot.github.repo import RepoGitHub
 from bot.observe import load_at
+from bot.observe_approvals import observe_gate_rule
 
 log = logging.getLogger("ferry.config_prs")
 
@@ -78,7 +80,9 @@ class ConfigReview:
                 return True  # the pull request removes the pipeline: nothing to check
             text = await gh.blob_text(tree[CONFIG_PATH], CONFIG_PATH)
             config, problems, _ = await load_at(gh, text, tree)
-            verdict = config_verdict(config, problems)
+            branch = await gh.default_branch()
+            rule = await observe_gate_rule(gh, branch, datetime.now(UTC)) if not problems else None
+            verdict = config_verdict(config, problems, gate_rule=rule, branch=branch)
         else:
             uses_ferry = self.uses_ferry(gh.full_name)
             if uses_ferry is None:

@@ -22,6 +22,7 @@ from bot.core.gates import health_context
 from bot.core.snapshot import Deploy, Snapshot
 from bot.errors import ConfigError, FerryError, Problem
 from bot.github.repo import RepoGitHub
+from bot.observe_approvals import observe_approvals, observe_gate_rule
 from bot.observe_apps import AppReader, observe_apps
 from bot.observe_deploy import stage_deploy
 
@@ -105,6 +106,7 @@ async def observe(
             deploy_commit=deploy.commit,
             paths=paths_by_stage.get(stage_name, ()),
         )
+    open_prs = tuple(await gh.open_promotions())
     return _replace(
         base,
         config=config,
@@ -114,9 +116,11 @@ async def observe(
         warehouse_errors=warehouse_errors,
         deploys=deploys,
         merged_commits=frozenset(merges),
-        open_prs=tuple(await gh.open_promotions()),
+        open_prs=open_prs,
         app_states=app_states,
         relations=relations,
+        approvals=await observe_approvals(gh, config, open_prs, deploys),
+        gate_rule=await observe_gate_rule(gh, branch, now, config_commit),
     )
 
 

@@ -256,7 +256,9 @@ class Reconciler:
             return
         config = None if self._stopped else self._configs.get(repo)
         stage_config = config.stages.get(stage) if config is not None else None
-        if stage_config is not None and stage_config.argocd is not None and self.argocd is not None:
+        # A stage with promoters waits for the pass: who approved the merge decides whether it deploys.
+        fast = stage_config is not None and stage_config.argocd is not None and not stage_config.promoters
+        if fast and stage_config is not None and stage_config.argocd is not None and self.argocd is not None:
             sync, pending = start_verification(stage, stage_config, merge_commit, self.argocd_urls)
             try:
                 current = (await self.repo_client(repo).statuses(merge_commit)).get(pending.context)

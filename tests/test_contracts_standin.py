@@ -430,8 +430,8 @@ async def drive_manifest_flow(rec: Recorder) -> None:
 async def drive_reviews(
     call: Call, standin: GitHubStandIn, bot: httpx.AsyncClient, alice: httpx.AsyncClient, main: str
 ) -> None:
-    """Branch protection read back; a promotion reviewed, its approval dismissed by a push, closed and
-    reopened."""
+    """Branch protection read back; a promotion reviewed, its approval dismissed by a push, approved again
+    and dismissed by a person, closed and reopened."""
     repos = "/repos/{owner}/{repo}"
     protection = repos + "/branches/{branch}/protection"
     await call(alice, "GET", protection, 404, branch="main")
@@ -484,6 +484,11 @@ async def drive_reviews(
         bot, "PATCH", repos + "/git/refs/{ref}", 200, json={"sha": again["sha"]}, ref=f"heads/{branch}"
     )  # dismisses the approval
     await call(bot, "GET", reviews, 200, pull_number=number)
+    review = await call(alice, "POST", reviews, 200, json={"event": "APPROVE"}, pull_number=number)
+    dismissals = reviews + "/{review_id}/dismissals"
+    ids = {"pull_number": number, "review_id": str(review["id"])}
+    await call(alice, "PUT", dismissals, 200, json={"message": "Approved the wrong release"}, **ids)
+    await call(alice, "PUT", dismissals, 422, json={"message": "Again"}, **ids)  # dismissed already
     pull = repos + "/pulls/{pull_number}"
     await call(bot, "PATCH", pull, 200, json={"state": "closed"}, pull_number=number)
     await call(bot, "PATCH", pull, 200, json={"state": "open"}, pull_number=number)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.actions import ClosePromotion, OpenPromotion, PostComment, RequestSync, SetStatus
+from bot.core.approvals import PullReviews, Review
 from bot.core.config_load import CONFIG_PATH, load_config
 from bot.core.decide import build_promotion, decide
 from bot.core.freight import Freight, FreightImage
@@ -147,8 +148,21 @@ def test_a_rollback_pr_gets_an_open_gate_and_a_title_that_says_rollback() -> Non
     pr = PullRequest(
         5, "u", rollback.branch, "prod", NEW.id, "h" * 40, rollback.title, rollback.body, rollback.labels
     )
-    gates = [
+    # prod has promoters: a rollback skips the upstream gate, never the approval that guards the merge.
+    waiting = [
         a for a in decide(snapshot(open_prs=(pr,))) if isinstance(a, SetStatus) and a.context == "ferry/gate"
+    ]
+    assert [g.state for g in waiting] == ["pending"]
+    assert waiting[0].description.startswith("Waiting for an approving review from @acme/release-managers")
+    approved = {
+        5: PullReviews(
+            5, "h" * 40, "ferry[bot]", (Review("rita", "APPROVED", "h" * 40),), frozenset({"rita"})
+        )
+    }
+    gates = [
+        a
+        for a in decide(snapshot(open_prs=(pr,), approvals=approved))
+        if isinstance(a, SetStatus) and a.context == "ferry/gate"
     ]
     assert [g.state for g in gates] == ["success"]
 

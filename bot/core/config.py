@@ -340,7 +340,9 @@ class Stage(_Model):
         default_factory=list,
         description=(
             "Who may promote into this stage: GitHub logins and `@org/team` slugs "
-            "(default: anyone with write access)."
+            "(default: anyone with write access). When set, its promotion PRs also need one of them to "
+            "approve the PR's current head (a review, or `/approve`) before `ferry/gate` turns green, and a "
+            "merge nobody of them approved or made is not deployed."
         ),
     )
 

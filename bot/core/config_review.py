@@ -9,6 +9,7 @@ found again by ``REVIEW_MARKER`` and edited (never posted twice), and says so on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from bot.core.config import CONFIG_PATH, PipelineConfig
 from bot.core.pipeline import stage_order
@@ -25,10 +26,35 @@ HOW_TO_FIX = (
 )
 
 
-def config_verdict(config: PipelineConfig | None, problems: Sequence[Problem]) -> tuple[str, str] | None:
+# What the default branch's protection says of `ferry/gate` (``bot.github.reviews.gate_rule``): required;
+# missing (protected without it); unprotected; forbidden (403: the App lacks the optional
+# ``administration: read``, so it cannot tell).
+GateRule = Literal["required", "missing", "unprotected", "forbidden"]
+
+
+def gate_warning(rule: GateRule | None, branch: str) -> str:
+    """The words a valid config's `ferry/config` adds when ``branch`` does not require `ferry/gate`: without
+    it anyone with write access merges a promotion whose gate (upstream check, approval) is not green."""
+    if rule == "missing":
+        return f"; warning: {branch} does not require ferry/gate"
+    if rule == "unprotected":
+        return f"; warning: {branch} is not protected, so ferry/gate is not required"
+    if rule == "forbidden":
+        return f"; cannot read {branch}'s protection (optional administration: read) to check ferry/gate"
+    return ""
+
+
+def config_verdict(
+    config: PipelineConfig | None,
+    problems: Sequence[Problem],
+    *,
+    gate_rule: GateRule | None = None,
+    branch: str = "main",
+) -> tuple[str, str] | None:
     """``(state, description)`` of `ferry/config` for a config and its problems; None: nothing to say.
 
     A failure: ``"<file>:<line>:<column>: <field>: <message> (+N more)"``, cut to GitHub's 140 characters.
+    A success warns (``gate_warning``) when ``branch`` does not require `ferry/gate`; it stays a success.
     """
     if problems:
         more = len(problems) - 1
@@ -36,9 +62,8 @@ def config_verdict(config: PipelineConfig | None, problems: Sequence[Problem]) -
         return "failure", fit_description(f"{problems[0]}{suffix}")
     if config is None:
         return None
-    return "success", fit_description(
-        f"Valid: {len(config.warehouses)} warehouse(s), stages {' → '.join(stage_order(config))}"
-    )
+    valid = f"Valid: {len(config.warehouses)} warehouse(s), stages {' → '.join(stage_order(config))}"
+    return "success", fit_description(valid + gate_warning(gate_rule, branch))
 
 
 def review_comment(sha: str, problems: Sequence[Problem]) -> str:

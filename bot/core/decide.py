@@ -17,6 +17,7 @@ from bot.core.actions import (
     OpenPromotion,
     SetStatus,
 )
+from bot.core.approvals import approval_gate
 from bot.core.config import StagesSource, WarehouseSource
 from bot.core.config_review import config_verdict
 from bot.core.freight import Freight
@@ -69,7 +70,12 @@ def decide(snapshot: Snapshot) -> list[Action]:
 def config_status_actions(snapshot: Snapshot) -> list[Action]:
     if snapshot.config_commit is None:
         return []
-    verdict = config_verdict(snapshot.config, snapshot.config_problems)
+    verdict = config_verdict(
+        snapshot.config,
+        snapshot.config_problems,
+        gate_rule=snapshot.gate_rule,
+        branch=snapshot.default_branch,
+    )
     if verdict is None:
         return []
     current = snapshot.config_statuses.get(STATUS_CONFIG)
@@ -199,6 +205,7 @@ def promotion_actions(
             )
         elif stage.auto_merge:
             gate = gate_for(candidate.id, candidate.label, name, snapshot.config, views)
+            gate = approval_gate(gate, stage.promoters, snapshot.approvals.get(existing.number))
             if gate.state == "success":
                 merges.append(MergePromotion(existing.number, name, existing.head_sha, existing.title))
     except FerryError:
@@ -247,6 +254,8 @@ def gate_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> list[Act
             gate = ROLLBACK_GATE
         else:
             gate = gate_for(pr.freight_id, label, pr.stage, snapshot.config, views)
+        promoters = snapshot.config.stages[pr.stage].promoters
+        gate = approval_gate(gate, promoters, snapshot.approvals.get(pr.number))
         description = fit_description(gate.description)
         current = pr.statuses.get(STATUS_GATE)
         if current is not None and (current.state, current.description) == (gate.state, description):

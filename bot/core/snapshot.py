@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 from bot.errors import Problem
 
 if TYPE_CHECKING:
+    from bot.core.approvals import PullReviews
     from bot.core.argo_app import AppState, Relation
     from bot.core.config import PipelineConfig
+    from bot.core.config_review import GateRule
     from bot.core.freight import Freight
 
 
@@ -39,6 +41,8 @@ class PullRequest:
     body: str = ""
     labels: tuple[str, ...] = ()
     statuses: Mapping[str, CommitStatus] = field(default_factory=dict)  # on the head commit, by context
+    author: str = ""  # who opened it (Ferry's bot for the PRs it opens)
+    updated_at: datetime | None = None  # moves with every push, review and comment: reviews are read again
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,8 @@ class Snapshot:
     # stand to the stage's deploy commit (GitHub's compare).
     app_states: Mapping[str, tuple[AppState, ...]] = field(default_factory=dict)
     relations: Mapping[str, Mapping[str, Relation]] = field(default_factory=dict)
+    # Who approved what, by pull request number: the open promotions of stages with ``promoters``, and a
+    # stage's newest merged promotion while its verification has not begun (``bot.core.approvals``).
+    approvals: Mapping[int, PullReviews] = field(default_factory=dict)
+    # Whether the default branch requires `ferry/gate` (``bot.core.config_review.GateRule``); None: not read.
+    gate_rule: GateRule | None = None

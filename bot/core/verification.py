@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from bot.core.actions import Action, PostComment, RequestSync, SetStatus
+from bot.core.approvals import merge_approved, unapproved_merge_actions
 from bot.core.argo_app import AppAsk, AppState, Relation, ask_for
 from bot.core.config import Stage
 from bot.core.drift import drift_actions, is_drift
@@ -197,6 +198,10 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
         SetStatus(earlier, context, "error", superseded_description(name, deploy.commit))
         for earlier in deploy.overtaken
     ]
+    if status is None and deploy.by_ferry and stage.promoters:
+        held = _unapproved(snapshot, name, deploy)
+        if held is not None:
+            return actions + held  # not deployed: no sync is asked for
     argocd = stage.argocd
     if argocd is None:
         if status is None:
@@ -290,6 +295,31 @@ def _stage_actions(snapshot: Snapshot, view: StageView, deploy: Deploy) -> list[
         )
         actions.append(PostComment(deploy.promotion.number, body, marker))
     return actions
+
+
+def _unapproved(snapshot: Snapshot, name: str, deploy: Deploy) -> list[Action] | None:
+    """For a stage with ``promoters``, what to do instead of deploying a merge no promoter approved: the
+    failure and its comment, [] while who approved is not read yet, None when the merge was approved."""
+    assert snapshot.config is not None
+    stage = snapshot.config.stages[name]
+    if deploy.promotion is None:
+        return None
+    pull = snapshot.approvals.get(deploy.promotion.number)
+    if pull is None:
+        return []
+    if merge_approved(pull):
+        return None
+    apps = stage.argocd.app_names if stage.argocd is not None else []
+    automated = {s.name for s in snapshot.app_states.get(name, ()) if s.automated}
+    return unapproved_merge_actions(
+        name,
+        deploy.commit,
+        pull,
+        stage.promoters,
+        auto_sync_apps=[a for a in apps if a in automated],
+        manual_apps=[a for a in apps if a not in automated],
+        pull_url=deploy.promotion.url,
+    )
 
 
 def _restate(status: CommitStatus, reason: str, now: datetime) -> bool:

@@ -170,6 +170,8 @@ class RepoGitHub(RepoPulls):
                     body=pr.body or "",
                     labels=tuple(label.name for label in pr.labels),
                     statuses=await self.statuses(pr.head.sha),
+                    author=pr.user.login if pr.user else "",
+                    updated_at=_parse_time(pr.updated_at),
                 )
             )
         return found

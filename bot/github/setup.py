@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from githubkit.exception import GitHubException
+from githubkit.exception import GitHubException, RequestFailed
 
 from bot.github.client import REST_API_VERSION, GitHubApp, call, status_of, translate
 
@@ -125,15 +125,22 @@ async def repo_installation(github: GitHubApp, full_name: str) -> InstallationIn
 async def branch_protection(
     github: GitHubApp, installation_id: int, full_name: str, branch: str
 ) -> Protection:
-    owner, _, name = full_name.partition("/")
     rest = github.installation(installation_id).rest(REST_API_VERSION)
+    return await read_protection(rest, full_name, branch)
+
+
+async def read_protection(rest: Any, full_name: str, branch: str) -> Protection:
+    """``branch``'s protection through an installation's REST client. 404 "Branch not protected" is
+    unprotected; another 404 ("Not Found": GitHub hides what the App may not read) or a 403 (not a rate
+    limit) means the App lacks ``administration: read``."""
+    owner, _, name = full_name.partition("/")
     try:
         response = await rest.repos.async_get_branch_protection(owner, name, branch)
     except FAILURES as exc:
         status = status_of(exc)
-        if status == 404:
+        if status == 404 and _error_message(exc) == "Branch not protected":
             return Protection("unprotected")
-        if status == 403 and "rate limit" not in str(translate(exc, "")):
+        if status == 404 or (status == 403 and "rate limit" not in str(translate(exc, ""))):
             return Protection("forbidden")
         raise translate(exc, f"reading the protection of {full_name} branch {branch}") from exc
     body: Any = response.json()
@@ -146,6 +153,15 @@ async def branch_protection(
         contexts=tuple(str(c.get("context")) for c in checks),
         app_ids=tuple(c.get("app_id") for c in checks),
     )
+
+
+def _error_message(exc: Exception) -> str:
+    """GitHub's ``message`` of a failed request, or ""."""
+    try:
+        body = exc.response.json() if isinstance(exc, RequestFailed) else {}
+    except ValueError:
+        return ""
+    return str(body.get("message", "")) if isinstance(body, dict) else ""
 
 
 async def webhook(github: GitHubApp, *, recent: int = 30) -> Webhook:

@@ -7,7 +7,8 @@ without ``event`` it stays PENDING (no ``submitted_at``, seen only by its author
 own pull request (422 "Can not approve your own pull request"). ``body`` is required for REQUEST_CHANGES
 and COMMENT. Lists are chronological. When the base branch's protection dismisses stale reviews, a push
 to the head dismisses its approvals (state DISMISSED, webhook ``dismissed``), as "Dismiss stale pull
-request approvals when new commits are pushed" does.
+request approvals when new commits are pushed" does. A person with write access dismisses a review with
+``PUT .../reviews/{id}/dismissals`` and a required ``message``.
 
 Branch protection (docs.github.com/en/rest/branches/branch-protection#get-branch-protection): 404
 "Branch not protected" / "Branch not found"; an installation without ``administration: read`` gets 403
@@ -30,7 +31,7 @@ from bot.sandbox.github_ops import (
     paginate,
     read_json,
 )
-from bot.sandbox.github_protection import protection_body
+from bot.sandbox.github_protection import WRITERS, protection_body
 from bot.sandbox.github_records import ReviewRecord
 from bot.sandbox.github_shapes import Json
 from bot.sandbox.github_state import Account, IssueRecord
@@ -58,6 +59,7 @@ class ReviewRoutes:
         reviews = REPO + "/pulls/{pull_number:\\d+}/reviews"
         router.add_get(reviews, self.list_reviews)
         router.add_post(reviews, self.create_review)
+        router.add_put(reviews + "/{review_id:\\d+}/dismissals", self.dismiss_review)
         router.add_get(REPO + "/branches/{branch:.+}/protection", self.get_protection)
 
     def _pull(self, request: web.Request) -> IssueRecord:
@@ -125,6 +127,33 @@ class ReviewRoutes:
             record.updated_at = now
             await self._announce("submitted", record, review, who)
         return review
+
+    async def dismiss_review(self, request: web.Request) -> web.Response:
+        """``PUT .../reviews/{id}/dismissals`` (docs.github.com/en/rest/pulls/reviews#dismiss-a-review-for-a-
+        pull-request): ``message`` is required ("When you dismiss a review, you must add a comment explaining
+        why"); people with write access (or admins) may dismiss; the review's state becomes DISMISSED, it
+        keeps its ``commit_id``, and a ``pull_request_review`` webhook ``dismissed`` goes out. A pending or
+        commented review cannot be dismissed (422)."""
+        who = actor(request)
+        body = await read_json(request)
+        message = body.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise invalid("Validation Failed", "PullRequestReview", "message", "missing_field")
+        if who.type != "Bot" and who.permission not in WRITERS and who.login != self.ops.owner.login:
+            raise ApiError(403, "Must have push access to dismiss a review.")
+        async with self.state.write_lock:
+            record = self._pull(request)
+            wanted = int(request.match_info["review_id"])
+            review = next((r for r in self.state.reviews.get(record.number, []) if r.id == wanted), None)
+            if review is None:
+                raise not_found()
+            if review.state not in ("APPROVED", "CHANGES_REQUESTED"):
+                raise _unprocessable(f"Can not dismiss a {review.state.lower()} pull request review")
+            review.state = "DISMISSED"
+            self.state.before_issue_write(record.number)
+            record.updated_at = self.state.clock()
+            await self._announce("dismissed", record, review, who)
+        return json_response(self.review_body(review))
 
     async def _announce(
         self, action: str, record: IssueRecord, review: ReviewRecord, sender: Account

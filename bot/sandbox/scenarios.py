@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import events
 from bot.core.gates import health_context
-from bot.sandbox import scenario_busy_main, scenario_chaos, scenario_commands
+from bot.sandbox import scenario_approvals, scenario_busy_main, scenario_chaos, scenario_commands
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.world import World
 
@@ -72,6 +72,7 @@ async def quickstart(world: World) -> bool:
         prod_pull = await world.wait_for(
             "the prod promotion PR", lambda: _ferry_pull(world, rita, "prod"), 60
         )
+        await world.approve(rita, prod_pull, f"@{RELEASE_MANAGER} (release manager)")  # prod's promoters
         await world.wait_for(
             "the prod gate to open",
             lambda: _gate_open(world, rita, prod_pull["head"]["sha"]),
@@ -138,6 +139,13 @@ SCENARIOS = {
             "prod moves only by /promote from a release manager; a reader is refused; /rollback shown",
             scenario_commands.commands,
             scenario_commands.commands_edit,
+        ),
+        Scenario(
+            "approvals",
+            "prod's PR merged by a writer outside promoters is not deployed and is reported; a promoter's"
+            " approval turns the gate green",
+            scenario_approvals.approvals,
+            scenario_approvals.approvals_edit,
         ),
         Scenario(
             "chaos",

@@ -271,6 +271,15 @@ class World:
         stage = pull["head"]["ref"].split("/")[1]
         self.timeline.add(events.PR_MERGED, stage, f"#{pull['number']} merged by {who}")
 
+    async def approve(self, client: httpx.AsyncClient, pull: dict[str, Any], who: str) -> None:
+        """Submit an approving review of the pull request's head as the person ``client`` signs in as."""
+        response = await client.post(
+            f"/repos/{FULL_NAME}/pulls/{pull['number']}/reviews", json={"event": "APPROVE"}
+        )
+        response.raise_for_status()
+        stage = pull["head"]["ref"].split("/")[1]
+        self.timeline.add("review_approved", stage, f"#{pull['number']} approved by {who}")
+
     async def wait_for(self, what: str, check: Any, within: float = 60.0) -> Any:
         """Poll ``check()`` (sync or async) until it returns something truthy.
 
