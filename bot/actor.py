@@ -279,12 +279,13 @@ class Actor:
                 self._emit(events.HEALTH_VERDICT, stage, f"error: {said}", freight)
         return self._decide_again(f"{stage} moved on from {commit[:7]}", action)
 
-    async def still_newest(self, stage: str, deploy_commit: str) -> bool:
+    async def still_newest(self, stage: str, deploy_commit: str, *, again: bool = False) -> bool:
         """Whether ``deploy_commit`` is still ``stage``'s newest deploy commit: the default branch's head,
-        read now, is it or descends from it without a change to the stage's files (asked once per pass;
-        a sync and the pending status that records it are one write)."""
+        read now, is it or descends from it without a change to the stage's files (asked once per pass,
+        a sync and the pending status that records it being one write; ``again``: read anew, as before a
+        sync is retried after a backoff)."""
         key = (stage, deploy_commit)
-        if key not in self.newest:
+        if again or key not in self.newest:
             head = await self.gh.head(await self.gh.default_branch())
             known = self.snapshot.head_sha if self.snapshot is not None else None
             if head in (known, deploy_commit):
@@ -302,7 +303,16 @@ class Actor:
         if not await self.still_newest(action.stage, action.revision):
             return await self._overtaken(action.stage, action.revision, action)
         for ask in action.asks:
-            result = await perform(self.r.argocd, action, ask, repo=self.repo, now=self.r.clock())
+            result = await perform(
+                self.r.argocd,
+                action,
+                ask,
+                repo=self.repo,
+                now=self.r.clock(),
+                still_wanted=lambda: self.still_newest(action.stage, action.revision, again=True),
+            )
+            if result.outcome == "overtaken":  # Argo CD failed it, and a newer commit landed meanwhile
+                return await self._overtaken(action.stage, action.revision, action)
             if result.mode != "none":
                 detail = f"{ask.app}: {result.mode} for {action.revision[:7]} ({result.outcome})"
                 if result.outcome not in ROUTINE_OUTCOMES:

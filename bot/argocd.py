@@ -10,7 +10,9 @@ failing, as Kargo's ``argocd-update`` step does.
 Argo CD's refusals of a sync are classified in ``bot.argocd_answers``.
 
 Failures of the transport are classified (``ArgoCDError.temporary``); temporary ones are retried here with
-``bot.core.backoff``'s waits through the injected ``sleep``, honouring ``Retry-After``. Every request has a
+``bot.core.backoff``'s waits through the injected ``sleep``, honouring ``Retry-After``. A sync is retried only
+while ``still_wanted`` (the caller's compare-and-swap guard, asked again after each wait) says its commit is
+still the one to deploy: a sync decided before a newer merge is never replayed after it. Every request has a
 deadline (``ArgoCDServer.timeout``) over the whole exchange. Tokens never appear in messages.
 """
 
@@ -36,6 +38,7 @@ from bot.argocd_answers import (
     MSG_DELETING,
     MSG_FORBIDDEN,
     MSG_MISSING,
+    MSG_OVERTAKEN,
     MSG_REFRESHED,
     MSG_STARTED,
     OPERATION_IN_PROGRESS,
@@ -70,6 +73,11 @@ MSG_CA_FILE = (
 )
 MSG_NOT_JSON = 'Argo CD server "{server}" answered {what} app "{app}" with something other than JSON'
 _NO_INFOS: Mapping[str, str] = MappingProxyType({})
+Guard = Callable[[], Awaitable[bool]]
+
+
+class _NoLongerWanted(Exception):
+    """A request's guard, asked before a retry, says the request no longer stands."""
 
 
 class ArgoCDClient:
@@ -200,13 +208,15 @@ class ArgoCDClient:
         infos: Mapping[str, str] = _NO_INFOS,
         sync_options: Sequence[str] = (),
         revision: str | None = None,
+        still_wanted: Guard | None = None,
     ) -> SyncResult:
         """Ask Argo CD to sync ``app`` to its own ``targetRevision`` now; adopt our own running operation.
 
         No ``revision`` is sent, so Argo CD resolves the app's ``targetRevision`` itself (for every source of
         a multi-source app: no ``revisions``/``sourcePositions`` needed). ``revision`` exists only to show how
         Argo CD answers an override (tests); Ferry never passes it. An app with automated sync that refuses
-        the request is refreshed instead.
+        the request is refreshed instead. ``still_wanted`` is asked after each backoff, before the sync is
+        sent again; when it says no, nothing more is sent (``overtaken``).
         """
         body: dict[str, Any] = {
             "name": app,
@@ -221,9 +231,18 @@ class ArgoCDClient:
             body["project"] = project
         if sync_options:
             body["syncOptions"] = {"items": list(sync_options)}
-        response = await self._request(
-            server, "POST", _app_path(app) + "/sync", app=app, what="syncing", json=body
-        )
+        try:
+            response = await self._request(
+                server,
+                "POST",
+                _app_path(app) + "/sync",
+                app=app,
+                what="syncing",
+                json=body,
+                guard=still_wanted,
+            )
+        except _NoLongerWanted:
+            return SyncResult("overtaken", MSG_OVERTAKEN.format(app=app), "none")
         if response.is_success:
             target = target_revisions(self._json(server, app, "syncing", response))
             return SyncResult("started", MSG_STARTED.format(app=app, target=target))
@@ -337,8 +356,10 @@ class ArgoCDClient:
         what: str,
         params: Mapping[str, str] | None = None,
         json: Any = None,
+        guard: Guard | None = None,
     ) -> httpx.Response:
-        """Send, retrying temporary failures; answers 4xx other than 401 to the caller to interpret."""
+        """Send, retrying temporary failures; answers 4xx other than 401 to the caller to interpret.
+        ``guard`` is asked after each wait, right before the retry: ``_NoLongerWanted`` when it says no."""
         client = self._client(server)
         timeout = self._servers[server].timeout
         attempt = 0
@@ -380,6 +401,8 @@ class ArgoCDClient:
                 raise error
             attempt += 1
             await self._sleep(retry_delay(attempt, asked=error.retry_after, cap=BACKOFF_MAX_SECONDS))
+            if guard is not None and not await guard():
+                raise _NoLongerWanted(what)
 
     @staticmethod
     def _raise_for_status(server: str, app: str, what: str, response: httpx.Response) -> None:

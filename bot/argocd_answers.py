@@ -46,9 +46,19 @@ MSG_FORBIDDEN = (
     "to argocd-rbac-cm"
 )
 MSG_NOTHING = 'nothing to ask of "{app}": {why}'
+MSG_OVERTAKEN = 'sync of "{app}" not retried: its commit is no longer the stage\'s newest deploy commit'
 
 SyncOutcome = Literal[
-    "started", "refreshed", "adopted", "busy", "missing", "forbidden", "deleting", "blocked", "nothing"
+    "started",
+    "refreshed",
+    "adopted",
+    "busy",
+    "missing",
+    "forbidden",
+    "deleting",
+    "blocked",
+    "nothing",
+    "overtaken",
 ]
 AskedMode = Literal["refresh", "sync", "none"]
 # Outcomes a timeline shows as one word; the others carry Argo CD's reason (who is busy, which window, ...).
@@ -61,7 +71,8 @@ class SyncResult:
     ``adopted``: ours was already running; ``busy``: someone else's operation runs (retry later);
     ``missing``: no such app, or the token may not get it; ``forbidden``: the token lacks an RBAC rule (the
     message names it); ``deleting``: the app is being deleted; ``blocked``: a sync window blocks syncs;
-    ``nothing``: the app needed nothing (pinned, running, or already there). ``mode`` is what was asked."""
+    ``nothing``: the app needed nothing (pinned, running, or already there); ``overtaken``: a sync that failed
+    was not sent again, its commit being no longer the stage's newest. ``mode`` is what was asked."""
 
     outcome: SyncOutcome
     message: str

@@ -6,7 +6,7 @@ rule a pass applies (``bot.core.argo_app.ask_for``), so both paths ask Argo CD t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -48,13 +48,21 @@ class DeployPort(Protocol):
         app_namespace: str | None = None,
         project: str | None = None,
         infos: Mapping[str, str] = ...,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> SyncResult: ...
 
 
 async def perform(
-    argocd: DeployPort, action: RequestSync, ask: AppAsk, *, repo: str | None, now: datetime
+    argocd: DeployPort,
+    action: RequestSync,
+    ask: AppAsk,
+    *,
+    repo: str | None,
+    now: datetime,
+    still_wanted: Callable[[], Awaitable[bool]] | None = None,
 ) -> SyncResult:
-    """Ask Argo CD for ``ask`` on behalf of ``action``; never a revision override."""
+    """Ask Argo CD for ``ask`` on behalf of ``action``; never a revision override. A sync Argo CD answers
+    with a temporary failure is sent again only while ``still_wanted()`` (asked after each backoff) holds."""
     namespace, project = action.app_namespace, action.project
     if ask.mode == "auto":
         state = await argocd.get_app(
@@ -86,4 +94,5 @@ async def perform(
         app_namespace=namespace,
         project=project,
         infos={INFO_KEY: action.promotion_id},
+        still_wanted=still_wanted,
     )

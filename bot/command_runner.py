@@ -54,7 +54,7 @@ from bot.core.pipeline import stage_order
 from bot.core.promotion import parse_trailers
 from bot.core.snapshot import CommitStatus, MergedPromotion, Snapshot
 from bot.core.stage_view import StageView, freight_from_trailers, stage_view
-from bot.errors import ExternalError, FerryError
+from bot.errors import ExternalError, FerryError, GitHubError
 
 if TYPE_CHECKING:
     from bot.reconciler import Reconciler
@@ -64,6 +64,11 @@ log = logging.getLogger("ferry.commands")
 EYES, ROCKET, CONFUSED = "eyes", "rocket", "confused"
 DEFAULT_MAX_AGE = timedelta(hours=1)  # FERRY_COMMAND_MAX_AGE
 ROLLBACK_HISTORY = 20  # merged promotions of a stage read back, newest first
+LOOKS = 3  # a /promote or /rollback whose base moved is decided again, this many times in one pass at most
+BASE_KEEPS_MOVING = (
+    "{branch} moved {looks} times while Ferry was opening the promotion for {command}; "
+    "the next pass tries again"
+)
 
 NO_CONFIG = "{repo} has no `.github/ferry.yml` on its default branch"
 INVALID_CONFIG = "`.github/ferry.yml` on {branch} is invalid (see its `ferry/config` status); fix it first"
@@ -150,6 +155,7 @@ class CommandGitHub(Protocol):
     async def pull_for_branch(self, branch: str) -> tuple[int, str] | None: ...
     async def open_promotion(self, action: OpenPromotion) -> tuple[int, str]: ...
     async def merged_promotions(self) -> list[MergedPromotion]: ...
+    async def head(self, branch: str) -> str: ...
     async def statuses(self, sha: str) -> dict[str, CommitStatus]: ...
     async def commit_message(self, sha: str) -> str: ...
 
@@ -266,6 +272,18 @@ class CommandRunner:
             return self._refuse(event, parsed, reason, parsed.stage)
         if parsed.name == "help":
             return Outcome("answered", render_help())
+        branch = ""
+        for _ in range(LOOKS):
+            try:
+                return await self._decide(event, parsed, gh)
+            except _BaseMoved as moved:  # decided on a default branch that moved since: look again
+                branch = moved.branch
+        moving = BASE_KEEPS_MOVING.format(branch=branch, looks=LOOKS, command=echo(parsed.text))
+        raise GitHubError(moving, temporary=True)  # unanswered: the next pass finds it and tries again
+
+    async def _decide(self, event: Comment, parsed: Command, gh: CommandGitHub) -> Outcome:
+        """Answer ``parsed`` from a fresh snapshot; ``_BaseMoved`` when the promotion it would open was
+        built on a default branch head that moved since the snapshot."""
         snapshot = await self.snapshot(event.repo)
         if snapshot is None:
             return self._refuse(event, parsed, NO_CONFIG.format(repo=event.repo))
@@ -376,6 +394,11 @@ class CommandRunner:
             return self._refuse(event, command, str(exc), stage)
         if not action.files:
             return self._refuse(event, command, _fill(NOTHING_TO_EDIT, stage, freight), stage)
+        # The check a pass makes (``bot.actor.Actor.open_promotion``): a promotion is opened (or rebuilt) only
+        # on the default branch's head, re-read right before; built on an older one it would undo what
+        # landed since, so it is decided again on a fresh snapshot instead.
+        if await gh.head(snapshot.default_branch) != action.base_sha:
+            raise _BaseMoved(snapshot.default_branch)
         existing = await gh.pull_for_branch(action.branch)
         if existing is not None:
             url = existing[1]
@@ -408,6 +431,14 @@ class CommandRunner:
             return False  # opened since the snapshot: Ferry's own, moments old
         trailers = parse_trailers(await gh.commit_message(pull.head_sha))
         return (trailers.stage, trailers.freight_id) != (stage, freight.id)
+
+
+class _BaseMoved(Exception):
+    """The default branch (``branch``) moved on from the head a command's promotion was built on."""
+
+    def __init__(self, branch: str) -> None:
+        super().__init__(f"{branch} moved")
+        self.branch = branch
 
 
 def _fill(template: str, stage: str, freight: Freight) -> str:

@@ -55,7 +55,7 @@ async def observe(
     if CONFIG_PATH not in tree:
         return None
     text = await gh.blob_text(tree[CONFIG_PATH], CONFIG_PATH)
-    last = await gh.last_commit(CONFIG_PATH, branch)
+    last = await gh.last_commit(CONFIG_PATH, head)  # pinned: a push landing mid-pass tears nothing
     config_commit = last[0] if last else head
     base = Snapshot(
         repo=gh.full_name,

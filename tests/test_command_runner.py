@@ -104,6 +104,13 @@ class FakeGitHub:
         self.statuses_by_sha: dict[str, dict[str, CommitStatus]] = {}
         self.messages: dict[str, str] = {}
         self.fail_permission: GitHubError | None = None
+        self.heads: list[str] = []  # what the next reads of the default branch's head answer, in turn
+        self.head_reads = 0
+
+    async def head(self, branch: str) -> str:
+        assert branch == "main"
+        self.head_reads += 1
+        return self.heads.pop(0) if self.heads else "1" * 40
 
     async def permission(self, login: str) -> str:
         if self.fail_permission is not None:
@@ -376,6 +383,32 @@ async def test_a_permanent_github_error_is_answered_and_a_temporary_one_left_to_
     with pytest.raises(GitHubError):
         await again.say("/promote prod")
     assert again.gh.replies == []  # no reply yet, so a redelivery is not mistaken for a duplicate
+
+
+async def test_a_promote_whose_base_moved_before_opening_is_decided_again_on_the_new_head() -> None:
+    world = World()
+    moved = replace(world.snap, head_sha="2" * 40)
+    world.gh.heads = ["2" * 40, "2" * 40]  # a push lands between the snapshot and the opening
+    reads: list[Snapshot] = []
+
+    async def read(repo: str) -> Snapshot:
+        reads.append(world.snap if not reads else moved)
+        return reads[-1]
+
+    world.runner.snapshot = read
+    assert (await world.say("/promote prod")).verdict == "accepted"
+    [action] = world.gh.opened
+    assert action.base_sha == "2" * 40 and len(reads) == 2
+    assert "opened https://gh/pull/40" in world.reply()
+
+
+async def test_a_promote_whose_base_keeps_moving_opens_nothing_and_is_left_for_the_next_pass() -> None:
+    world = World()
+    world.gh.heads = ["2" * 40, "3" * 40, "4" * 40]
+    with pytest.raises(GitHubError, match="main moved 3 times") as raised:
+        await world.say("/promote prod")
+    assert raised.value.temporary
+    assert world.gh.opened == [] and world.gh.replies == []  # unanswered: the next pass tries it again
 
 
 async def test_a_promote_older_than_the_max_age_is_answered_as_expired_and_not_run() -> None:

@@ -28,6 +28,7 @@ from bot.github.client import call
 
 COMPARE_FILES_LIMIT = 300  # GitHub lists at most this many files in a comparison
 CACHE_SIZE = 2048
+STATUSES_PER_PAGE = 100  # GitHub's most per page
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -174,19 +175,27 @@ class RepoHistory:
     async def pending_since(self, sha: str, context: str) -> datetime | None:
         """When the current run of ``pending`` statuses of ``context`` on ``sha`` began: the oldest of the
         pending statuses posted since the last other state (``GET /commits/{ref}/statuses`` lists them
-        newest first; docs.github.com/rest/commits/statuses#list-commit-statuses-for-a-reference)."""
-        listed = await call(
-            f"reading the statuses of {sha[:7]}",
-            self.rest.repos.async_list_commit_statuses_for_ref(self.owner, self.name, sha, per_page=100),
-        )
+        newest first, at most 100 a page; docs.github.com/rest/commits/statuses#list-commit-statuses-for-a-
+        reference). Read page after page until that other state, or the list, ends: other contexts' statuses
+        may push the run's start past the first page."""
         since = None
-        for status in listed.parsed_data:
-            if status.context != context:
-                continue
-            if status.state != "pending":
-                break
-            since = _time(status.created_at)
-        return since
+        page = 1
+        while True:
+            listed = await call(
+                f"reading the statuses of {sha[:7]}",
+                self.rest.repos.async_list_commit_statuses_for_ref(
+                    self.owner, self.name, sha, per_page=STATUSES_PER_PAGE, page=page
+                ),
+            )
+            for status in listed.parsed_data:
+                if status.context != context:
+                    continue
+                if status.state != "pending":
+                    return since
+                since = _time(status.created_at)
+            if len(listed.parsed_data) < STATUSES_PER_PAGE:
+                return since
+            page += 1
 
     async def _changed_beyond_listing(self, base: str, head: str, paths: Collection[str]) -> bool:
         """GitHub listed only the first 300 changed files: compare the paths' blobs in both trees."""

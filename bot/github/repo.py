@@ -20,6 +20,7 @@ from bot.core.promotion import parse_branch
 from bot.core.snapshot import CommitStatus, MergedPromotion, PullRequest
 from bot.errors import FerryError, GitHubError
 from bot.github.client import REST_API_VERSION, call, status_of
+from bot.github.comments import PER_PAGE
 from bot.github.history import RepoHistory
 from bot.github.pulls import RepoPulls
 
@@ -116,11 +117,12 @@ class RepoGitHub(RepoPulls):
             self._messages[sha] = commit.parsed_data.message
         return self._messages[sha]
 
-    async def last_commit(self, path: str, branch: str) -> tuple[str, str, datetime | None] | None:
-        """The newest commit on ``branch`` that changed ``path``: (sha, message, date)."""
+    async def last_commit(self, path: str, head: str) -> tuple[str, str, datetime | None] | None:
+        """The newest commit reachable from ``head`` (a commit SHA: the head a pass pinned, never a branch
+        name, which may move between two reads of one pass) that changed ``path``: (sha, message, date)."""
         commits = await call(
             f"reading the history of {path}",
-            self.rest.repos.async_list_commits(self.owner, self.name, sha=branch, path=path, per_page=1),
+            self.rest.repos.async_list_commits(self.owner, self.name, sha=head, path=path, per_page=1),
         )
         if not commits.parsed_data:
             return None
@@ -130,29 +132,50 @@ class RepoGitHub(RepoPulls):
         return commit.sha, commit.commit.message, when
 
     async def statuses(self, sha: str) -> dict[str, CommitStatus]:
-        combined = await call(
-            f"reading statuses of {sha[:7]}",
-            self.rest.repos.async_get_combined_status_for_ref(self.owner, self.name, sha, per_page=100),
-        )
+        """The newest status of every context on ``sha``, every page of the combined status.
+
+        ``GET /commits/{ref}/status`` lists at most ``per_page`` (100) contexts a page; ``total_count``
+        counts them all (docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-specific-
+        reference): a commit with more contexts is read page after page, so no gate or verdict hides
+        behind a hundred other checks.
+        """
         found: dict[str, CommitStatus] = {}
-        for status in combined.parsed_data.statuses:
-            found[status.context] = CommitStatus(
-                context=status.context,
-                state=status.state,
-                description=status.description or "",
-                target_url=status.target_url,
-                created_at=_parse_time(status.created_at),
-                updated_at=_parse_time(status.updated_at),
+        listed, page = 0, 1
+        while True:
+            combined = await call(
+                f"reading statuses of {sha[:7]}",
+                self.rest.repos.async_get_combined_status_for_ref(
+                    self.owner, self.name, sha, per_page=PER_PAGE, page=page
+                ),
             )
-        return found
+            data = combined.parsed_data
+            for status in data.statuses:
+                found[status.context] = CommitStatus(
+                    context=status.context,
+                    state=status.state,
+                    description=status.description or "",
+                    target_url=status.target_url,
+                    created_at=_parse_time(status.created_at),
+                    updated_at=_parse_time(status.updated_at),
+                )
+            listed += len(data.statuses)
+            if listed >= data.total_count or len(data.statuses) < PER_PAGE:
+                return found
+            page += 1
 
     async def open_promotions(self) -> list[PullRequest]:
-        pulls = await call(
+        """Ferry's open promotions, from every page of the open pull requests: in a repository with
+        hundreds of Renovate or Dependabot pull requests an older promotion is on a later page, and missing
+        it would open it again (and force its branch) on every pass."""
+        pulls = await self._every_page(
             f"listing open pull requests of {self.full_name}",
-            self.rest.pulls.async_list(self.owner, self.name, state="open", per_page=100),
+            self.rest.pulls.async_list,
+            owner=self.owner,
+            repo=self.name,
+            state="open",
         )
         found = []
-        for pr in pulls.parsed_data:
+        for pr in pulls:
             parsed = parse_branch(pr.head.ref)
             head_repo = pr.head.repo.full_name if pr.head.repo else None
             if parsed is None or head_repo != self.full_name:
