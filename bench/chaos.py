@@ -2,8 +2,9 @@
 
 Runs ``ferry sandbox --scenario chaos`` (in process) once per seed: several Ferry replicas, webhooks late,
 reordered and doubled, lists lagging, eight releases, a person's push to a Ferry branch, a Ferry process
-killed mid-verification, a manual Argo CD sync backwards. Prints one Markdown row per seed (ok, wall
-seconds, each invariant's count) and a total line; exits 1 when any seed is not ok.
+killed mid-verification, a manual Argo CD sync backwards, GitHub's secondary limits. Prints one Markdown
+row per seed (ok, wall seconds, the secondary limits met, each invariant's count) and a total line; exits 1
+when any seed is not ok.
 
     .venv/bin/python bench/chaos.py [--seeds 20] [--first-seed 1] [--replicas 3]
 """
@@ -34,8 +35,8 @@ async def one(seed: int, replicas: int) -> dict[str, Any]:
 def header() -> list[str]:
     names = list(INVARIANTS)
     return [
-        "| seed | ok | wall s | " + " | ".join(names) + " |",
-        "| ---: | --- | ---: | " + " | ".join("---:" for _ in names) + " |",
+        "| seed | ok | wall s | secondary limits | " + " | ".join(names) + " |",
+        "| ---: | --- | ---: | --- | " + " | ".join("---:" for _ in names) + " |",
     ]
 
 
@@ -47,7 +48,8 @@ def row(seed: int, result: dict[str, Any]) -> str:
             "—" if entry is None else f"{entry['count']}" + ("" if entry["count"] == target else " ✗")
         )
     ok = "ok" if result["ok"] else "NOT ok"
-    return f"| {seed} | {ok} | {result['wall_s']:.1f} | " + " | ".join(counts) + " |"
+    limits = next((e["detail"] for e in result.get("events", ()) if e["kind"] == "secondary_limits"), "—")
+    return f"| {seed} | {ok} | {result['wall_s']:.1f} | {limits} | " + " | ".join(counts) + " |"
 
 
 def main() -> int:

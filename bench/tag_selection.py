@@ -1,9 +1,11 @@
 """Benchmark: tag selection over 10,000 tags (goal: under 20 ms) and registry requests per warehouse poll.
 
-Run: ``.venv/bin/python bench/select.py``. Prints Markdown tables. Selection is timed cold (the
+Run: ``.venv/bin/python bench/tag_selection.py``. Prints Markdown tables. Selection is timed in a
+fresh process (its first selection: nothing compiled or cached yet, as after a restart), cold (the
 version-parsing cache cleared before every run: a first poll) and warm (the same tags again: every
-later poll). Requests are counted against responses shaped like Docker Hub's and ghcr.io's (respx),
-and against the real registry (``docker-registry``) when it is installed.
+later poll), by the wall clock and by CPU time. Requests are counted against responses shaped like
+Docker Hub's and ghcr.io's (respx), and against the real registry (``docker-registry``) when it is
+installed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import functools
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -54,46 +57,80 @@ def ten_thousand_tags() -> list[str]:
     return tags
 
 
-def timed(run: Callable[[], object], *, cold: bool) -> tuple[float, float]:
-    samples = []
+def timed(run: Callable[[], object], *, cold: bool) -> tuple[float, float, float]:
+    """Wall median and p95 and CPU median, in ms."""
+    samples, cpu = [], []
     for _ in range(RUNS):
         if cold:
             version_key.cache_clear()
             strict_version_key.cache_clear()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
         samples.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
     samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1], statistics.median(cpu)
+
+
+FRESH_RUNS = 5
+_FRESH = """
+import sys, time
+sys.path[:0] = [{root!r}, {bench!r}]
+from tag_selection import RULES, ten_thousand_tags
+from bot.core.selection import select_tag
+tags = ten_thousand_tags()
+rule = RULES[{number}]
+start, start_cpu = time.perf_counter(), time.process_time()
+select_tag(tags, rule)
+print((time.perf_counter() - start) * 1000, (time.process_time() - start_cpu) * 1000)
+"""
+
+
+def fresh_process(number: int) -> tuple[float, float]:
+    """Median wall and CPU ms of the first selection in a new interpreter (nothing compiled or cached)."""
+    walls, cpus = [], []
+    for _ in range(FRESH_RUNS):
+        code = _FRESH.format(root=str(ROOT), bench=str(ROOT / "bench"), number=number)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        wall, cpu = map(float, out.split())
+        walls.append(wall)
+        cpus.append(cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+RULES = [
+    TagRule("semver", semver="^5"),
+    TagRule("semver", semver=">=1.0 <4 || ~5.2", ignore=("-alpine$",)),
+    TagRule("semver", semver="~4.12", allow=r"^(?P<version>[\d.]+)-alpine$"),
+    TagRule("semver", prerelease=True),
+    TagRule("numeric", allow=r"^build-(?P<version>\d+)$"),
+    TagRule("lexical", allow=r"^main-"),
+]
 
 
 def selection_table() -> str:
     tags = ten_thousand_tags()
-    rules = [
-        TagRule("semver", semver="^5"),
-        TagRule("semver", semver=">=1.0 <4 || ~5.2", ignore=("-alpine$",)),
-        TagRule("semver", semver="~4.12", allow=r"^(?P<version>[\d.]+)-alpine$"),
-        TagRule("semver", prerelease=True),
-        TagRule("numeric", allow=r"^build-(?P<version>\d+)$"),
-        TagRule("lexical", allow=r"^main-"),
-    ]
     rows = [
-        "| rule | chosen | cold median ms | cold p95 ms | warm median ms | warm p95 ms | goal |",
-        "|---|---|---|---|---|---|---|",
+        "| rule | chosen | fresh process ms (CPU) | cold median ms (CPU) | cold p95 ms "
+        "| warm median ms (CPU) | warm p95 ms | goal (fresh-process CPU) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for rule in rules:
+    for number, rule in enumerate(RULES):
         chosen = select_tag(tags, rule)
         run = functools.partial(select_tag, tags, rule)
         cold, warm = timed(run, cold=True), timed(run, cold=False)
-        ok = "met" if cold[0] < GOAL_MS else "MISSED"
+        fresh = fresh_process(number)
+        ok = "met" if fresh[1] < GOAL_MS else "MISSED"
         label = rule.describe() + (f" ignore {list(rule.ignore)}" if rule.ignore else "")
         label += " prerelease" if rule.prerelease else ""
         rows.append(
-            f"| `{label}` | {chosen} | {cold[0]:.1f} | {cold[1]:.1f} | {warm[0]:.1f} | {warm[1]:.1f} | {ok} |"
+            f"| `{label}` | {chosen} | {fresh[0]:.1f} ({fresh[1]:.1f}) | {cold[0]:.1f} ({cold[2]:.1f}) | "
+            f"{cold[1]:.1f} | {warm[0]:.1f} ({warm[2]:.1f}) | {warm[1]:.1f} | {ok} |"
         )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     title = (
-        f"Selection over {len(tags):,} tags ({RUNS} runs each; goal: cold median under {GOAL_MS:g} ms; "
+        f"Selection over {len(tags):,} tags ({RUNS} runs each, {FRESH_RUNS} fresh processes; goal: the first "
+        f"selection in a fresh process under {GOAL_MS:g} ms, judged on CPU time as the machine is shared; "
         f"load average {load:.1f} on {os.cpu_count()} CPUs while measuring)"
     )
     return title + "\n\n" + "\n".join(rows)

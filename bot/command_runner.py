@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot import events
+from bot.command_approve import answer_approve
 from bot.command_replies import EXPIRED, Comment, expired, reply_marker
 from bot.command_views import promote_freight, render_status
 from bot.commands import (
@@ -43,7 +44,6 @@ from bot.commands import (
     unknown_stage,
 )
 from bot.core.actions import OpenPromotion
-from bot.core.approvals import approve_marker, who_may_approve
 from bot.core.config import PipelineConfig
 from bot.core.decide import build_promotion
 from bot.core.dora import RepoFigures
@@ -84,13 +84,6 @@ RESTORED = (
 ALREADY_OPEN = "@{login} {url} already moves `{stage}` to {label} (freight `{id}`)."
 REQUESTED_BY = "@{login} in {url}"
 REASON_LINE = "Requested by @{login} in {url}"
-
-APPROVE_WHERE = "/approve works in a comment on the open promotion pull request you approve"
-APPROVE_NOT_NEEDED = "`{stage}` has no `promoters`: merging its pull request is the approval"
-APPROVE_OWN = "you opened this pull request; another of {who} must approve it"
-APPROVED_REPLY = (
-    "@{login} approved #{number} for `{stage}` at {sha}. A commit pushed after it needs a new approval."
-)
 
 Verdict = Literal["ignored", "duplicate", "answered", "accepted", "refused"]
 
@@ -291,7 +284,7 @@ class CommandRunner:
         if config is None or snapshot.config_problems:
             return self._refuse(event, parsed, INVALID_CONFIG.format(branch=snapshot.default_branch))
         if parsed.name == "approve":
-            return await self._approve(event, parsed, gh, snapshot)
+            return await answer_approve(self, event, parsed, gh, snapshot)
         stages = stage_order(config)
         if parsed.name == "status":
             figures = await self.delivery(event.repo, stages) if self.delivery is not None else None
@@ -309,33 +302,6 @@ class CommandRunner:
         if isinstance(found, str):
             return self._refuse(event, parsed, found, parsed.stage)
         return await self._open(event, parsed, gh, snapshot=snapshot, views=views, freight=found)
-
-    async def _approve(
-        self, event: Comment, command: Command, gh: CommandGitHub, snapshot: Snapshot
-    ) -> Outcome:
-        """``/approve`` on a promotion pull request: Ferry's reply records who approved which head."""
-        assert snapshot.config is not None
-        number = event.issue_number if event.kind == "issue" else None
-        pull = next((p for p in snapshot.open_prs if p.number == number), None)
-        if pull is None or pull.stage not in snapshot.config.stages:
-            return self._refuse(event, command, APPROVE_WHERE)
-        stage = pull.stage
-        command = replace(command, stage=stage)
-        promoters = list(snapshot.config.stages[stage].promoters)
-        if not promoters:
-            return self._refuse(event, command, APPROVE_NOT_NEEDED.format(stage=stage), stage)
-        why = await self._authorize(event, command, gh, snapshot)
-        if why is not None:
-            return self._refuse(event, command, why, stage)
-        if pull.author and pull.author.lower() == event.login.lower():
-            who = who_may_approve(promoters)
-            return self._refuse(event, command, APPROVE_OWN.format(who=who), stage)
-        self.trigger(event.repo)  # the next pass opens the gate
-        marker = approve_marker(stage, pull.head_sha, event.login)
-        reply = APPROVED_REPLY.format(
-            login=event.login, number=pull.number, stage=stage, sha=pull.head_sha[:7]
-        )
-        return Outcome("accepted", f"{reply}\n\n{marker}", stage, summary=f"approved #{pull.number}")
 
     async def _authorize(
         self, event: Comment, command: Command, gh: CommandGitHub, snapshot: Snapshot

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
-from bot.core.approvals import PullReviews
-from bot.core.config import PipelineConfig
+from bot.core.approvals import PullReviews, merge_approved
+from bot.core.config import PipelineConfig, Stage
 from bot.core.config_review import GateRule
 from bot.core.gates import health_context
 from bot.core.snapshot import Deploy, PullRequest
@@ -85,3 +85,14 @@ async def observe_gate_rule(
     except ExternalError as exc:
         log.warning("branch protection not read", extra={"repo": gh.full_name, "error": str(exc)})
         return None
+
+
+async def merge_may_deploy(gh: RepoGitHub, stage: str, config: Stage, pull_number: int | None) -> bool:
+    """For the merge fast path: whether a stage's merge may be deployed at once. A stage without
+    ``promoters`` may; one with them only when GitHub says a promoter approved (or made) the merge."""
+    if not config.promoters:
+        return True
+    if pull_number is None:
+        return False
+    pull = await reader_for(gh).merged_pull(pull_number, stage=stage, promoters=config.promoters)
+    return merge_approved(pull)

@@ -34,6 +34,7 @@ from bot.errors import ExternalError, FerryError
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
 from bot.observe import FreightSource, observe
+from bot.observe_approvals import merge_may_deploy
 from bot.observe_apps import AppReader
 
 log = logging.getLogger("ferry.reconciler")
@@ -242,7 +243,9 @@ class Reconciler:
         """The owned repositories a timer tick should reconcile."""
         return [r for r in self.repos if self.owns(r) and (idle_due or r in self.verifying)]
 
-    async def promotion_merged(self, repo: str, stage: str, merge_commit: str) -> None:
+    async def promotion_merged(
+        self, repo: str, stage: str, merge_commit: str, *, pull_number: int | None = None
+    ) -> None:
         """Fast path: a promotion PR just merged, so ask Argo CD now rather than after a full pass.
 
         A trigger of the same guarded decision a pass makes, not a second writer: the merge commit is
@@ -256,13 +259,13 @@ class Reconciler:
             return
         config = None if self._stopped else self._configs.get(repo)
         stage_config = config.stages.get(stage) if config is not None else None
-        # A stage with promoters waits for the pass: who approved the merge decides whether it deploys.
-        fast = stage_config is not None and stage_config.argocd is not None and not stage_config.promoters
-        if fast and stage_config is not None and stage_config.argocd is not None and self.argocd is not None:
+        if stage_config is not None and stage_config.argocd is not None and self.argocd is not None:
             sync, pending = start_verification(stage, stage_config, merge_commit, self.argocd_urls)
             try:
+                # A stage with promoters: only a merge a promoter approved (the pass says why not).
+                approved = await merge_may_deploy(self.repo_client(repo), stage, stage_config, pull_number)
                 current = (await self.repo_client(repo).statuses(merge_commit)).get(pending.context)
-                if current is None:  # verification of this merge has not begun
+                if current is None and approved:  # verification of this merge has not begun
                     actor = Actor(
                         self,
                         repo,

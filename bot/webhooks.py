@@ -108,7 +108,8 @@ class WebhookRouter:
         merged = _merged_promotion(event, payload)
         if merged is not None:
             _log_merge(repo, payload)
-            await self.reconciler.promotion_merged(repo, *merged)
+            stage, commit, number = merged
+            await self.reconciler.promotion_merged(repo, stage, commit, pull_number=number)
             if self.on_merge_handled is not None:
                 self.on_merge_handled(time.time() - delivery.received_at)
             return
@@ -177,15 +178,15 @@ class WebhookRouter:
                 self.reconciler.trigger(name)
 
 
-def _merged_promotion(event: str, payload: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(stage, merge commit) when the event is a Ferry promotion PR being merged."""
+def _merged_promotion(event: str, payload: Mapping[str, Any]) -> tuple[str, str, int] | None:
+    """(stage, merge commit, pull request number) when the event is a Ferry promotion PR being merged."""
     if event != "pull_request" or payload.get("action") != "closed":
         return None
     pull = payload.get("pull_request")
     if not isinstance(pull, dict) or not pull.get("merged") or not pull.get("merge_commit_sha"):
         return None
     parsed = parse_branch(str((pull.get("head") or {}).get("ref", "")))
-    return (parsed[0], str(pull["merge_commit_sha"])) if parsed else None
+    return (parsed[0], str(pull["merge_commit_sha"]), int(pull.get("number") or 0)) if parsed else None
 
 
 def _log_merge(repo: str, payload: Mapping[str, Any]) -> None:

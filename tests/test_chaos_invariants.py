@@ -12,6 +12,7 @@ from bot.sandbox.chaos_invariants import (
     LOST_VERDICTS,
     OFF_LINE_SYNCS,
     STALE_SYNCS,
+    WRITES_WHILE_HELD,
     AppFinal,
     Health,
     History,
@@ -24,6 +25,7 @@ from bot.sandbox.chaos_invariants import (
     count_lost_verdicts,
     count_off_line_syncs,
     count_stale_syncs,
+    count_writes_while_held,
     invariants,
     missed,
 )
@@ -102,6 +104,15 @@ def test_each_drifted_failure_counts_once_however_often_it_is_posted() -> None:
     assert count_drift_reports([drift, Health(D, "dev", "failure", "drifted: shop-dev runs b")]) == 2
 
 
+def test_a_write_sent_within_a_secondary_limits_minute_counts_beyond_each_other_replicas_first() -> None:
+    tripped, met = ("installation 1", 100.0, True), ("installation 1", 101.0, False)
+    later = ("installation 1", 161.0, False)
+    assert count_writes_while_held([tripped, met, met, later], replicas=3, block_seconds=60) == 0
+    assert count_writes_while_held([tripped, met, met, met], replicas=3, block_seconds=60) == 1
+    assert count_writes_while_held([tripped, met], replicas=1, block_seconds=60) == 1
+    assert count_writes_while_held([tripped, ("user dora", 101.0, False)], replicas=1, block_seconds=60) == 0
+
+
 def test_a_clean_run_meets_every_target_and_one_broken_rule_is_named() -> None:
     statuses = [
         Health(A, "prod", "success", "verified"),
@@ -121,6 +132,9 @@ def test_a_clean_run_meets_every_target_and_one_broken_rule_is_named() -> None:
     assert missed(result) == []
     broken = invariants(HISTORY, **{**clean, "closes": [(2, True)]})  # type: ignore[arg-type]
     assert missed(broken) == [CLOSED_AFTER_MERGE]
+    held = [("installation 1", 5.0, True), ("installation 1", 6.0, False)]
+    impatient = invariants(HISTORY, **{**clean, "refusals": held})  # type: ignore[arg-type]
+    assert missed(impatient) == [WRITES_WHILE_HELD]
     undrifted = [statuses[0], *statuses[2:]]
     no_drift = invariants(HISTORY, **{**clean, "statuses": undrifted})  # type: ignore[arg-type]
     assert missed(no_drift) == [DRIFT_DETECTED]

@@ -1,7 +1,7 @@
 """`ferry sandbox --scenario chaos`: three Ferry replicas under late, reordered and doubled webhooks, lagging
-lists, eight releases, a person's push to a Ferry branch, a killed Ferry and a manual sync backwards; every
-stage ends verified on the newest release and every invariant, counted from the stand-ins' records, is at
-its target."""
+lists, GitHub's secondary limits, eight releases, a person's push to a Ferry branch, a killed Ferry and a
+manual sync backwards; every stage ends verified on the newest release and every invariant, counted from the
+stand-ins' records, is at its target."""
 
 from __future__ import annotations
 
@@ -29,7 +29,15 @@ def test_chaos_ends_verified_on_the_newest_release_with_every_invariant_at_its_t
     for stage in result["stages"].values():
         assert stage["health"] == "success" and set(stage["images"].values()) == {newest}
     told = [event["kind"] for event in result["events"]]
-    for kind in ("person_pushed", "ferry_killed", "ferry_restarted", "synced_back", "synced_forward"):
+    kinds = (
+        "person_pushed",
+        "ferry_killed",
+        "ferry_restarted",
+        "synced_back",
+        "synced_forward",
+        "secondary_limits",
+    )
+    for kind in kinds:
         assert kind in told, kind
     drifted = [e for e in result["events"] if e["kind"] == events.HEALTH_VERDICT and "drifted" in e["detail"]]
     assert drifted, "the manual sync backwards was reported"

@@ -61,12 +61,17 @@ async def test_each_decision_is_logged_with_its_repository_stage_freight_and_del
         def gate_open() -> list[events.Event]:
             return [e for e in world.kinds(events.GATE_SET, "prod") if e.detail.startswith("success")]
 
-        await world.wait_for("prod's gate open", gate_open, 90)
         async with (
             world.person("rita", "write", ["acme/release-managers"]) as rita,
             world.person("watcher", "read") as watcher,
         ):
-            [pull] = [p for p in await world.open_pulls(rita) if p["head"]["ref"].startswith("ferry/prod/")]
+
+            async def prod_pull() -> list[dict[str, Any]]:
+                return [p for p in await world.open_pulls(rita) if p["head"]["ref"].startswith("ferry/prod/")]
+
+            [pull] = await world.wait_for("prod's pull request", prod_pull, 90)
+            await world.approve(rita, pull, "@rita")  # prod has promoters: its gate waits for an approval
+            await world.wait_for("prod's gate open", gate_open, 60)
             await watcher.post(
                 f"/repos/{FULL_NAME}/issues/{pull['number']}/comments", json={"body": "/promote prod"}
             )

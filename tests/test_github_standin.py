@@ -3,6 +3,7 @@ bodies its typed models parse, over a real git repository, and fails the way Git
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -390,3 +391,24 @@ async def test_a_full_commit_sha_names_that_commit_even_where_a_branch_has_the_s
     assert await store.resolve_commit("0" * 40) is None
     assert (await store.read_commit(second)).parents == (first,)
     assert (await store.read_commit(second)).message == "second\n"
+
+
+async def test_a_branch_read_after_it_moves_or_goes_is_where_it_is_now(tmp_path: Path) -> None:
+    store = GitStore(tmp_path / "repo.git")
+    await store.init()
+    me = Signature("Rita", "rita@example.com", 1_700_000_000)
+    tree = await store.write_tree(None, [])
+    first = await store.commit_tree(tree, [], "first\n", me, me)
+    second = await store.commit_tree(tree, [first], "second\n", me, me)
+    assert await store.get_ref("refs/heads/main") is None
+    await store.update_ref("refs/heads/main", first)
+    # A listing read while the branch moves may show either commit, but is not kept as the answer.
+    listing, _ = await asyncio.gather(store.refs(), store.update_ref("refs/heads/main", second, first))
+    assert listing["refs/heads/main"] in (first, second)
+    assert await store.get_ref("refs/heads/main") == second
+    await store.update_ref("refs/heads/main", first, second)
+    assert await store.get_ref("refs/heads/main") == first
+    await store.update_ref("refs/heads/main", second, first)
+    assert await store.resolve_commit("main") == second
+    await store.delete_ref("refs/heads/main")
+    assert await store.refs() == {}

@@ -202,6 +202,26 @@ async def test_a_burst_of_writes_trips_the_secondary_limit_for_a_while_and_reads
             assert (await gh.post(f"{API}/git/blobs", json={"content": "later"})).status_code == 201
 
 
+async def test_an_undisclosed_secondary_limit_met_at_random_blocks_the_caller_for_a_minute(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    async with GitHubStandIn(tmp_path, webhook_secret=SECRET, clock=clock) as github:
+        await github.seed(SEED)
+        github.set_secondary_limits(chance=1.0, block_seconds=60, status=403, seed=1)
+        async with person(github, "alice") as gh:
+            first = await gh.post(f"{API}/git/blobs", json={"content": "a"})
+            assert first.status_code == 403 and "Retry-After" not in first.headers
+            assert "secondary rate limit" in first.json()["message"]
+            clock.now += 30
+            assert (await gh.post(f"{API}/git/blobs", json={"content": "b"})).status_code == 403
+            assert (await gh.get(f"{API}/git/ref/heads/main")).status_code == 200
+        assert [(when, trip) for _, when, trip in github.secondary_refusals] == [
+            (clock.now - 30, True),
+            (clock.now, False),
+        ]
+
+
 async def test_concurrent_writes_by_one_caller_trip_the_secondary_limit(standin: GitHubStandIn) -> None:
     standin.set_secondary_limits(concurrent=1)
     async with person(standin, "alice") as gh:

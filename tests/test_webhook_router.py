@@ -58,7 +58,9 @@ class RecordingReconciler:
     def trigger(self, repo: str) -> None:
         self.triggered.append(repo)
 
-    async def promotion_merged(self, repo: str, stage: str, merge_commit: str) -> None:
+    async def promotion_merged(
+        self, repo: str, stage: str, merge_commit: str, *, pull_number: int | None = None
+    ) -> None:
         self.merged.append((repo, stage, merge_commit))
 
 

@@ -74,45 +74,7 @@ class RepoFigures:
 
 def stage_figures(entries: Iterable[LedgerEntry], stage: str, *, now: datetime, days: int) -> StageFigures:
     """The four keys of ``stage`` over the ``days`` days ending at ``now`` (UTC); entries in any order."""
-    if days < 1:
-        raise ValueError(f"a window is at least 1 day, got {days}")
-    mine = sorted(
-        (e for e in entries if e.stage == stage and e.created_at <= now),
-        key=lambda e: (e.created_at, e.deployment_id),
-    )
-    start = now - timedelta(days=days)
-
-    def inside(moment: datetime | None) -> bool:
-        return moment is not None and start < moment <= now
-
-    changes = [e for e in mine if e.task != TASK_BASELINE]
-    decided = [e for e in changes if e.outcome in ("verified", "failed") and inside(e.decided_at)]
-    verified = [e for e in decided if e.verified]
-    rolled_back = _rolled_back(mine)
-    failed = [e for e in decided if e.failed or e.deployment_id in rolled_back]
-    leads = sorted(
-        max(timedelta(0), e.decided_at - e.pushed_at)
-        for e in verified
-        if e.task == TASK_PROMOTE and e.pushed_at is not None and e.decided_at is not None
-    )
-    restored = [end - begin for begin, end in _incidents(mine) if inside(end)]
-    covered = None
-    if mine:
-        covered = min(timedelta(days=days), max(DAY, now - mine[0].created_at))
-    return StageFigures(
-        stage=stage,
-        window_days=days,
-        deployments=len(verified),
-        deployment_frequency=len(verified) / (covered / DAY) if covered is not None else None,
-        lead_time_median=_median(leads),
-        lead_time_p90=_percentile(leads, 0.9),
-        lead_time_samples=len(leads),
-        changes=len(decided),
-        failed_changes=len(failed),
-        change_failure_rate=len(failed) / len(decided) if decided else None,
-        time_to_restore_median=_median(sorted(restored)),
-        restores=len(restored),
-    )
+    return _History(entries, stage, now).over(days)
 
 
 def figures(
@@ -128,9 +90,64 @@ def figures(
     for entry in entries:
         by_stage.setdefault(entry.stage, []).append(entry)
     names = list(dict.fromkeys([*stages, *sorted(set(by_stage) - set(stages))]))
-    return [
-        stage_figures(by_stage.get(name, ()), name, now=now, days=days) for name in names for days in windows
-    ]
+    found = []
+    for name in names:
+        history = _History(by_stage.get(name, ()), name, now)  # sorted once for every window
+        found += [history.over(days) for days in windows]
+    return found
+
+
+class _History:
+    """One stage's ledger up to ``now`` in ledger order, with what every window shares worked out once."""
+
+    def __init__(self, entries: Iterable[LedgerEntry], stage: str, now: datetime) -> None:
+        self.stage, self.now = stage, now
+        self.mine = sorted(
+            (e for e in entries if e.stage == stage and e.created_at <= now),
+            key=lambda e: (e.created_at, e.deployment_id),
+        )
+        self.decided = [
+            e
+            for e in self.mine
+            if e.task != TASK_BASELINE and e.outcome in ("verified", "failed") and e.decided_at is not None
+        ]
+        self.rolled_back = _rolled_back(self.mine)
+        self.incidents = _incidents(self.mine)
+
+    def over(self, days: int) -> StageFigures:
+        if days < 1:
+            raise ValueError(f"a window is at least 1 day, got {days}")
+        now, start = self.now, self.now - timedelta(days=days)
+
+        def inside(moment: datetime | None) -> bool:
+            return moment is not None and start < moment <= now
+
+        decided = [e for e in self.decided if inside(e.decided_at)]
+        verified = [e for e in decided if e.verified]
+        failed = [e for e in decided if e.failed or e.deployment_id in self.rolled_back]
+        leads = sorted(
+            max(timedelta(0), e.decided_at - e.pushed_at)
+            for e in verified
+            if e.task == TASK_PROMOTE and e.pushed_at is not None and e.decided_at is not None
+        )
+        restored = sorted(end - begin for begin, end in self.incidents if inside(end))
+        covered = None
+        if self.mine:
+            covered = min(timedelta(days=days), max(DAY, now - self.mine[0].created_at))
+        return StageFigures(
+            stage=self.stage,
+            window_days=days,
+            deployments=len(verified),
+            deployment_frequency=len(verified) / (covered / DAY) if covered is not None else None,
+            lead_time_median=_median(leads),
+            lead_time_p90=_percentile(leads, 0.9),
+            lead_time_samples=len(leads),
+            changes=len(decided),
+            failed_changes=len(failed),
+            change_failure_rate=len(failed) / len(decided) if decided else None,
+            time_to_restore_median=_median(restored),
+            restores=len(restored),
+        )
 
 
 def parse_windows(text: str) -> tuple[int, ...]:

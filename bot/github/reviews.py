@@ -88,7 +88,7 @@ class ReviewReader:
         read_at = self.clock()
         merged_by = ""
         if merged:
-            merged_by, author = await self.merge_facts(number)
+            merged_by, author, _ = await self.merge_facts(number)
         reviews = await self.reviews(number) + await self.approvals_by_comment(number, stage)
         # Only people whose word could count are looked up: approvers (now or of an earlier head), the merger.
         people = [r.login for r in reviews if r.state == "APPROVED" and not r.bot]
@@ -123,15 +123,23 @@ class ReviewReader:
                     found.append(Review(match["login"], "APPROVED", match["sha"], via="/approve"))
         return found
 
-    async def merge_facts(self, number: int) -> tuple[str, str]:
-        """(who merged, who opened) pull request ``number``."""
+    async def merge_facts(self, number: int) -> tuple[str, str, str]:
+        """(who merged, who opened, head commit) of pull request ``number``."""
         pull = await call(
             f"reading who merged #{number}",
             self.gh.rest.pulls.async_get(self.gh.owner, self.gh.name, number),
         )
         merger: Any = pull.parsed_data.merged_by
         opener: Any = pull.parsed_data.user
-        return (str(merger.login) if merger else ""), (str(opener.login) if opener else "")
+        merged_by, author = (str(merger.login) if merger else ""), (str(opener.login) if opener else "")
+        return merged_by, author, str(pull.parsed_data.head.sha)
+
+    async def merged_pull(self, number: int, *, stage: str, promoters: Sequence[str]) -> PullReviews:
+        """Who approved merged pull request ``number`` (its head read from GitHub: the merge fast path)."""
+        _, _, head_sha = await self.merge_facts(number)
+        return await self.pull_reviews(
+            number, head_sha=head_sha, author="", stage=stage, promoters=promoters, merged=True
+        )
 
     async def promoter(self, login: str, promoters: Sequence[str]) -> bool:
         if is_promoter(login, promoters, ()):

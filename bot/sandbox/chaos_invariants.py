@@ -20,6 +20,7 @@ CLOSED_AFTER_MERGE = "prs_closed_after_merge"
 CONTRADICTING_HEALTH = "health_contradicting_argocd"
 LOST_VERDICTS = "lost_verdicts"
 DRIFT_DETECTED = "drift_detected"
+WRITES_WHILE_HELD = "writes_while_held_by_secondary_limit"
 
 # name -> the count the run must end with.
 INVARIANTS: dict[str, int] = {
@@ -30,6 +31,7 @@ INVARIANTS: dict[str, int] = {
     CONTRADICTING_HEALTH: 0,
     LOST_VERDICTS: 0,
     DRIFT_DETECTED: 1,
+    WRITES_WHILE_HELD: 0,
 }
 FINAL_STATES = frozenset({"success", "failure", "error"})
 
@@ -182,8 +184,12 @@ def invariants(
     closes: Sequence[tuple[int, bool]],
     statuses: Sequence[Health],
     apps: Sequence[AppFinal],
+    refusals: Sequence[tuple[str, float, bool]] = (),
+    replicas: int = 1,
+    block_seconds: float = 60.0,
 ) -> dict[str, dict[str, int]]:
-    """Every invariant as ``{name: {"count": N, "target": M}}``."""
+    """Every invariant as ``{name: {"count": N, "target": M}}``; ``refusals`` are GitHub's secondary-limit
+    refusals (caller, when, tripped) of a run with ``replicas`` Ferry processes."""
     counts = {
         STALE_SYNCS: count_stale_syncs(history, syncs),
         OFF_LINE_SYNCS: count_off_line_syncs(history, syncs),
@@ -192,8 +198,25 @@ def invariants(
         CONTRADICTING_HEALTH: count_contradicting_health(history, statuses, apps),
         LOST_VERDICTS: count_lost_verdicts(pulls, statuses),
         DRIFT_DETECTED: count_drift_reports(statuses),
+        WRITES_WHILE_HELD: count_writes_while_held(refusals, replicas=replicas, block_seconds=block_seconds),
     }
     return {name: {"count": counts[name], "target": target} for name, target in INVARIANTS.items()}
+
+
+def count_writes_while_held(
+    refusals: Sequence[tuple[str, float, bool]], *, replicas: int, block_seconds: float
+) -> int:
+    """Content-creating requests sent while GitHub held the caller after a secondary limit, beyond what no
+    process could avoid: GitHub asks for at least a minute's wait, so the process that tripped the limit
+    sends nothing more within it, and each other replica of the same installation meets the block at most
+    once (its first refused write is how it learns of it). ``refusals``: (caller, when, tripped), in order."""
+    excess = 0
+    for caller, start, tripped in refusals:
+        if not tripped:
+            continue
+        met = sum(1 for c, at, t in refusals if c == caller and not t and start <= at < start + block_seconds)
+        excess += max(0, met - (replicas - 1))
+    return excess
 
 
 def missed(result: Mapping[str, Mapping[str, int]]) -> list[str]:

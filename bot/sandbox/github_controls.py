@@ -84,13 +84,20 @@ class StandInControls:
         block_seconds: float = 60.0,
         status: int | None = 403,
         seed: int | None = None,
+        chance: float = 0.0,
     ) -> None:
         """Trip secondary limits on bursts of content-generating requests (POST/PATCH/PUT/DELETE) per
-        caller: more than ``per_minute`` in 60 s, ``per_hour`` in an hour, or ``concurrent`` at once;
-        the caller is then refused for ``block_seconds``. All None (the default) turns them off."""
+        caller: more than ``per_minute`` in 60 s, ``per_hour`` in an hour, or ``concurrent`` at once, or
+        at random with ``chance`` per request (GitHub's undisclosed limits); the caller is then refused for
+        ``block_seconds``. All None (the default) turns them off."""
         self._pipeline.secondary = SecondaryLimits(
-            per_minute, per_hour, concurrent, block_seconds, status, seed
+            per_minute, per_hour, concurrent, block_seconds, status, seed, chance
         )
+
+    @property
+    def secondary_refusals(self) -> list[tuple[str, float, bool]]:
+        """Every secondary-limit refusal so far: (caller, when, whether it tripped the limit)."""
+        return list(self._pipeline.secondary.refused)
 
     # orderings ---------------------------------------------------------------------------------
     def set_delivery(

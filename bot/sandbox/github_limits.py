@@ -12,7 +12,10 @@ per minute and no more than 500 content-generating requests per hour", concurren
 limits "subject to change without notice". Exceeding one answers **403 or 429** with a message saying so;
 ``retry-after`` may be absent and then ``x-ratelimit-remaining`` is not 0 — "Otherwise, wait for at least
 one minute before retrying" (#exceeding-the-rate-limit). Content-generating means POST, PATCH, PUT and
-DELETE ("Best practices for using the REST API": "Pause between mutative requests").
+DELETE ("Best practices for using the REST API": "Pause between mutative requests"). Besides the numbers
+GitHub gives, it keeps undisclosed limits (e.g. on CPU time, "GitHub may also impose other secondary rate
+limits ... subject to change without notice"): ``chance`` trips one at random, as a client meets one when
+no documented number is reached.
 """
 
 from __future__ import annotations
@@ -74,8 +77,10 @@ class SecondaryLimits:
 
     ``per_minute``/``per_hour``: the most in a sliding window (GitHub says 80 and 500; tests use small
     numbers); ``concurrent``: the most in flight at once; ``block_seconds``: how long a tripped caller
-    stays refused; ``status``: 403 or 429, None for either at random (GitHub uses both). None disables a
-    rule; the default disables all.
+    stays refused; ``status``: 403 or 429, None for either at random (GitHub uses both); ``chance``: the
+    probability that a content-generating request trips an undisclosed limit. None (or 0) disables a rule;
+    the default disables all. ``refused`` records every refusal as (caller, when, whether it tripped the
+    limit rather than met a block already on).
     """
 
     per_minute: int | None = None
@@ -84,6 +89,8 @@ class SecondaryLimits:
     block_seconds: float = 60.0
     status: int | None = 403
     seed: int | None = None
+    chance: float = 0.0
+    refused: list[tuple[str, float, bool]] = field(default_factory=list)
     _sent: dict[str, collections.deque[float]] = field(default_factory=dict, repr=False)
     _in_flight: collections.Counter[str] = field(default_factory=collections.Counter, repr=False)
     _blocked_until: dict[str, float] = field(default_factory=dict, repr=False)
@@ -95,7 +102,8 @@ class SecondaryLimits:
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.per_minute, self.per_hour, self.concurrent))
+        rules = (self.per_minute, self.per_hour, self.concurrent)
+        return any(v is not None for v in rules) or self.chance > 0
 
     def admit(self, identity: str, method: str, now: float) -> int | None:
         """Count one request; the status to refuse it with, or None. Call ``done`` after an admitted
@@ -103,6 +111,7 @@ class SecondaryLimits:
         if not self.active or method not in MUTATIVE:
             return None
         if self._blocked_until.get(identity, 0.0) > now:
+            self.refused.append((identity, now, False))
             return self._answer()
         sent = self._sent.setdefault(identity, collections.deque())
         while sent and sent[0] <= now - 3600:
@@ -112,9 +121,11 @@ class SecondaryLimits:
             (self.per_minute is not None and last_minute >= self.per_minute)
             or (self.per_hour is not None and len(sent) >= self.per_hour)
             or (self.concurrent is not None and self._in_flight[identity] >= self.concurrent)
+            or (self.chance > 0 and self._rng.random() < self.chance)
         )
         if tripped:
             self._blocked_until[identity] = now + self.block_seconds
+            self.refused.append((identity, now, True))
             return self._answer()
         sent.append(now)
         self._in_flight[identity] += 1

@@ -8,10 +8,11 @@ what the API wrote. Only plumbing commands are used; nothing here knows about HT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,11 @@ class GitStore:
         # process (~5 ms CPU), and a sandbox run asks about the same few commits ~1,000 times.
         self._commits: dict[str, CommitInfo] = {}
         self._commit_shas: set[str] = set()
+        # Refs move only through update_ref and delete_ref below, so the last listing stands until one
+        # of them runs; ``_ref_moves`` counts their starts and ends, so that a listing read while one
+        # ran is not kept.
+        self._refs: dict[str, str] | None = None
+        self._ref_moves = 0
 
     async def run(
         self,
@@ -133,7 +139,8 @@ class GitStore:
 
     async def init(self, default_branch: str = "main") -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        await self.run("init", "--quiet", "--bare", f"--initial-branch={default_branch}", str(self.path))
+        async with self._moving_refs():
+            await self.run("init", "--quiet", "--bare", f"--initial-branch={default_branch}", str(self.path))
 
     # objects ---------------------------------------------------------------------------------
     async def write_blob(self, data: bytes) -> str:
@@ -289,8 +296,24 @@ class GitStore:
 
     # refs ------------------------------------------------------------------------------------
     async def refs(self) -> dict[str, str]:
+        if self._refs is not None:
+            return dict(self._refs)
+        moves = self._ref_moves
         out = await self._out("for-each-ref", "--format=%(refname) %(objectname)")
-        return dict(line.split(" ", 1) for line in out.splitlines() if line)
+        refs = dict(line.split(" ", 1) for line in out.splitlines() if line)
+        if moves == self._ref_moves:
+            self._refs = refs
+        return dict(refs)
+
+    @contextlib.asynccontextmanager
+    async def _moving_refs(self) -> AsyncIterator[None]:
+        self._refs = None
+        self._ref_moves += 1
+        try:
+            yield
+        finally:
+            self._refs = None
+            self._ref_moves += 1
 
     async def get_ref(self, ref: str) -> str | None:
         return (await self.refs()).get(ref)
@@ -300,11 +323,13 @@ class GitStore:
         args = ["update-ref", ref, new]
         if old is not None:
             args.append(old)
-        await self.run(*args)
+        async with self._moving_refs():
+            await self.run(*args)
         self.ref_log.append(RefUpdate(ref, new, time.time()))
 
     async def delete_ref(self, ref: str) -> None:
-        await self.run("update-ref", "-d", ref)
+        async with self._moving_refs():
+            await self.run("update-ref", "-d", ref)
         self.ref_log.append(RefUpdate(ref, ZERO_SHA, time.time()))
 
     # history ---------------------------------------------------------------------------------
