@@ -5,7 +5,7 @@ pass never reads the ledger."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,23 +19,12 @@ from bot.core.freight import Freight, FreightImage
 from bot.core.ledger import TASK_PROMOTE, TASK_ROLLBACK, LedgerEntry, deployment_payload
 from bot.delivery import DeliveryFigures
 from bot.errors import GitHubError
-from bot.github import deployments
 from bot.metrics import Metrics
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.run import summarise
 from bot.sandbox.world import FULL_NAME, World
 
 DEPLOYMENTS = "GET /repos/{owner}/{repo}/deployments"
-
-
-@pytest.fixture(autouse=True)
-def forget_decided_deployments() -> Iterator[None]:
-    """Every stand-in numbers its deployments from the same start and names its repository acme/gitops,
-    while the ledger reader keeps decided entries per (repository, deployment id) for the whole process
-    (GitHub's ids are unique): one test's entries must not answer for another's."""
-    deployments._decided.clear()
-    yield
-    deployments._decided.clear()
 
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +17,6 @@ from github_standin_helpers import API, SECRET, SEED, person
 from bot.cli import main
 from bot.core.freight import Freight, FreightImage
 from bot.core.ledger import TASK_BASELINE, TASK_PROMOTE, TASK_ROLLBACK, deployment_payload
-from bot.github import deployments
 from bot.sandbox.github_standin import GitHubStandIn
 
 CONFIG = b"""\
@@ -34,16 +33,6 @@ stages:
     source: {stages: [dev]}
     update: {path: envs/prod/values.yaml}
 """
-
-
-@pytest.fixture(autouse=True)
-def forget_decided_deployments() -> Iterator[None]:
-    """Every stand-in numbers its deployments from the same start and names its repository acme/gitops,
-    while the ledger reader keeps decided entries per (repository, deployment id) for the whole process
-    (GitHub's ids are unique): one test's entries must not answer for another's."""
-    deployments._decided.clear()
-    yield
-    deployments._decided.clear()
 
 
 JSON_KEYS = {

@@ -21,7 +21,12 @@ from bot.github.comments import PER_PAGE, RepoComments
 
 DECIDED_CACHE_SIZE = 10_000
 _NEXT_PAGE_RE = re.compile(r'<[^<>]*[?&]page=(\d+)[^<>]*>;\s*rel="next"')
-_decided: OrderedDict[tuple[str, int], LedgerEntry] = OrderedDict()
+_decided: OrderedDict[tuple[str, str, int], LedgerEntry] = OrderedDict()
+
+
+def forget_decided() -> None:
+    """Empty the cache of decided entries (tests: every stand-in numbers its deployments alike)."""
+    _decided.clear()
 
 
 class RepoDeployments(RepoComments):
@@ -46,14 +51,14 @@ class RepoDeployments(RepoComments):
         return entries
 
     async def _entry(self, deployment: dict[str, Any]) -> LedgerEntry | None:
-        key = (self.full_name, int(deployment["id"]))
+        key = (str(self.client.config.base_url), self.full_name, int(deployment["id"]))
         cached = _decided.get(key)
         if cached is not None:
             _decided.move_to_end(key)
             return cached
         statuses = await self._raw_pages(
-            f"listing the statuses of deployment {key[1]} of {self.full_name}",
-            f"deployments/{key[1]}/statuses",
+            f"listing the statuses of deployment {key[2]} of {self.full_name}",
+            f"deployments/{key[2]}/statuses",
             {},
         )
         entry = entry_from_deployment(deployment, statuses)
