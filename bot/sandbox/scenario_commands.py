@@ -17,6 +17,7 @@ from bot import events
 from bot.core.gates import health_context
 from bot.core.stage_view import stage_view
 from bot.sandbox.example import quick_pipeline
+from bot.sandbox.scenario_busy_main import verified_now
 from bot.sandbox.world import FULL_NAME, World
 
 FIRST, SECOND = "1.5.0", "1.6.0"
@@ -103,7 +104,7 @@ async def commands(world: World) -> bool:
     rita = world.person(MANAGER, "write", [TEAM])
     reader = world.person(READER, "read")
     async with rita, reader:
-        await world.wait_for("every stage verified on the starting commit", _all_verified(world), 60)
+        await world.wait_for("every stage verified on the starting commit", verified_now(world), 60)
         created = await rita.post(f"/repos/{FULL_NAME}/issues", json={"title": "Release train"})
         created.raise_for_status()
         issue = f"issues/{created.json()['number']}/comments"

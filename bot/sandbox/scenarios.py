@@ -63,7 +63,9 @@ async def _ferry_pull(world: World, client: Any, stage: str) -> dict[str, Any] |
 async def quickstart(world: World) -> bool:
     rita = world.person(RELEASE_MANAGER, "write", [RELEASE_TEAM])
     async with rita:
-        await world.wait_for("every stage verified on the starting commit", _all_verified(world), 60)
+        await world.wait_for(
+            "every stage verified on the starting commit", scenario_busy_main.verified_now(world), 60
+        )
         world.registry.push("acme/web", NEW_RELEASE)
         world.registry.push("acme/worker", NEW_RELEASE)
         world.timeline.add("release_pushed", "", f"web and worker {NEW_RELEASE} pushed to the registry")
@@ -86,7 +88,9 @@ async def quickstart(world: World) -> bool:
 async def degraded(world: World) -> bool:
     reader = world.person("watcher", "read")
     async with reader:
-        await world.wait_for("every stage verified on the starting commit", _all_verified(world), 60)
+        await world.wait_for(
+            "every stage verified on the starting commit", scenario_busy_main.verified_now(world), 60
+        )
         world.registry.push("acme/web", BROKEN_RELEASE)
         world.registry.push("acme/worker", BROKEN_RELEASE)
         world.timeline.add("release_pushed", "", f"web and worker {BROKEN_RELEASE} pushed to the registry")
@@ -94,10 +98,6 @@ async def degraded(world: World) -> bool:
         await world.wait_for("the failure comment", lambda: world.kinds(events.COMMENT_POSTED), 20)
         staging_prs = await _ferry_pull(world, reader, "staging")
     return dev == "failure" and staging_prs is None
-
-
-def _all_verified(world: World) -> Callable[[], Awaitable[bool]]:
-    return scenario_busy_main.all_verified(world)
 
 
 async def _gate_open(world: World, client: Any, sha: str) -> bool:
