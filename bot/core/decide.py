@@ -21,6 +21,7 @@ from bot.core.config import StagesSource, WarehouseSource
 from bot.core.config_review import config_verdict
 from bot.core.freight import Freight
 from bot.core.gates import STATUS_CONFIG, STATUS_GATE, Gate, gate_for, verified_upstream_freight_id
+from bot.core.ledger_sync import attach_ledger, ledger_actions
 from bot.core.pipeline import stage_order
 from bot.core.promotion import (
     LABEL_FERRY,
@@ -55,7 +56,9 @@ def decide(snapshot: Snapshot) -> list[Action]:
     if config is None or snapshot.config_problems:
         return actions  # nothing is promoted from an invalid config
     views = {name: stage_view(snapshot, name) for name in stage_order(config)}
-    actions += verification_actions(snapshot, views)
+    verifying = attach_ledger(verification_actions(snapshot, views), snapshot, views)
+    actions += verifying
+    actions += ledger_actions(snapshot, views, verifying)
     merges: list[Action] = []
     for name in views:
         promotions, stage_merges = promotion_actions(snapshot, views, name)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from bot.core.argo_app import AppState, Relation
     from bot.core.config import PipelineConfig
     from bot.core.freight import Freight
+    from bot.core.ledger import LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,6 @@ class Snapshot:
     # stand to the stage's deploy commit (GitHub's compare).
     app_states: Mapping[str, tuple[AppState, ...]] = field(default_factory=dict)
     relations: Mapping[str, Mapping[str, Relation]] = field(default_factory=dict)
+    # The freight ledger (GitHub Deployments Ferry wrote), newest first; None when it was not read (the
+    # Deployments API failed): decisions that need history then wait rather than guess.
+    ledger: tuple[LedgerEntry, ...] | None = None

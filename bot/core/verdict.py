@@ -265,7 +265,9 @@ def stage_verdict(
     if soak > timedelta(0) and since is not None:
         until = since + soak
         if _utc(now) < until:
-            soaking = MSG_SOAKING.format(since=_minute(since), until=_minute(until), soak=format_duration(soak))
+            soaking = MSG_SOAKING.format(
+                since=_minute(since), until=_minute(until), soak=format_duration(soak)
+            )
             return Verdict("pending", soaking)
     soaked = f" for {format_duration(soak)}" if soak > timedelta(0) else ""
     return Verdict("success", fit(MSG_STAGE_SUCCESS.format(commit=commit, soak=soaked)))
