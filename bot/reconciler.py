@@ -286,6 +286,11 @@ class Reconciler:
         self.observed[repo] = snapshot
         return snapshot
 
+    async def snapshot_with_ledger(self, repo: str) -> Snapshot | None:
+        """A fresh snapshot with the freight ledger (comment commands decide on history too)."""
+        snapshot = await self.snapshot(repo)
+        return await self.with_ledger(snapshot) if snapshot is not None else None
+
     async def plan(self, repo: str) -> list[Action]:
         snapshot = await self.snapshot(repo)
         if snapshot is None:
@@ -307,8 +312,9 @@ class Reconciler:
             entries = tuple(await self.repo_client(repo).read_ledger())
         except ExternalError as exc:
             log.warning("ledger not read", extra={"repo": repo, "error": str(exc)})
-            self.ledgers.pop(repo, None)
-            return replace(snapshot, ledger=known[1] if known is not None else None)
+            if known is not None:
+                return replace(snapshot, ledger=known[1])
+            return replace(snapshot, ledger_unknown=True)
         self.ledgers[repo] = (fingerprint, entries)
         self.observed[repo] = snapshot = replace(snapshot, ledger=entries)
         return snapshot

@@ -110,6 +110,8 @@ class Snapshot:
     # stand to the stage's deploy commit (GitHub's compare).
     app_states: Mapping[str, tuple[AppState, ...]] = field(default_factory=dict)
     relations: Mapping[str, Mapping[str, Relation]] = field(default_factory=dict)
-    # The freight ledger (GitHub Deployments Ferry wrote), newest first; None when it was not read (the
-    # Deployments API failed): decisions that need history then wait rather than guess.
+    # The freight ledger (GitHub Deployments Ferry wrote), newest first; None when not read.
     ledger: tuple[LedgerEntry, ...] | None = None
+    # GitHub failed to answer for the ledger: auto-promotion waits rather than re-promote freight that
+    # failed (the history that says so is unknown); commit statuses are still decided.
+    ledger_unknown: bool = False
