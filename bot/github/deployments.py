@@ -22,7 +22,6 @@ from bot.github.comments import PER_PAGE, RepoComments
 
 DECIDED_CACHE_SIZE = 10_000
 _NEXT_PAGE_RE = re.compile(r'<[^<>]*[?&]page=(\d+)[^<>]*>;\s*rel="next"')
-_decided: OrderedDict[tuple[str, int], LedgerEntry] = OrderedDict()
 
 
 class RepoDeployments(RepoComments):
@@ -120,11 +119,21 @@ class RepoDeployments(RepoComments):
         created: dict[str, Any] = response.json()
         return created
 
+    def _decided_cache(self) -> OrderedDict[tuple[str, int], LedgerEntry]:
+        """This client's cache of decided entries: one per GitHub a client talks to, since deployment
+        ids are unique only within one GitHub (a second GitHub, or the sandbox's next world, reuses them)."""
+        cache: OrderedDict[tuple[str, int], LedgerEntry] | None = getattr(self, "_ledger_decided", None)
+        if cache is None:
+            cache = OrderedDict()
+            self._ledger_decided = cache
+        return cache
+
     async def _entry(self, deployment: dict[str, Any]) -> LedgerEntry | None:
         key = (self.full_name, int(deployment["id"]))
-        cached = _decided.get(key)
+        decided = self._decided_cache()
+        cached = decided.get(key)
         if cached is not None:
-            _decided.move_to_end(key)
+            decided.move_to_end(key)
             return cached
         statuses = await self._raw_pages(
             f"listing the statuses of deployment {key[1]} of {self.full_name}",
@@ -134,9 +143,9 @@ class RepoDeployments(RepoComments):
         entry = entry_from_deployment(deployment, statuses)
         # A decided entry changes no more once ``inactive`` (an active one may still be superseded).
         if entry is not None and entry.outcome in ("verified", "failed") and not entry.active:
-            _decided[key] = entry
-            while len(_decided) > DECIDED_CACHE_SIZE:
-                _decided.popitem(last=False)
+            decided[key] = entry
+            while len(decided) > DECIDED_CACHE_SIZE:
+                decided.popitem(last=False)
         return entry
 
     async def _raw_pages(self, doing: str, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
