@@ -15,7 +15,7 @@ from bot.core.config import StagesSource, WarehouseSource
 from bot.core.drift import is_drift
 from bot.core.freight import Freight
 from bot.core.gates import health_context, verification, verified_upstream_freight_id
-from bot.core.history import failed_last, known_freight, verified_in
+from bot.core.history import failed_last, known_freight, orphaned_environments, verified_in
 from bot.core.pipeline import stage_order, upstream_stages
 from bot.core.snapshot import Snapshot
 from bot.core.stage_view import StageView, stage_view
@@ -31,6 +31,10 @@ NO_SUCH_FREIGHT = "no freight Ferry knows matches {selector}; known: {known}"
 WAIT_NOT_RUNNING = "`{stage}` does not run it (it runs {running})"
 WAIT_FAILED = "`{stage}` failed to verify it: {why}"
 WAIT_PENDING = "`{stage}` is still verifying it, pending since {since}"
+ORPHANED = (
+    "- History under GitHub environment **{environment}** belongs to no stage now (renamed or removed in "
+    "`.github/ferry.yml`): it stays there on GitHub, and gates and rollbacks no longer read it"
+)
 STATUS_TITLE = "**Ferry status of {repo}** ({branch} at `{head}`)"
 STATUS_HEADER = "| stage | freight | images | verdict | since | open PRs |"
 VERDICT_WORDS = {
@@ -185,4 +189,9 @@ def render_status(snapshot: Snapshot) -> str:
     title = STATUS_TITLE.format(
         repo=snapshot.repo, branch=snapshot.default_branch, head=snapshot.head_sha[:7]
     )
-    return "\n".join([title, "", *rows, "", *([*drifts, ""] if drifts else []), *diagram])
+    orphans = [
+        ORPHANED.format(environment=name)
+        for name in orphaned_environments(snapshot.ledger or (), config.stages)
+    ]
+    notes = [*drifts, *orphans]
+    return "\n".join([title, "", *rows, "", *([*notes, ""] if notes else []), *diagram])
