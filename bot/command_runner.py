@@ -172,7 +172,9 @@ class CommandRunner:
         trigger: Callable[[str], None] = lambda repo: None,
         max_age: timedelta = DEFAULT_MAX_AGE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        undeployable: Callable[[Freight], Awaitable[str | None]] | None = None,
     ) -> None:
+        self.undeployable = undeployable  # why freight from history cannot be deployed (registry check)
         self.snapshot = snapshot
         self.client = client
         self.emit = emit
@@ -182,8 +184,15 @@ class CommandRunner:
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
 
     @classmethod
-    def for_reconciler(cls, reconciler: Reconciler, *, max_age: timedelta = DEFAULT_MAX_AGE) -> CommandRunner:
+    def for_reconciler(
+        cls,
+        reconciler: Reconciler,
+        *,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        undeployable: Callable[[Freight], Awaitable[str | None]] | None = None,
+    ) -> CommandRunner:
         return cls(
+            undeployable=undeployable,
             snapshot=reconciler.snapshot_with_ledger,
             client=reconciler.repo_client,
             emit=reconciler.emit,
@@ -276,6 +285,11 @@ class CommandRunner:
             found = promote_freight(snapshot, views, parsed.stage, parsed.selector, parsed.reason)
         if isinstance(found, str):
             return self._refuse(event, parsed, found, parsed.stage)
+        newest = snapshot.warehouse_freight.get(views[parsed.stage].warehouse)
+        if self.undeployable is not None and (newest is None or found.id != newest.id):
+            why = await self.undeployable(found)  # freight from history: is it still in the registry?
+            if why is not None:
+                return self._refuse(event, parsed, why, parsed.stage)
         return await self._open(event, parsed, gh, snapshot=snapshot, views=views, freight=found)
 
     async def _authorize(

@@ -22,6 +22,7 @@ from bot.core.freight import Freight
 from bot.errors import SettingsError
 from bot.event_log import logged
 from bot.freight_cache import FreightCache
+from bot.freight_check import undeployable
 from bot.github.client import GitHubApp, RequestCounter
 from bot.metrics import Metrics
 from bot.reconciler import Reconciler
@@ -165,7 +166,13 @@ def build_runtime(
         on_pass=on_pass,
         on_action=on_action,
     )
-    commands = CommandRunner.for_reconciler(reconciler, max_age=settings.command_max_age)
+
+    async def freight_gone(found: Freight) -> str | None:
+        return await undeployable(registry, found)
+
+    commands = CommandRunner.for_reconciler(
+        reconciler, max_age=settings.command_max_age, undeployable=freight_gone
+    )
     sweep = CommandSweep(
         commands, reconciler.repo_client, lookback=settings.command_lookback, clock=reconciler.clock
     )

@@ -167,3 +167,17 @@ async def test_the_first_rollback_after_adopting_ferry_returns_to_the_baseline()
             pull = await open_pull(world, rita, "ferry/dev/", "Roll back")
             await world.merge(rita, pull, "@rita")
             await verified_on(world, "dev", "1.4.2")
+
+
+async def test_rollback_to_freight_whose_tags_left_the_registry_is_refused_with_the_reason() -> None:
+    async with sandbox(with_prerelease) as world:
+        rita = world.person(MANAGER, "write", [TEAM])
+        async with rita:
+            await verified_on(world, "dev", "1.4.2")
+            release(world, "1.5.0")
+            await verified_on(world, "dev", "1.5.0")
+            del world.registry.manifests["acme/web"]["1.4.2"]  # the registry's retention policy ran
+            issue = await new_issue(rita)
+            reply = await comment(world, rita, issue, "/rollback dev", events.COMMAND_REFUSED)
+            assert "can no longer be deployed" in reply and "1.4.2" in reply
+            assert not [p for p in await world.open_pulls(rita) if "Roll back" in p["title"]]
