@@ -188,6 +188,9 @@ class Actor:
         """Write a ledger record (look before create, in ``RepoDeployments.record_deployment``). The
         Deployments API failing never holds back the rest of the pass: the commit status decides, and a
         temporary failure makes the pass retried once its other actions are done."""
+        # Whatever the answer, the ledger this pass decided on differed from what it was to be (or a
+        # replica wrote it meanwhile): the next pass reads it again rather than decide this once more.
+        self.ledger_written = True
         try:
             written = await self.gh.record_deployment(action)
         except ExternalError as exc:
@@ -199,7 +202,6 @@ class Actor:
                 self.ledger_failed = exc
             return False
         if written:
-            self.ledger_written = True
             self._emit(events.LEDGER_RECORDED, action.stage, action.describe(), action.freight.id)
         return written
 
