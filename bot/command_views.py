@@ -129,7 +129,8 @@ def _promote_freight(
             return NOTHING_VERIFIED.format(stage=stage, waits="; ".join(waits) or "none runs freight yet")
         return chosen
     upstream = [views[u].freight for u in source.stages] if isinstance(source, StagesSource) else []
-    history = known_freight(snapshot.ledger or ())
+    warehouse = views[stage].warehouse
+    history = [f for f in known_freight(snapshot.ledger or ()) if f.warehouse == warehouse]
     candidates = unique([*upstream, newest, *(v.freight for v in views.values()), *history])
     chosen = pick(selector, candidates)
     if chosen is None:
