@@ -77,3 +77,20 @@ async def test_deployments_api_failing_does_not_hold_back_the_status_and_is_writ
         assert len(deployments(world, "dev", TASK_PROMOTE)) == 1
         assert world.github.requests[f"POST {DEPLOYMENTS}"] >= 5
         assert record.payload["freight"]["images"][0]["tag"] == "1.5.0"  # type: ignore[index]
+
+
+async def test_idle_passes_read_no_deployments() -> None:
+    async with sandbox() as world:
+        await starting_commit_verified(world)
+        await world.settle()
+        assert world.runtime is not None
+        for task in world.runtime.tasks:
+            task.cancel()  # only the passes below run now
+        reconciler = world.runtime.reconciler
+        await reconciler.idle()
+        await reconciler.reconcile("acme/gitops")  # settle anything still in flight
+        before = {k: v for k, v in world.github.requests.items() if "/deployments" in k}
+        for _ in range(3):
+            assert await reconciler.reconcile("acme/gitops") == []
+        after = {k: v for k, v in world.github.requests.items() if "/deployments" in k}
+        assert after == before  # the ledger is read when a deploy commit or verdict moves, not on idle passes
