@@ -30,6 +30,7 @@ from bot.core.actions import (
     MergePromotion,
     OpenPromotion,
     PostComment,
+    RecordDeployment,
     RequestSync,
     SetStatus,
 )
@@ -108,9 +109,21 @@ class Actor:
             LabelPromotion: self.label,
             PostComment: self.comment,
             RequestSync: self.request_sync,
+            RecordDeployment: self.record,
         }
+        self.ledger_failed: ExternalError | None = None
+        self.ledger_written = False  # a ledger write GitHub refused for now
 
     async def run(self, actions: list[Action]) -> None:
+        try:
+            await self._run(actions)
+        finally:
+            if self.ledger_failed is not None or self.ledger_written:
+                self.r.ledger_changed(self.repo)  # the next pass reads the ledger again
+        if self.ledger_failed is not None:
+            raise self.ledger_failed  # the status stands; a retried pass writes what the ledger lacks
+
+    async def _run(self, actions: list[Action]) -> None:
         for action in actions:
             try:
                 done = await self.handlers[type(action)](action)  # False: not written
@@ -153,6 +166,8 @@ class Actor:
             return self._decide_again(f"{action.context} on {action.sha[:7]} changed since", action)
         self.unrecorded.discard(key)
         await self.gh.set_status(action)  # ``seen`` stays: a second write to it this pass is a stale one
+        if action.ledger is not None:
+            await self.record(action.ledger)  # the same guarded write: only after the status stands
         freight = freight_at(self.snapshot, sha=action.sha)
         if action.context.startswith(HEALTH_PREFIX):
             stage = action.context.removeprefix(HEALTH_PREFIX)
@@ -168,6 +183,27 @@ class Actor:
         elif action.context == STATUS_CONFIG:
             self._emit(events.CONFIG_STATUS, "", f"{action.state}: {action.description}")
         return True
+
+    async def record(self, action: RecordDeployment) -> bool:
+        """Write a ledger record (look before create, in ``RepoDeployments.record_deployment``). The
+        Deployments API failing never holds back the rest of the pass: the commit status decides, and a
+        temporary failure makes the pass retried once its other actions are done."""
+        # Whatever the answer, the ledger this pass decided on differed from what it was to be (or a
+        # replica wrote it meanwhile): the next pass reads it again rather than decide this once more.
+        self.ledger_written = True
+        try:
+            written = await self.gh.record_deployment(action)
+        except ExternalError as exc:
+            log.warning(
+                "ledger write failed",
+                extra={"repo": self.repo, "action": action.describe(), "error": str(exc)},
+            )
+            if exc.temporary:
+                self.ledger_failed = exc
+            return False
+        if written:
+            self._emit(events.LEDGER_RECORDED, action.stage, action.describe(), action.freight.id)
+        return written
 
     async def open_promotion(self, action: OpenPromotion) -> bool:
         # Look before creating: another replica (or a person) may have moved the default branch

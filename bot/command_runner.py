@@ -50,6 +50,7 @@ from bot.core.dora import RepoFigures
 from bot.core.durations import format_duration
 from bot.core.freight import Freight
 from bot.core.gates import health_context
+from bot.core.history import Ledger, rollback_targets
 from bot.core.pipeline import stage_order
 from bot.core.promotion import parse_trailers
 from bot.core.snapshot import CommitStatus, MergedPromotion, Snapshot
@@ -180,7 +181,9 @@ class CommandRunner:
         max_age: timedelta = DEFAULT_MAX_AGE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         delivery: Callable[[str, Sequence[str]], Awaitable[RepoFigures | None]] | None = None,
+        undeployable: Callable[[Freight], Awaitable[str | None]] | None = None,
     ) -> None:
+        self.undeployable = undeployable  # why freight from history cannot be deployed (registry check)
         self.snapshot = snapshot
         self.delivery = delivery  # a repository's delivery figures (read again when stale), for /status
         self.client = client
@@ -191,9 +194,16 @@ class CommandRunner:
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
 
     @classmethod
-    def for_reconciler(cls, reconciler: Reconciler, *, max_age: timedelta = DEFAULT_MAX_AGE) -> CommandRunner:
+    def for_reconciler(
+        cls,
+        reconciler: Reconciler,
+        *,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        undeployable: Callable[[Freight], Awaitable[str | None]] | None = None,
+    ) -> CommandRunner:
         return cls(
-            snapshot=reconciler.snapshot,
+            undeployable=undeployable,
+            snapshot=reconciler.snapshot_with_ledger,
             client=reconciler.repo_client,
             emit=reconciler.emit,
             trigger=reconciler.trigger,
@@ -296,11 +306,16 @@ class CommandRunner:
             return self._refuse(event, parsed, why, parsed.stage)
         views = {name: stage_view(snapshot, name) for name in stages}
         if parsed.name == "rollback":
-            found = await rollback_freight(gh, config, views[parsed.stage], parsed.selector)
+            found = await rollback_freight(gh, config, views[parsed.stage], parsed.selector, snapshot.ledger)
         else:
-            found = promote_freight(snapshot, views, parsed.stage, parsed.selector)
+            found = promote_freight(snapshot, views, parsed.stage, parsed.selector, parsed.reason)
         if isinstance(found, str):
             return self._refuse(event, parsed, found, parsed.stage)
+        newest = snapshot.warehouse_freight.get(views[parsed.stage].warehouse)
+        if self.undeployable is not None and (newest is None or found.id != newest.id):
+            why = await self.undeployable(found)  # freight from history: is it still in the registry?
+            if why is not None:
+                return self._refuse(event, parsed, why, parsed.stage)
         return await self._open(event, parsed, gh, snapshot=snapshot, views=views, freight=found)
 
     async def _authorize(
@@ -413,9 +428,22 @@ def _fill(template: str, stage: str, freight: Freight) -> str:
 
 # ---- freight for /rollback (it reads history) ------------------------------------------------
 async def rollback_freight(
-    gh: CommandGitHub, config: PipelineConfig, view: StageView, selector: Selector
+    gh: CommandGitHub,
+    config: PipelineConfig,
+    view: StageView,
+    selector: Selector,
+    ledger: Ledger | None = None,
 ) -> Freight | str:
-    """The freight ``/rollback`` returns a stage to: verified there before, newest first, not the current."""
+    """The freight ``/rollback`` returns a stage to: verified there before, newest first, not the current.
+
+    Read from the freight ledger (a baseline counts, so the first rollback after adopting Ferry returns
+    to what ran before it); merged promotions and their health statuses are read only when the ledger
+    has nothing (history from before the ledger).
+    """
+    targets = rollback_targets(ledger or (), view.name, view.runs)
+    chosen = next((e.freight for e in targets if selector.empty or matches(e.freight, selector)), None)
+    if chosen is not None:
+        return chosen
     merged = [m for m in await gh.merged_promotions() if m.stage == view.name]
     merged.sort(key=lambda m: m.merged_at.timestamp() if m.merged_at else 0.0, reverse=True)
     needs_status = config.stages[view.name].argocd is not None

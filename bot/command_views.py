@@ -17,6 +17,7 @@ from bot.core.dora import TABLE_HEADER, RepoFigures, table_rows
 from bot.core.drift import is_drift
 from bot.core.freight import Freight
 from bot.core.gates import health_context, verification, verified_upstream_freight_id
+from bot.core.history import failed_last, known_freight, orphaned_environments, verified_in
 from bot.core.pipeline import stage_order, upstream_stages
 from bot.core.snapshot import Snapshot
 from bot.core.stage_view import StageView, stage_view
@@ -24,10 +25,18 @@ from bot.core.stage_view import StageView, stage_view
 NO_WAREHOUSE_FREIGHT = "warehouse `{warehouse}` has no freight yet{why}"
 NOTHING_VERIFIED = "no freight is verified in every stage upstream of `{stage}`: {waits}"
 NOT_VERIFIED = "{label} (`{id}`) is not verified in every stage upstream of `{stage}`: {waits}"
+FAILED_HERE = (
+    "{label} (`{id}`) failed verification in `{stage}` at {when}, so Ferry keeps it out; to bring it back "
+    "anyway, a promoter comments `/promote {stage} {id} --reason <why>`"
+)
 NO_SUCH_FREIGHT = "no freight Ferry knows matches {selector}; known: {known}"
 WAIT_NOT_RUNNING = "`{stage}` does not run it (it runs {running})"
 WAIT_FAILED = "`{stage}` failed to verify it: {why}"
 WAIT_PENDING = "`{stage}` is still verifying it, pending since {since}"
+ORPHANED = (
+    "- History under GitHub environment **{environment}** belongs to no stage now (renamed or removed in "
+    "`.github/ferry.yml`): it stays there on GitHub, and gates and rollbacks no longer read it"
+)
 STATUS_TITLE = "**Ferry status of {repo}** ({branch} at `{head}`)"
 STATUS_HEADER = "| stage | freight | images | verdict | since | open PRs |"
 DELIVERY_TITLE = (
@@ -76,6 +85,8 @@ def upstream_waits(
     waits = []
     for upstream in upstream_stages(snapshot.config, stage):
         view = views[upstream]
+        if view.freight_id != freight.id and verified_in(snapshot.ledger or (), upstream, freight.id):
+            continue  # verified there before upstream moved on (the freight ledger)
         if view.freight_id != freight.id:
             running = view.freight.label if view.freight else "freight Ferry did not promote"
             waits.append(WAIT_NOT_RUNNING.format(stage=upstream, running=running))
@@ -89,9 +100,24 @@ def upstream_waits(
 
 
 def promote_freight(
+    snapshot: Snapshot, views: Mapping[str, StageView], stage: str, selector: Selector, reason: str = ""
+) -> Freight | str:
+    """The freight ``/promote`` moves ``stage`` to, with digests, or why there is none it may move.
+
+    Freight whose newest verification in ``stage`` failed is moved back only with a ``reason`` (the
+    audited way back in: the reason goes into the promotion's commit)."""
+    found = _promote_freight(snapshot, views, stage, selector)
+    failed = failed_last(snapshot.ledger or (), stage, found.id) if isinstance(found, Freight) else None
+    if failed is not None and not reason.strip() and isinstance(found, Freight):
+        return FAILED_HERE.format(
+            label=found.label, id=found.id, stage=stage, when=when(failed.decided_at, snapshot.now)
+        )
+    return found
+
+
+def _promote_freight(
     snapshot: Snapshot, views: Mapping[str, StageView], stage: str, selector: Selector
 ) -> Freight | str:
-    """The freight ``/promote`` moves ``stage`` to, with digests, or why there is none it may move."""
     assert snapshot.config is not None
     source = snapshot.config.stages[stage].source
     newest = snapshot.warehouse_freight.get(views[stage].warehouse)
@@ -109,7 +135,9 @@ def promote_freight(
             return NOTHING_VERIFIED.format(stage=stage, waits="; ".join(waits) or "none runs freight yet")
         return chosen
     upstream = [views[u].freight for u in source.stages] if isinstance(source, StagesSource) else []
-    candidates = unique([*upstream, newest, *(v.freight for v in views.values())])
+    warehouse = views[stage].warehouse
+    history = [f for f in known_freight(snapshot.ledger or ()) if f.warehouse == warehouse]
+    candidates = unique([*upstream, newest, *(v.freight for v in views.values()), *history])
     chosen = pick(selector, candidates)
     if chosen is None:
         known = ", ".join(f"`{f.id}` ({f.label})" for f in candidates) or "none"
@@ -182,5 +210,10 @@ def render_status(snapshot: Snapshot, delivery: RepoFigures | None = None) -> st
     title = STATUS_TITLE.format(
         repo=snapshot.repo, branch=snapshot.default_branch, head=snapshot.head_sha[:7]
     )
+    orphans = [
+        ORPHANED.format(environment=name)
+        for name in orphaned_environments(snapshot.ledger or (), config.stages)
+    ]
+    notes = [*drifts, *orphans]
     figures = ["", *render_delivery(delivery, snapshot.now)] if delivery is not None else []
-    return "\n".join([title, "", *rows, "", *([*drifts, ""] if drifts else []), *diagram, *figures])
+    return "\n".join([title, "", *rows, "", *([*notes, ""] if notes else []), *diagram, *figures])

@@ -22,6 +22,7 @@ COMMENT_POSTED = "comment_posted"
 COMMAND_ACCEPTED = "command_accepted"
 COMMAND_REFUSED = "command_refused"
 PROMOTION_DECLINED = "promotion_declined"  # a person closed a promotion unmerged: Ferry does not reopen it
+LEDGER_RECORDED = "ledger_recorded"  # a GitHub Deployment (or its status) written to the freight ledger
 
 
 # The X-GitHub-Delivery id of the webhook whose handling (or whose reconcile pass) is running, "" for the

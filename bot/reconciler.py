@@ -13,6 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ from bot.core.config_load import update_target_paths
 from bot.core.decide import decide
 from bot.core.gates import HEALTH_PREFIX
 from bot.core.ledger import LedgerEntry
+from bot.core.ledger_sync import ledger_fingerprint
 from bot.core.pipeline import stage_order
 from bot.core.snapshot import Snapshot
 from bot.core.verification import start_verification
@@ -95,6 +97,10 @@ class Reconciler:
         # (repo, branch) of promotions a person closed unmerged: a cache of what GitHub says, to skip a lookup
         self.declined: set[tuple[str, str]] = set()
         self.declined_lock = asyncio.Lock()
+        # The freight ledger as last read, and what the repository looked like then (``ledger_fingerprint``):
+        # read again only when that changed or a write touched it, so an idle pass costs no ledger request.
+        # A cache of GitHub's Deployments; a restart reads it once more.
+        self.ledgers: dict[str, tuple[tuple[object, ...], tuple[LedgerEntry, ...]]] = {}
         # More work of a pass after observe -> decide -> act, each failing on its own (the command sweep).
         self.steps: list[Callable[[str], Awaitable[object]]] = []
         # Delivery figures from each repository's ledger: read by a pass only after it wrote a verdict (or
@@ -291,9 +297,42 @@ class Reconciler:
         self.observed[repo] = snapshot
         return snapshot
 
+    async def snapshot_with_ledger(self, repo: str) -> Snapshot | None:
+        """A fresh snapshot with the freight ledger (comment commands decide on history too)."""
+        snapshot = await self.snapshot(repo)
+        return await self.with_ledger(snapshot) if snapshot is not None else None
+
     async def plan(self, repo: str) -> list[Action]:
         snapshot = await self.snapshot(repo)
-        return decide(snapshot) if snapshot is not None else []
+        if snapshot is None:
+            return []
+        return decide(await self.with_ledger(snapshot))
+
+    async def with_ledger(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot with the freight ledger: the one read before while the repository looks the same
+        (no stage's deploy commit or verdict moved, no ledger write since), else read from GitHub now.
+        When GitHub cannot answer, the last one read (or None: decisions needing history wait)."""
+        if snapshot.config is None or snapshot.config_problems:
+            return snapshot
+        repo = snapshot.repo
+        fingerprint = ledger_fingerprint(snapshot)
+        known = self.ledgers.get(repo)
+        if known is not None and known[0] == fingerprint:
+            return replace(snapshot, ledger=known[1])
+        try:
+            entries = tuple(await self.repo_client(repo).read_ledger())
+        except ExternalError as exc:
+            log.warning("ledger not read", extra={"repo": repo, "error": str(exc)})
+            if known is not None:
+                return replace(snapshot, ledger=known[1])
+            return replace(snapshot, ledger_unknown=True)
+        self.ledgers[repo] = (fingerprint, entries)
+        self.observed[repo] = snapshot = replace(snapshot, ledger=entries)
+        return snapshot
+
+    def ledger_changed(self, repo: str) -> None:
+        """A pass wrote to the ledger (or failed to): the next one reads it again."""
+        self.ledgers.pop(repo, None)
 
     async def reconcile(self, repo: str) -> list[Action]:
         watch = repo in self._watch_due
@@ -306,6 +345,7 @@ class Reconciler:
             self._configs[repo] = snapshot.config
             found = update_target_paths(snapshot.config, snapshot.paths.__contains__)
             self._stage_paths[repo] = {stage: tuple(paths) for stage, paths in found.items()}
+        snapshot = await self.with_ledger(snapshot)
         actions = decide(snapshot)
         await Actor(self, repo, snapshot).run(actions)
         await self._delivery_figures(snapshot, actions)

@@ -23,6 +23,7 @@ from bot.core.pipeline import stage_order
 from bot.errors import SettingsError
 from bot.event_log import logged
 from bot.freight_cache import FreightCache
+from bot.freight_check import undeployable
 from bot.github.client import GitHubApp, RequestCounter
 from bot.metrics import Metrics
 from bot.reconciler import Reconciler
@@ -192,7 +193,13 @@ def build_runtime(
         on_action=on_action,
     )
     reconciler.delivery.on_update = metrics.set_delivery  # the ferry_dora_* gauges
-    commands = CommandRunner.for_reconciler(reconciler, max_age=settings.command_max_age)
+
+    async def freight_gone(found: Freight) -> str | None:
+        return await undeployable(registry, found)
+
+    commands = CommandRunner.for_reconciler(
+        reconciler, max_age=settings.command_max_age, undeployable=freight_gone
+    )
     sweep = CommandSweep(
         commands, reconciler.repo_client, lookback=settings.command_lookback, clock=reconciler.clock
     )

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from github_openapi import ENV, PACKAGE, GitHubDescription, description_path
-
-from bot.github.deployments import forget_decided
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -34,13 +31,3 @@ def github_description() -> GitHubDescription:
             pytest.fail(reason)
         pytest.skip(reason)
     return GitHubDescription(path)
-
-
-@pytest.fixture(autouse=True)
-def forget_decided_deployments() -> Iterator[None]:
-    """The ledger reader keeps decided entries per (GitHub, repository, deployment id) for the whole
-    process, and every stand-in numbers its deployments alike under acme/gitops, possibly on a port an
-    earlier test used: no test's entries may answer for another's."""
-    forget_decided()
-    yield
-    forget_decided()

@@ -79,7 +79,12 @@ def test_config_dumps_with_yaml_key_names_and_readable_durations() -> None:
     dumped = config.model_dump(mode="json")
     assert dumped["stages"]["dev"]["from"] == {"warehouse": "web"}
     assert dumped["warehouses"]["web"]["interval"] == "5m"
-    assert dumped["stages"]["dev"]["verify"] == {"timeout": "15m", "soak": "0s", "require_synced": False}
+    assert dumped["stages"]["dev"]["verify"] == {
+        "timeout": "15m",
+        "soak": "0s",
+        "require_synced": False,
+        "on_failure": "stop",
+    }
     assert PipelineConfig.model_validate(dumped) == config
 
 

@@ -3,6 +3,8 @@ GitHub's own ``inactive``, other tools' deployments left out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from github_standin_helpers import (
     API,
     ferry_repo,  # noqa: F401 - the ``repo`` fixture
@@ -10,6 +12,7 @@ from github_standin_helpers import (
     seeded_standin,  # noqa: F401 - the ``standin`` fixture
 )
 
+from bot.core.actions import RecordDeployment
 from bot.core.freight import Freight, FreightImage
 from bot.core.ledger import TASK_PROMOTE, deployment_payload
 from bot.github.repo import RepoGitHub
@@ -52,3 +55,30 @@ async def test_the_ledger_reads_every_ferry_deployment_with_its_verdict_and_skip
     assert by_id[made[2]].outcome == "pending"
     assert by_id[made[0]].freight.tag_of("ghcr.io/acme/web") == "1.0.0"
     assert await repo.read_ledger("staging") == []
+
+
+async def test_a_verification_recorded_twice_is_one_deployment_and_each_state_written_once(
+    standin: GitHubStandIn, repo: RepoGitHub
+) -> None:
+    head = await repo.head(await repo.default_branch())
+    freight = Freight("web", (FreightImage("ghcr.io/acme/web", "1.5.0"),))
+    begins = RecordDeployment(
+        "prod", head, TASK_PROMOTE, freight, "in_progress", "Verifying", production=True
+    )
+    assert await repo.record_deployment(begins) is True
+    assert await repo.record_deployment(begins) is False  # another pass, or a replica: found, not created
+    verdict = replace(begins, state="success", description="verified", url="https://argocd/applications/web")
+    assert await repo.record_deployment(verdict) is True
+    assert await repo.record_deployment(verdict) is False
+    records = list(standin.state.deployments.values())
+    assert len(records) == 1
+    record = records[0]
+    assert [s.state for s in record.statuses] == ["in_progress", "success"]
+    assert record.production_environment and not record.transient_environment and record.task == TASK_PROMOTE
+    assert record.statuses[-1].environment_url == "https://argocd/applications/web"
+    # ``inactive`` never creates a deployment for a verification the ledger does not hold.
+    gone = replace(begins, sha="0" * 40, state="inactive")
+    assert await repo.record_deployment(gone) is False
+    assert len(standin.state.deployments) == 1
+    (entry,) = await repo.read_ledger("prod")
+    assert entry.verified and entry.freight == freight

@@ -273,10 +273,10 @@ def test_progressing_stage_times_out_saying_what_it_waited_for() -> None:
     )
 
 
-def test_soaking_stage_is_pending_with_healthy_since_and_verified_at() -> None:
+def test_soaking_stage_is_pending_and_says_healthy_since_and_soaking_until() -> None:
     verdict = stage([healthy()], now=T0 + timedelta(minutes=2), soak=timedelta(minutes=5))
     assert verdict.state == "pending"
-    assert verdict.reason == "soaking: healthy since 10:00:30, verified at 10:05:30"
+    assert verdict.reason == "healthy since 10:00:30 UTC; soaking until 10:05:30 UTC (5m)"
 
 
 def test_soaked_stage_is_success() -> None:
@@ -288,14 +288,14 @@ def test_soaked_stage_is_success() -> None:
 def test_soak_counts_from_the_last_health_transition() -> None:
     app = healthy(health_since=T0 + timedelta(minutes=3))
     verdict = stage([app], now=T0 + timedelta(minutes=6), soak=timedelta(minutes=5))
-    assert verdict.reason == "soaking: healthy since 10:03:00, verified at 10:08:00"
+    assert verdict.reason == "healthy since 10:03 UTC; soaking until 10:08 UTC (5m)"
 
 
 def test_soak_is_not_cut_short_by_the_timeout() -> None:
     app = healthy(operation_finished_at=T0 + timedelta(minutes=14), reconciled_at=T0 + timedelta(minutes=14))
     verdict = stage([app], now=T0 + timedelta(minutes=16), soak=timedelta(minutes=5))
     assert verdict.state == "pending"
-    assert verdict.reason.startswith("soaking")
+    assert "soaking until" in verdict.reason
 
 
 def test_degrade_during_soak_fails() -> None:

@@ -112,3 +112,30 @@ def test_a_refusal_that_needs_a_person_fails_the_deploy_commit_with_what_to_do()
     assert (status.sha, status.context, status.state) == (DEPLOY, HEALTH, "failure")
     assert "applications, sync, default/shop-dev" in status.description
     assert len(status.description) <= STATUS_DESCRIPTION_LIMIT
+
+
+def test_a_soaking_stage_says_since_when_it_is_healthy_and_until_when_it_soaks() -> None:
+    base = snapshot()
+    assert base.config is not None
+    stages = dict(base.config.stages)
+    stages["dev"] = stages["dev"].model_copy(
+        update={"verify": stages["dev"].verify.model_copy(update={"soak": timedelta(minutes=30)})}
+    )
+    asked = {
+        HEALTH: CommitStatus(HEALTH, "pending", "Asking Argo CD", created_at=base.now - timedelta(minutes=1))
+    }
+    snap = snapshot(
+        deploys={"dev": promotion_deploy(statuses=asked)},
+        app_states={"dev": (dev_app(),)},
+        relations={"dev": {}},
+        warehouse_freight={},
+    )
+    snap = replace(snap, config=base.config.model_copy(update={"stages": stages}))
+    [status] = [a for a in decide(snap) if getattr(a, "context", "") == HEALTH]
+    healthy = (base.now - timedelta(seconds=30)).strftime("%H:%M:%S")
+    until = (base.now + timedelta(minutes=29, seconds=30)).strftime("%H:%M:%S")
+    assert (status.state, status.description) == (
+        "pending",
+        f"Pending: healthy since {healthy} UTC; soaking until {until} UTC (30m)",
+    )
+    assert status.ledger is None  # a restated pending is no new verification

@@ -7,6 +7,7 @@ reconciler's action table, not by branching on strings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from bot.core.argo_app import AppAsk
@@ -14,13 +15,39 @@ from bot.core.freight import Freight
 
 
 @dataclass(frozen=True)
+class RecordDeployment:
+    """Record one verification in the freight ledger: the GitHub Deployment of ``sha`` to environment
+    ``stage`` with ``task`` (found first, created only when missing), then a deployment status ``state``
+    (in_progress | success | failure | inactive) unless its newest status already says so. ``inactive``
+    never creates a deployment."""
+
+    kind: ClassVar[str] = "record_deployment"
+    stage: str
+    sha: str
+    task: str
+    freight: Freight
+    state: str
+    description: str
+    url: str | None = None  # the Argo CD app: environment_url and log_url
+    production: bool = False
+    pushed_at: datetime | None = None
+
+    def describe(self) -> str:
+        return f"record {self.task} of {self.sha[:7]} in {self.stage}: {self.state}"
+
+
+@dataclass(frozen=True)
 class SetStatus:
+    """A commit status; a health status may carry the ledger record it decides (written right after it,
+    by the same guarded write, and never when the status is not written)."""
+
     kind: ClassVar[str] = "set_status"
     sha: str
     context: str
     state: str
     description: str
     target_url: str | None = None
+    ledger: RecordDeployment | None = None
 
     def describe(self) -> str:
         return f"set {self.context} = {self.state} on {self.sha[:7]}: {self.description}"
@@ -129,5 +156,12 @@ class RequestSync:
 
 
 Action = (
-    SetStatus | OpenPromotion | ClosePromotion | MergePromotion | LabelPromotion | PostComment | RequestSync
+    SetStatus
+    | RecordDeployment
+    | OpenPromotion
+    | ClosePromotion
+    | MergePromotion
+    | LabelPromotion
+    | PostComment
+    | RequestSync
 )

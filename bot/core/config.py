@@ -311,6 +311,14 @@ class Verify(_Model):
             "for good (mutating webhooks, HPA-managed replicas)."
         ),
     )
+    on_failure: Literal["stop", "rollback"] = Field(
+        "stop",
+        description=(
+            "What a failed verification does: `stop` (the stage keeps the failed freight until a person "
+            "acts) or `rollback` (Ferry opens a rollback pull request to the last freight verified in the "
+            "stage, and merges it when the stage has `auto_merge`; a failed rollback stops)."
+        ),
+    )
 
     @field_validator("timeout")
     @classmethod
@@ -336,6 +344,13 @@ class Stage(_Model):
         None, description="The Argo CD application(s) that deploy this stage."
     )
     verify: Verify = Field(default_factory=Verify, description="Verification after a promotion merges.")
+    production: bool = Field(
+        False,
+        description=(
+            "Mark the stage's GitHub environment as a production environment (the Deployment's "
+            "`production_environment`), as DORA tools and GitHub's Environments page read it."
+        ),
+    )
     promoters: list[Promoter] = Field(
         default_factory=list,
         description=(

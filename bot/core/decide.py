@@ -18,10 +18,13 @@ from bot.core.actions import (
     SetStatus,
 )
 from bot.core.approvals import approval_gate
+from bot.core.auto_rollback import auto_rollback_actions
 from bot.core.config import StagesSource, WarehouseSource
 from bot.core.config_review import config_verdict
 from bot.core.freight import Freight
 from bot.core.gates import STATUS_CONFIG, STATUS_GATE, Gate, gate_for, verified_upstream_freight_id
+from bot.core.history import failed_last
+from bot.core.ledger_sync import attach_ledger, ledger_actions
 from bot.core.pipeline import stage_order
 from bot.core.promotion import (
     LABEL_FERRY,
@@ -56,12 +59,23 @@ def decide(snapshot: Snapshot) -> list[Action]:
     if config is None or snapshot.config_problems:
         return actions  # nothing is promoted from an invalid config
     views = {name: stage_view(snapshot, name) for name in stage_order(config)}
-    actions += verification_actions(snapshot, views)
+    verifying = attach_ledger(verification_actions(snapshot, views), snapshot, views)
+    actions += verifying
+    actions += ledger_actions(snapshot, views, verifying)
     merges: list[Action] = []
     for name in views:
         promotions, stage_merges = promotion_actions(snapshot, views, name)
         actions += promotions
         merges += stage_merges
+    rollbacks, rollback_merges = auto_rollback_actions(
+        snapshot,
+        views,
+        lambda name, freight, reason: build_promotion(
+            snapshot, views, name, freight, rollback=True, reason=reason
+        ),
+    )
+    actions += rollbacks
+    merges += rollback_merges
     actions += gate_actions(snapshot, views)
     actions += label_actions(snapshot)
     return actions + merges
@@ -91,18 +105,22 @@ def base_fingerprint(snapshot: Snapshot, view: StageView) -> str:
 
 
 def candidate_freight(snapshot: Snapshot, views: Mapping[str, StageView], name: str) -> Freight | None:
-    """The freight a stage with auto_promote should run next, if any."""
+    """The freight a stage with auto_promote should run next, if any: never freight whose newest
+    verification in this stage failed (a rollback sticks; ``/promote … --reason`` is the way back)."""
     assert snapshot.config is not None
     stage = snapshot.config.stages[name]
-    if not stage.auto_promote:
+    if not stage.auto_promote or snapshot.ledger_unknown:
         return None
     if isinstance(stage.source, WarehouseSource):
-        return snapshot.warehouse_freight.get(stage.source.warehouse)
-    freight_id = verified_upstream_freight_id(name, snapshot.config, views)
-    if freight_id is None:
+        found = snapshot.warehouse_freight.get(stage.source.warehouse)
+    else:
+        freight_id = verified_upstream_freight_id(name, snapshot.config, views)
+        if freight_id is None:
+            return None
+        found = next(views[u] for u in stage.source.stages).freight
+    if found is not None and failed_last(snapshot.ledger or (), name, found.id) is not None:
         return None
-    upstream = next(views[u] for u in stage.source.stages)
-    return upstream.freight
+    return found
 
 
 def promotion_files(snapshot: Snapshot, view: StageView, freight: Freight) -> tuple[tuple[str, str], ...]:
@@ -137,7 +155,11 @@ def build_promotion(
     assert snapshot.config is not None
     view = views[name]
     rollback_labels = (LABEL_ROLLBACK,) if rollback else ()
-    gate = ROLLBACK_GATE if rollback else gate_for(freight.id, freight.label, name, snapshot.config, views)
+    gate = (
+        ROLLBACK_GATE
+        if rollback
+        else gate_for(freight.id, freight.label, name, snapshot.config, views, ledger=snapshot.ledger)
+    )
     source = snapshot.config.stages[name].source
     verified_in = list(source.stages) if isinstance(source, StagesSource) and gate.state == "success" else []
     marker = {"stage": name, "freight": freight.id, "base": base_fingerprint(snapshot, view)}
@@ -204,7 +226,9 @@ def promotion_actions(
                 )
             )
         elif stage.auto_merge:
-            gate = gate_for(candidate.id, candidate.label, name, snapshot.config, views)
+            gate = gate_for(
+                candidate.id, candidate.label, name, snapshot.config, views, ledger=snapshot.ledger
+            )
             gate = approval_gate(gate, stage.promoters, snapshot.approvals.get(existing.number))
             if gate.state == "success":
                 merges.append(MergePromotion(existing.number, name, existing.head_sha, existing.title))
@@ -253,11 +277,18 @@ def gate_actions(snapshot: Snapshot, views: Mapping[str, StageView]) -> list[Act
         if parse_marker(pr.body).get(MARKER_ROLLBACK) == "1":
             gate = ROLLBACK_GATE
         else:
-            gate = gate_for(pr.freight_id, label, pr.stage, snapshot.config, views)
+            gate = gate_for(pr.freight_id, label, pr.stage, snapshot.config, views, ledger=snapshot.ledger)
+        current = pr.statuses.get(STATUS_GATE)
+        if (
+            snapshot.ledger is None
+            and gate.state == "pending"
+            and current is not None
+            and current.state == "success"
+        ):
+            continue  # history unread (GitHub failed): a gate opened by it is not closed on a guess
         promoters = snapshot.config.stages[pr.stage].promoters
         gate = approval_gate(gate, promoters, snapshot.approvals.get(pr.number))
         description = fit_description(gate.description)
-        current = pr.statuses.get(STATUS_GATE)
         if current is not None and (current.state, current.description) == (gate.state, description):
             continue
         actions.append(SetStatus(pr.head_sha, STATUS_GATE, gate.state, description, pr.url))

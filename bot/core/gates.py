@@ -1,4 +1,9 @@
-"""Gates: whether a freight is verified in every stage upstream of a stage (pure)."""
+"""Gates: whether a freight is verified in every stage upstream of a stage (pure).
+
+Verified "at any time": an upstream stage that runs other freight now still counts when the freight
+ledger says this freight's newest verdict there was a success (Kargo's per-freight "verified in"), so a
+gate opened once does not close because upstream moved on.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.core.config import PipelineConfig, StagesSource
+from bot.core.history import Ledger, verified_in
 from bot.core.pipeline import upstream_stages
 from bot.core.stage_view import StageView
 
@@ -51,8 +57,16 @@ class Gate:
 
 
 def gate_for(
-    freight_id: str, label: str, stage: str, config: PipelineConfig, views: Mapping[str, StageView]
+    freight_id: str,
+    label: str,
+    stage: str,
+    config: PipelineConfig,
+    views: Mapping[str, StageView],
+    *,
+    ledger: Ledger | None = None,
 ) -> Gate:
+    """The gate of a promotion of ``freight_id`` into ``stage``: success when every upstream stage
+    verified it (now, or earlier by the ``ledger``), failure when one runs it and failed it."""
     source = config.stages[stage].source
     if not isinstance(source, StagesSource):
         return Gate(
@@ -63,6 +77,8 @@ def gate_for(
     for upstream in upstream_stages(config, stage):
         view = views[upstream]
         if view.freight_id != freight_id:
+            if ledger is not None and verified_in(ledger, upstream, freight_id) is not None:
+                continue  # verified there before upstream moved on
             waiting.append(f"{upstream} does not run {label} yet")
             continue
         verdict = verification(view, config)

@@ -51,6 +51,7 @@ class LedgerEntry:
     decided_at: datetime | None = None
     pushed_at: datetime | None = None
     creator: str | None = None
+    active: bool = True  # False once its newest status is ``inactive`` (superseded)
 
     @property
     def verified(self) -> bool:
@@ -98,8 +99,10 @@ def entry_from_deployment(
     freight = Freight(warehouse=str(raw.get("warehouse", "")), images=images)
     outcome: Outcome = "pending"
     decided_at: datetime | None = None
+    active = True
     for status in sorted(statuses, key=lambda s: (str(s.get("created_at", "")), int(s.get("id", 0)))):
         state = status.get("state")
+        active = state != "inactive"
         if state == "in_progress" and outcome == "pending":
             outcome = "in_progress"
         elif state in ("success", "failure", "error"):
@@ -118,6 +121,7 @@ def entry_from_deployment(
         decided_at=decided_at,
         pushed_at=_time(pushed) if isinstance(pushed, str) else None,
         creator=creator.get("login") if isinstance(creator, Mapping) else None,
+        active=active,
     )
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from bot.core.config import PipelineConfig
     from bot.core.config_review import GateRule
     from bot.core.freight import Freight
+    from bot.core.ledger import LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -118,3 +119,8 @@ class Snapshot:
     approvals: Mapping[int, PullReviews] = field(default_factory=dict)
     # Whether the default branch requires `ferry/gate` (``bot.core.config_review.GateRule``); None: not read.
     gate_rule: GateRule | None = None
+    # The freight ledger (GitHub Deployments Ferry wrote), newest first; None when not read.
+    ledger: tuple[LedgerEntry, ...] | None = None
+    # GitHub failed to answer for the ledger: auto-promotion waits rather than re-promote freight that
+    # failed (the history that says so is unknown); commit statuses are still decided.
+    ledger_unknown: bool = False

@@ -90,7 +90,7 @@ MSG_SUCCESS = "Healthy at {revision}"
 MSG_STAGE_SUCCESS = "verified: healthy at {commit}{soak}"
 MSG_OBSERVED = "{apps} {verb} {freight} at {revision} (not deployed by Ferry)"
 MSG_NOT_FERRY = "not deployed by Ferry: {what}"
-MSG_SOAKING = "soaking: healthy since {since}, verified at {until}"
+MSG_SOAKING = "healthy since {since} UTC; soaking until {until} UTC ({soak})"
 MSG_TIMED_OUT = "timed out after {timeout} waiting for {what}"
 MSG_NO_APPS = "nothing to verify: no Argo CD application"
 MSG_NO_RESOURCE_DETAIL = "no resource reported unhealthy"
@@ -113,6 +113,12 @@ def short(revision: str | None) -> str:
 
 def clock_time(moment: datetime) -> str:
     return _utc(moment).strftime("%H:%M:%S")
+
+
+def _minute(moment: datetime) -> str:
+    """``14:02`` (``14:02:30`` when the seconds matter): how the soak's window is written for people."""
+    moment = _utc(moment)
+    return moment.strftime("%H:%M" if moment.second == 0 else "%H:%M:%S")
 
 
 def format_duration(span: timedelta) -> str:
@@ -259,7 +265,10 @@ def stage_verdict(
     if soak > timedelta(0) and since is not None:
         until = since + soak
         if _utc(now) < until:
-            return Verdict("pending", MSG_SOAKING.format(since=clock_time(since), until=clock_time(until)))
+            soaking = MSG_SOAKING.format(
+                since=_minute(since), until=_minute(until), soak=format_duration(soak)
+            )
+            return Verdict("pending", soaking)
     soaked = f" for {format_duration(soak)}" if soak > timedelta(0) else ""
     return Verdict("success", fit(MSG_STAGE_SUCCESS.format(commit=commit, soak=soaked)))
 

@@ -4,8 +4,8 @@ A mixin of ``RepoGitHub``.
 Deployments list newest first and filter by ``environment``, ``sha``, ``ref`` and ``task``
 (docs.github.com/en/rest/deployments/deployments#list-deployments); a deployment's statuses list newest
 first (docs.github.com/en/rest/deployments/statuses#list-deployment-statuses). Both are read to their end
-by their ``Link`` headers. An entry whose verdict is in (``verified``/``failed``) no longer changes its
-outcome (GitHub only adds ``inactive`` after it), so it is kept in a bounded per-process cache and its
+by their ``Link`` headers. An entry whose verdict is in (``verified``/``failed``) and that is ``inactive`` no
+longer changes (GitHub adds nothing after it), so it is kept in a bounded per-process cache and its
 statuses are not read again; the cache is derived from GitHub and a restart only empties it.
 """
 
@@ -15,18 +15,13 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from bot.core.ledger import LEDGER_TASKS, LedgerEntry, entry_from_deployment
+from bot.core.actions import RecordDeployment
+from bot.core.ledger import LEDGER_TASKS, LedgerEntry, deployment_payload, entry_from_deployment
 from bot.github.client import call
 from bot.github.comments import PER_PAGE, RepoComments
 
 DECIDED_CACHE_SIZE = 10_000
 _NEXT_PAGE_RE = re.compile(r'<[^<>]*[?&]page=(\d+)[^<>]*>;\s*rel="next"')
-_decided: OrderedDict[tuple[str, str, int], LedgerEntry] = OrderedDict()
-
-
-def forget_decided() -> None:
-    """Empty the cache of decided entries (tests: every stand-in numbers its deployments alike)."""
-    _decided.clear()
 
 
 class RepoDeployments(RepoComments):
@@ -50,22 +45,107 @@ class RepoDeployments(RepoComments):
         entries.sort(key=lambda e: (e.created_at, e.deployment_id), reverse=True)
         return entries
 
+    async def record_deployment(self, action: RecordDeployment) -> bool:
+        """Write one ledger record; returns whether anything was written.
+
+        Look before create: the newest deployment of ``action.sha`` to the environment with the task
+        (any of Ferry's tasks for ``inactive``) is reused; one is created only when there is none, and
+        never for ``inactive``. Its status is added only when its newest status is another state.
+        The deployment is created with ``auto_merge: false`` (Ferry deploys a commit, never merges into
+        it), ``required_contexts: []`` (the commit status decides, not GitHub's check) and
+        ``transient_environment: false``
+        (docs.github.com/en/rest/deployments/deployments#create-a-deployment).
+        Errors: ``GitHubError`` (temporary for 5xx, timeouts and rate limits).
+        """
+        deployment = await self._find_deployment(action.stage, action.sha, action.task or None)
+        if deployment is None:
+            if action.state == "inactive":
+                return False
+            deployment = await self._create_deployment(action)
+            if action.state != "in_progress":  # its verification began before: the history says so
+                await self._post_status(int(deployment["id"]), action, "in_progress", "Verifying")
+        number = int(deployment["id"])
+        newest = await call(
+            f"reading the newest status of deployment {number}",
+            self.client.arequest(
+                "GET",
+                f"/repos/{self.owner}/{self.name}/deployments/{number}/statuses",
+                params={"per_page": 1},
+            ),
+        )
+        states = [s.get("state") for s in newest.json()]
+        if states and states[0] == action.state:
+            return False
+        await self._post_status(number, action, action.state, action.description)
+        return True
+
+    async def _post_status(self, number: int, action: RecordDeployment, state: str, description: str) -> None:
+        body: dict[str, Any] = {"state": state, "description": description}
+        if action.url and state != "inactive":
+            body |= {"environment_url": action.url, "log_url": action.url}
+        await call(
+            f"recording {state} on deployment {number} ({action.stage})",
+            self.client.arequest(
+                "POST", f"/repos/{self.owner}/{self.name}/deployments/{number}/statuses", json=body
+            ),
+        )
+
+    async def _find_deployment(self, environment: str, sha: str, task: str | None) -> dict[str, Any] | None:
+        params: dict[str, Any] = {"environment": environment, "sha": sha}
+        if task is not None:
+            params["task"] = task
+        found = await self._raw_pages(
+            f"looking for deployments of {sha[:7]} to {environment}", "deployments", params
+        )
+        mine = [d for d in found if d.get("task") in LEDGER_TASKS and d.get("sha") == sha]
+        return max(mine, key=lambda d: int(d["id"])) if mine else None
+
+    async def _create_deployment(self, action: RecordDeployment) -> dict[str, Any]:
+        body = {
+            "ref": action.sha,
+            "task": action.task,
+            "environment": action.stage,
+            "payload": deployment_payload(action.freight, pushed_at=action.pushed_at),
+            "description": f"{action.freight.label} ({action.freight.id})"[:140],
+            "auto_merge": False,
+            "required_contexts": [],
+            "transient_environment": False,
+            "production_environment": action.production,
+        }
+        response = await call(
+            f"recording {action.task} of {action.sha[:7]} in {action.stage}",
+            self.client.arequest("POST", f"/repos/{self.owner}/{self.name}/deployments", json=body),
+        )
+        created: dict[str, Any] = response.json()
+        return created
+
+    def _decided_cache(self) -> OrderedDict[tuple[str, int], LedgerEntry]:
+        """This client's cache of decided entries: one per GitHub a client talks to, since deployment
+        ids are unique only within one GitHub (a second GitHub, or the sandbox's next world, reuses them)."""
+        cache: OrderedDict[tuple[str, int], LedgerEntry] | None = getattr(self, "_ledger_decided", None)
+        if cache is None:
+            cache = OrderedDict()
+            self._ledger_decided = cache
+        return cache
+
     async def _entry(self, deployment: dict[str, Any]) -> LedgerEntry | None:
-        key = (str(self.client.config.base_url), self.full_name, int(deployment["id"]))
-        cached = _decided.get(key)
+        key = (self.full_name, int(deployment["id"]))
+        decided = self._decided_cache()
+        cached = decided.get(key)
         if cached is not None:
-            _decided.move_to_end(key)
+            decided.move_to_end(key)
             return cached
         statuses = await self._raw_pages(
-            f"listing the statuses of deployment {key[2]} of {self.full_name}",
-            f"deployments/{key[2]}/statuses",
+            f"listing the statuses of deployment {key[1]} of {self.full_name}",
+            f"deployments/{key[1]}/statuses",
             {},
         )
         entry = entry_from_deployment(deployment, statuses)
-        if entry is not None and entry.outcome in ("verified", "failed"):
-            _decided[key] = entry
-            while len(_decided) > DECIDED_CACHE_SIZE:
-                _decided.popitem(last=False)
+        # A decided entry changes no more once ``inactive`` (an active one may still be superseded).
+        if entry is not None and entry.outcome in ("verified", "failed") and not entry.active:
+            decided[key] = entry
+            while len(decided) > DECIDED_CACHE_SIZE:
+                decided.popitem(last=False)
         return entry
 
     async def _raw_pages(self, doing: str, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from bot.core.gates import health_context
 from bot.core.images import parse_image
 from bot.core.pipeline import stage_order
 from bot.core.stage_view import stage_view
+from bot.errors import ExternalError
 from bot.sandbox.chaos_invariants import missed
 from bot.sandbox.keep import write_env_file
 from bot.sandbox.scenarios import SCENARIOS
@@ -103,6 +104,7 @@ async def summarise(
         "sync_requests": sync_request_counts(world),
         "events": world.timeline.as_json(),
         "invariants": checked,
+        "ledger": await _ledger(world),
     }
     if snapshot is not None and snapshot.config is not None:
         # After counting requests: a ledger not read since the last verdict costs a few more.
@@ -141,3 +143,25 @@ def sync_request_counts(world: World) -> dict[str, int]:
         asked = event.detail.split(": ", 1)[-1].split(" ", 1)[0]
         counts[asked] = counts.get(asked, 0) + 1
     return counts
+
+
+async def _ledger(world: World) -> dict[str, list[dict[str, Any]]]:
+    """Per stage, the freight ledger (GitHub Deployments Ferry wrote) newest first, as ``--json`` shows it."""
+    assert world.runtime is not None
+    try:
+        entries = await world.runtime.reconciler.repo_client(FULL_NAME).read_ledger()
+    except ExternalError:
+        return {}
+    ledger: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        ledger.setdefault(entry.stage, []).append(
+            {
+                "task": entry.task,
+                "sha": entry.sha[:7],
+                "freight": entry.freight.id,
+                "tags": sorted({image.tag for image in entry.freight.images}),
+                "outcome": entry.outcome,
+                "active": entry.active,
+            }
+        )
+    return ledger

@@ -12,7 +12,13 @@ from typing import Any
 
 from bot import events
 from bot.core.gates import health_context
-from bot.sandbox import scenario_approvals, scenario_busy_main, scenario_chaos, scenario_commands
+from bot.sandbox import (
+    scenario_approvals,
+    scenario_busy_main,
+    scenario_chaos,
+    scenario_commands,
+    scenario_rollback,
+)
 from bot.sandbox.example import quick_pipeline
 from bot.sandbox.world import World
 
@@ -127,6 +133,13 @@ SCENARIOS = {
             "a broken release fails verification in dev; staging and prod keep their freight",
             degraded,
             _degraded_edit,
+        ),
+        Scenario(
+            "rollback",
+            "a broken release fails in dev, which rolls itself back to the last verified freight and stays"
+            " there; a fixed release then flows dev → staging → prod",
+            scenario_rollback.rollback,
+            scenario_rollback.rollback_edit,
         ),
         Scenario(
             "busy-main",
