@@ -165,7 +165,9 @@ def build_runtime(
         on_pass=on_pass,
         on_action=on_action,
     )
-    commands = CommandRunner.for_reconciler(reconciler, max_age=settings.command_max_age)
+    commands = CommandRunner.for_reconciler(
+        reconciler, max_age=settings.command_max_age, claim_timeout=settings.command_claim_timeout
+    )
     sweep = CommandSweep(
         commands, reconciler.repo_client, lookback=settings.command_lookback, clock=reconciler.clock
     )
