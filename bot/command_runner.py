@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot import events
 from bot.command_replies import EXPIRED, Claim, Comment, expired, reply_marker
-from bot.command_views import promote_freight, render_status
+from bot.command_views import Declined, promote_freight, render_status
 from bot.commands import (
     SPECS,
     Asker,
@@ -49,7 +49,7 @@ from bot.commands import (
 )
 from bot.core.actions import OpenPromotion
 from bot.core.config import PipelineConfig
-from bot.core.decide import build_promotion
+from bot.core.decide import build_promotion, decide
 from bot.core.durations import format_duration
 from bot.core.freight import Freight
 from bot.core.gates import health_context
@@ -152,6 +152,7 @@ class CommandGitHub(Protocol):
         ...
 
     async def pull_for_branch(self, branch: str) -> tuple[int, str] | None: ...
+    async def refused_promotion(self, branch: str) -> tuple[int, str] | None: ...
     async def open_promotion(self, action: OpenPromotion) -> tuple[int, str]: ...
     async def merged_promotions(self) -> list[MergedPromotion]: ...
     async def statuses(self, sha: str) -> dict[str, CommitStatus]: ...
@@ -317,7 +318,7 @@ class CommandRunner:
         if config is None or snapshot.config_problems:
             return self._refuse(event, parsed, INVALID_CONFIG.format(branch=snapshot.default_branch))
         if parsed.name == "status":
-            return Outcome("answered", render_status(snapshot))
+            return Outcome("answered", render_status(snapshot, await declined_promotions(gh, snapshot)))
         stages = stage_order(config)
         if parsed.stage not in config.stages:
             return self._refuse(event, parsed, unknown_stage(parsed.stage, stages))
@@ -422,6 +423,18 @@ class CommandRunner:
             return False  # opened since the snapshot: Ferry's own, moments old
         trailers = parse_trailers(await gh.commit_message(pull.head_sha))
         return (trailers.stage, trailers.freight_id) != (stage, freight.id)
+
+
+async def declined_promotions(gh: CommandGitHub, snapshot: Snapshot) -> list[Declined]:
+    """The promotions a pass would open now whose pull request a person closed unmerged (what ``/status``
+    lists, with how to ask again): the refusal is read from GitHub, as the pass reads it."""
+    found: list[Declined] = []
+    for action in decide(snapshot):
+        if isinstance(action, OpenPromotion) and action.rebuild_pr is None:
+            refused = await gh.refused_promotion(action.branch)
+            if refused is not None:
+                found.append(Declined(action.stage, action.freight, *refused))
+    return found
 
 
 def _fill(template: str, stage: str, freight: Freight) -> str:

@@ -8,6 +8,7 @@ The grammar and permission rules are ``bot.commands``; the I/O is ``bot.command_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.commands import Selector, pick, unique
@@ -123,8 +124,26 @@ def _images(view: StageView) -> str:
     return ", ".join(f"{image.rsplit('/', 1)[-1]} `{tag}`" for image, tag in sorted(view.tags.items())) or "—"
 
 
-def render_status(snapshot: Snapshot) -> str:
-    """Every stage as a table row, then the pipeline as a Mermaid diagram coloured by verdict."""
+@dataclass(frozen=True)
+class Declined:
+    """A promotion Ferry would open but does not: a person closed its pull request unmerged."""
+
+    stage: str
+    freight: Freight
+    number: int
+    url: str
+
+
+DECLINED_TITLE = "**Declined** (closed unmerged by a person; Ferry does not open them again):"
+DECLINED_LINE = (
+    "- **{stage}**: [#{number}]({url}) {label} (`{id}`); comment `/promote {stage}` to ask for the newest "
+    "freight that may go there, or `/promote {stage} {id}` for this one"
+)
+
+
+def render_status(snapshot: Snapshot, declined: Sequence[Declined] = ()) -> str:
+    """Every stage as a table row, the promotions people declined and how to ask again, then the pipeline
+    as a Mermaid diagram coloured by verdict."""
     config = snapshot.config
     assert config is not None
     rows = [STATUS_HEADER, "| --- " * 6 + "|"]
@@ -162,4 +181,11 @@ def render_status(snapshot: Snapshot) -> str:
     title = STATUS_TITLE.format(
         repo=snapshot.repo, branch=snapshot.default_branch, head=snapshot.head_sha[:7]
     )
-    return "\n".join([title, "", *rows, "", *([*drifts, ""] if drifts else []), *diagram])
+    refused = [
+        DECLINED_LINE.format(
+            stage=d.stage, number=d.number, url=d.url, label=d.freight.label, id=d.freight.id
+        )
+        for d in declined
+    ]
+    notes = [*([*drifts, ""] if drifts else []), *([DECLINED_TITLE, *refused, ""] if refused else [])]
+    return "\n".join([title, "", *rows, "", *notes, *diagram])

@@ -156,6 +156,9 @@ class FakeGitHub:
     async def pull_for_branch(self, branch: str) -> tuple[int, str] | None:
         return self.open_branches.get(branch)
 
+    async def refused_promotion(self, branch: str) -> tuple[int, str] | None:
+        return None
+
     async def open_promotion(self, action: OpenPromotion) -> tuple[int, str]:
         number = 40 + len(self.opened)
         self.opened.append(action)
