@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import datetime
 import logging
 import sys
 import time
@@ -277,7 +278,12 @@ async def replicas(
 ) -> Run:
     owner = shard_of(FULL_NAME, count_) if sharded else 0
     shards = [f"{i}/{count_}" if sharded else "0/1" for i in range(count_)]
-    world = Tuned(shard=shards[(owner + 1) % count_] if sharded else "0/1")  # the world's own: a non-owner
+    # The world's own Ferry is a non-owner when sharded. Idle passes every 3 s, not the sandbox's 1 s: with
+    # every replica and stand-in in this one process, a pass takes about a second, and at 1 s the world's
+    # Ferry would never be idle for the settle that follows recovery.
+    world = Tuned(
+        shard=shards[(owner + 1) % count_] if sharded else "0/1", poll_idle=datetime.timedelta(seconds=3)
+    )
     ports = [free_port() for _ in range(count_ - 1)]
     mirror = Mirror([f"http://127.0.0.1:{p}{WEBHOOK_PATH}" for p in [world.ferry_port, *ports]])
     world.github.set_delivery(replicas=[mirror.url])
