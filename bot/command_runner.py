@@ -8,14 +8,11 @@ permission rules are pure, in ``bot.commands`` (which comments count as answers:
 choosing a freight and the ``/status`` page, in ``bot.command_views``; finding the comments to answer,
 ``bot.command_sweep``.
 
-One answer, however many replicas see the command: the first step is the 👀 reaction, and GitHub answers
-201 only to the request that made it (200 when the App already reacted: ``RepoComments.claim_comment``).
-All replicas react as the same bot account, so that is an atomic claim: only its winner answers. A claim
-with no reply after ``claim_timeout`` (its replica died, or cannot reach GitHub) is taken over: the stale
-reaction is deleted by its id and made again, and again only a 201 wins. Answering twice is harmless
-anyway: the reply carries ``<!-- ferry:reply-to:<comment-id> -->`` and the App's own comments in the thread
-(every page) are looked for before any work and again right before the reply, and the promotion branch name
-is deterministic, so an earlier PR is found.
+One answer, however many replicas see the command: the first step is the 👀 reaction, an atomic claim
+that only one replica wins (``bot.command_claims``). Answering twice is harmless anyway: the reply
+carries ``<!-- ferry:reply-to:<comment-id> -->`` and the App's own comments in the thread (every page)
+are looked for before any work and again right before the reply, and the promotion branch name is
+deterministic, so an earlier PR is found.
 """
 
 from __future__ import annotations
@@ -28,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot import events
-from bot.command_replies import EXPIRED, Claim, Comment, expired, reply_marker
+from bot.command_claims import DEFAULT_CLAIM_TIMEOUT, ClaimGitHub, CommandClaims
+from bot.command_replies import EXPIRED, Comment, expired, reply_marker
 from bot.command_views import Declined, promote_freight, render_status
 from bot.commands import (
     SPECS,
@@ -64,7 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ferry.commands")
 
-EYES, ROCKET, CONFUSED = "eyes", "rocket", "confused"
+ROCKET, CONFUSED = "rocket", "confused"
 DEFAULT_MAX_AGE = timedelta(hours=1)  # FERRY_COMMAND_MAX_AGE
 ROLLBACK_HISTORY = 20  # merged promotions of a stage read back, newest first
 
@@ -82,8 +80,6 @@ RESTORED = (
 ALREADY_OPEN = "@{login} {url} already moves `{stage}` to {label} (freight `{id}`)."
 REQUESTED_BY = "@{login} in {url}"
 REASON_LINE = "Requested by @{login} in {url}"
-
-DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=2)  # FERRY_COMMAND_CLAIM_TIMEOUT
 
 Verdict = Literal["ignored", "duplicate", "claimed", "answered", "accepted", "refused"]
 
@@ -129,7 +125,7 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-class CommandGitHub(Protocol):
+class CommandGitHub(ClaimGitHub, Protocol):
     """What the runner asks of one repository (``bot.github.repo.RepoGitHub``)."""
 
     async def permission(self, login: str) -> str: ...
@@ -137,13 +133,6 @@ class CommandGitHub(Protocol):
     async def react_to_comment(
         self, kind: Literal["issue", "commit"], comment_id: int, content: str
     ) -> None: ...
-    async def claim_comment(
-        self, kind: Literal["issue", "commit"], comment_id: int, content: str
-    ) -> Claim: ...
-    async def drop_reaction(
-        self, kind: Literal["issue", "commit"], comment_id: int, reaction_id: int
-    ) -> None: ...
-    async def has_reply(self, comment: Comment) -> bool: ...
     async def comment_once(self, number: int, body: str, *, marker: str) -> bool: ...
     async def commit_comment_once(self, sha: str, body: str, *, marker: str) -> bool: ...
     async def pull_head_repo(self, number: int) -> str | None:
@@ -194,12 +183,9 @@ class CommandRunner:
         self.emit = emit
         self.trigger = trigger
         self.max_age = max_age
-        self.claim_timeout = claim_timeout
         self.clock = clock
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
-        # comment -> the id of the 👀 reaction this process won it with (a cache: lost on restart, when
-        # the claim is taken over once it is ``claim_timeout`` old)
-        self._claims: dict[tuple[str, str, int], int] = {}
+        self.claims = CommandClaims(claim_timeout, clock)
 
     @classmethod
     def for_reconciler(
@@ -234,39 +220,16 @@ class CommandRunner:
             if not lock.locked():
                 self._locks.pop(key, None)
 
-    async def _claim(self, event: Comment, gh: CommandGitHub) -> Outcome | None:
-        """Win the command for this process (None), or the outcome of leaving it to the replica that has."""
-        key = (event.repo, event.kind, event.comment_id)
-        claim = await gh.claim_comment(event.kind, event.comment_id, EYES)
-        if claim.new or self._claims.get(key) == claim.reaction_id:
-            self._claims[key] = claim.reaction_id
-            return None
-        if await gh.has_reply(event):
-            return Outcome("duplicate")
-        age = (self.clock() - claim.created_at) if claim.created_at is not None else self.claim_timeout
-        if age < self.claim_timeout:
-            return Outcome("claimed", retry_in=(self.claim_timeout - age).total_seconds())
-        # Claimed long ago and still unanswered: its replica is gone. Deleting that reaction by its id never
-        # removes a newer one, so of the replicas taking over at once, again exactly one gets 201.
-        await gh.drop_reaction(event.kind, event.comment_id, claim.reaction_id)
-        again = await gh.claim_comment(event.kind, event.comment_id, EYES)
-        if not again.new:
-            return Outcome("claimed", retry_in=self.claim_timeout.total_seconds())
-        log.info(
-            "taking over a command claimed and left unanswered",
-            extra={"repo": event.repo, "comment": event.comment_id, "claimed_for": age.total_seconds()},
-        )
-        self._claims[key] = again.reaction_id
-        return None
-
     async def _handle(self, event: Comment, parsed: Command | CommandError) -> Outcome:
         gh = self.client(event.repo)
-        elsewhere = await self._claim(event, gh)
-        if elsewhere is not None:
-            return elsewhere
+        won = await self.claims.win(event, gh)
+        if won == "answered":
+            return Outcome("duplicate")
+        if not isinstance(won, str):
+            return Outcome("claimed", retry_in=won)  # another replica's to answer, for now
         marker = reply_marker(event.comment_id)
         if await gh.has_reply(event):
-            self._claims.pop((event.repo, event.kind, event.comment_id), None)
+            self.claims.done(event)
             return Outcome("duplicate")
         try:
             outcome = await self._answer(event, parsed, gh)
@@ -282,7 +245,7 @@ class CommandRunner:
             await gh.comment_once(event.issue_number, outcome.reply, marker=marker)
         elif event.commit_sha:
             await gh.commit_comment_once(event.commit_sha, outcome.reply, marker=marker)
-        self._claims.pop((event.repo, event.kind, event.comment_id), None)
+        self.claims.done(event)
         kind = events.COMMAND_REFUSED if outcome.verdict == "refused" else events.COMMAND_ACCEPTED
         text = parsed.text if isinstance(parsed, Command) else f"/{parsed.name}"
         summary = outcome.summary or outcome.verdict
