@@ -9,11 +9,13 @@ and ``/help``; replica faults also ask ``/promote staging`` once dev is verified
 commands posted / answered (exactly one App reply each), duplicate promotion PRs (same branch opened
 twice), duplicate App comments (same body twice), duplicate Argo CD syncs (same app and promotion id
 twice), force-pushes (pushes that rewrote a branch's history, from GitHub's push events; none is needed
-here), writes to GitHub by replicas that do not own the repository, and the seconds from the end of the
-fault (its injection, for a fault that lasts) until every command is answered and dev has a verdict.
-Targets: every command answered, 0 duplicates, 0 force-pushes where several replicas act (one replica
-re-pushing its own branch after a refused write shows as "own"), 0 non-owner writes; the exit status is 1
-when one is missed.
+here), writes to GitHub by replicas that do not own the repository, the seconds from the end of the
+fault (its injection, for a fault that lasts) until every command is answered and dev has a verdict, and
+per service (GitHub, Argo CD, registry) the longest single call any Ferry made and its deadline, as
+``bot.call_deadlines`` timed them at the call. Targets: every command answered, 0 duplicates, 0
+force-pushes where several replicas act (one replica re-pushing its own branch after a refused write shows
+as "own"), 0 non-owner writes, no call longer than its deadline (plus ``LATE``, what a busy event loop
+may add to the cut); the exit status is 1 when one is missed.
 
     .venv/bin/python bench/faults.py [--only SUBSTRING] [--within 120]
 """
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import datetime
 import logging
 import sys
 import time
@@ -34,6 +37,7 @@ from typing import Any
 import httpx
 
 from bot.argocd import PROMOTION_INFO_KEY
+from bot.call_deadlines import ARGOCD, CALLS, GITHUB, REGISTRY
 from bot.core.gates import health_context
 from bot.reconciler import shard_of
 from bot.runtime import Runtime
@@ -52,6 +56,8 @@ PULLS = "/repos/{owner}/{repo}/pulls"
 ISSUE_COMMENTS = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
 REACTIONS = "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
 DEV_HEALTH = health_context("dev")
+LATE = 0.5  # seconds past its deadline a cut call may end on a busy event loop
+SERVICES = {GITHUB: "GitHub", ARGOCD: "Argo CD", REGISTRY: "registry"}
 
 
 def pipeline(timeout: str) -> Callable[[dict[str, Any]], None]:
@@ -131,7 +137,12 @@ class Row:
     non_owner_writes: int | None = None
     replicas: int = 1
     recover: float | None = None
+    longest: dict[str, tuple[float, float]] = field(default_factory=dict)  # service -> (longest, deadline)
     error: str = ""
+
+    @property
+    def overran(self) -> list[str]:
+        return [s for s, (took, deadline) in self.longest.items() if took > deadline + LATE]
 
     @property
     def met(self) -> bool:
@@ -139,13 +150,21 @@ class Row:
         foreign_pushes = self.force_pushes if self.replicas > 1 else 0
         duplicates = self.dup_prs + self.dup_comments + self.dup_syncs + foreign_pushes
         return (
-            not self.error and self.answered == self.posted and duplicates == 0 and not self.non_owner_writes
+            not self.error
+            and self.answered == self.posted
+            and duplicates == 0
+            and not self.non_owner_writes
+            and not self.overran
         )
 
     def cells(self) -> list[str]:
         recover = "-" if self.recover is None else f"{self.recover:.1f}"
         owners = "-" if self.non_owner_writes is None else str(self.non_owner_writes)
         met = "yes" if self.met else "NO" + (f" ({self.error})" if self.error else "")
+        calls = ", ".join(
+            f"{SERVICES[s]} {took:.1f}/{deadline:g}"
+            for s, (took, deadline) in sorted(self.longest.items(), key=lambda i: list(SERVICES).index(i[0]))
+        )
         return [
             self.fault,
             f"{self.posted}/{self.answered}",
@@ -153,6 +172,7 @@ class Row:
             f"{self.force_pushes}{' (own)' if self.force_pushes and self.replicas == 1 else ''}",
             owners,
             recover,
+            calls or "-",
             met,
         ]
 
@@ -258,7 +278,12 @@ async def replicas(
 ) -> Run:
     owner = shard_of(FULL_NAME, count_) if sharded else 0
     shards = [f"{i}/{count_}" if sharded else "0/1" for i in range(count_)]
-    world = Tuned(shard=shards[(owner + 1) % count_] if sharded else "0/1")  # the world's own: a non-owner
+    # The world's own Ferry is a non-owner when sharded. Idle passes every 3 s, not the sandbox's 1 s: with
+    # every replica and stand-in in this one process, a pass takes about a second, and at 1 s the world's
+    # Ferry would never be idle for the settle that follows recovery.
+    world = Tuned(
+        shard=shards[(owner + 1) % count_] if sharded else "0/1", poll_idle=datetime.timedelta(seconds=3)
+    )
     ports = [free_port() for _ in range(count_ - 1)]
     mirror = Mirror([f"http://127.0.0.1:{p}{WEBHOOK_PATH}" for p in [world.ferry_port, *ports]])
     world.github.set_delivery(replicas=[mirror.url])
@@ -317,6 +342,7 @@ def faults(within: float) -> dict[str, Callable[[Callable[[Run], Awaitable[None]
 
 async def measure(name: str, scenario: Any, within: float) -> Row:
     row = Row(name)
+    CALLS.reset()  # every Ferry of this fault runs in this process
 
     async def finish(run: Run) -> None:
         try:
@@ -327,6 +353,7 @@ async def measure(name: str, scenario: Any, within: float) -> Row:
         except TimeoutError as exc:
             row.error = str(exc)
         count(run, row)
+        row.longest = {s: (took, CALLS.deadline[s]) for s, took in CALLS.longest.items()}
 
     try:
         await scenario(finish)
@@ -345,6 +372,7 @@ def table(rows: list[Row]) -> str:
         "force-pushes",
         "non-owner writes",
         "recover s",
+        "longest call / deadline s",
         "target met",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -49,6 +49,7 @@ from bot.argocd_answers import (
     error_text,
 )
 from bot.argocd_state import app_state_from_application, blocking_window, pod_problems, target_revisions
+from bot.call_deadlines import ARGOCD, bounded
 from bot.core.argo_app import INFO_KEY, AppState
 from bot.core.backoff import retry_delay
 from bot.errors import ArgoCDError
@@ -369,7 +370,7 @@ class ArgoCDClient:
                 self.requests_made += 1
                 # The deadline covers the whole exchange, body included: httpx's timeouts bound
                 # each read, so a server trickling bytes would otherwise hold the pass for good.
-                async with asyncio.timeout(timeout):
+                async with bounded(ARGOCD, timeout):
                     response = await client.request(method, path, params=params, json=json)
             except (httpx.TimeoutException, TimeoutError):
                 error = ArgoCDError(

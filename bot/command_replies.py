@@ -67,6 +67,15 @@ class Comment:
         return self.kind, self.comment_id
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A reaction Ferry asked for: ``new`` when this request made it (201), else it was there (200)."""
+
+    new: bool
+    reaction_id: int
+    created_at: datetime | None
+
+
 def reply_marker(comment_id: int) -> str:
     return REPLY_MARKER.format(comment_id=comment_id)
 

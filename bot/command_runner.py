@@ -8,9 +8,11 @@ permission rules are pure, in ``bot.commands`` (which comments count as answers:
 choosing a freight and the ``/status`` page, in ``bot.command_views``; finding the comments to answer,
 ``bot.command_sweep``.
 
-Answering twice is harmless: the reply carries ``<!-- ferry:reply-to:<comment-id> -->`` and the App's own
-comments in the thread (every page) are looked for before any work and again right before the reply, and
-the promotion branch name is deterministic, so an earlier PR is found.
+One answer, however many replicas see the command: the first step is the 👀 reaction, an atomic claim
+that only one replica wins (``bot.command_claims``). Answering twice is harmless anyway: the reply
+carries ``<!-- ferry:reply-to:<comment-id> -->`` and the App's own comments in the thread (every page)
+are looked for before any work and again right before the reply, and the promotion branch name is
+deterministic, so an earlier PR is found.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot import events
 from bot.command_approve import answer_approve
+from bot.command_claims import DEFAULT_CLAIM_TIMEOUT, ClaimGitHub, CommandClaims
 from bot.command_replies import EXPIRED, Comment, expired, reply_marker
-from bot.command_views import promote_freight, render_status
+from bot.command_views import Declined, promote_freight, render_status
 from bot.commands import (
     SPECS,
     Asker,
@@ -45,7 +48,7 @@ from bot.commands import (
 )
 from bot.core.actions import OpenPromotion
 from bot.core.config import PipelineConfig
-from bot.core.decide import build_promotion
+from bot.core.decide import build_promotion, decide
 from bot.core.dora import RepoFigures
 from bot.core.durations import format_duration
 from bot.core.freight import Freight
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ferry.commands")
 
-EYES, ROCKET, CONFUSED = "eyes", "rocket", "confused"
+ROCKET, CONFUSED = "rocket", "confused"
 DEFAULT_MAX_AGE = timedelta(hours=1)  # FERRY_COMMAND_MAX_AGE
 ROLLBACK_HISTORY = 20  # merged promotions of a stage read back, newest first
 LOOKS = 3  # a /promote or /rollback whose base moved is decided again, this many times in one pass at most
@@ -86,7 +89,7 @@ ALREADY_OPEN = "@{login} {url} already moves `{stage}` to {label} (freight `{id}
 REQUESTED_BY = "@{login} in {url}"
 REASON_LINE = "Requested by @{login} in {url}"
 
-Verdict = Literal["ignored", "duplicate", "answered", "accepted", "refused"]
+Verdict = Literal["ignored", "duplicate", "claimed", "answered", "accepted", "refused"]
 
 
 def comment_event(event: str, payload: Mapping[str, Any]) -> Comment | None:
@@ -130,7 +133,7 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-class CommandGitHub(Protocol):
+class CommandGitHub(ClaimGitHub, Protocol):
     """What the runner asks of one repository (``bot.github.repo.RepoGitHub``)."""
 
     async def permission(self, login: str) -> str: ...
@@ -138,7 +141,6 @@ class CommandGitHub(Protocol):
     async def react_to_comment(
         self, kind: Literal["issue", "commit"], comment_id: int, content: str
     ) -> None: ...
-    async def has_reply(self, comment: Comment) -> bool: ...
     async def comment_once(self, number: int, body: str, *, marker: str) -> bool: ...
     async def commit_comment_once(self, sha: str, body: str, *, marker: str) -> bool: ...
     async def pull_head_repo(self, number: int) -> str | None:
@@ -147,6 +149,7 @@ class CommandGitHub(Protocol):
         ...
 
     async def pull_for_branch(self, branch: str) -> tuple[int, str] | None: ...
+    async def refused_promotion(self, branch: str) -> tuple[int, str] | None: ...
     async def open_promotion(self, action: OpenPromotion) -> tuple[int, str]: ...
     async def merged_promotions(self) -> list[MergedPromotion]: ...
     async def head(self, branch: str) -> str: ...
@@ -161,6 +164,7 @@ class Outcome:
     stage: str = ""
     pull: str = ""  # the pull request opened (or found) for the command
     summary: str = ""  # one line for the timeline event
+    retry_in: float = 0.0  # "claimed": seconds until the claim may be taken over
 
 
 class CommandRunner:
@@ -168,7 +172,8 @@ class CommandRunner:
     nobody answered yet, inside the repository's reconcile pass (one writer per repository).
 
     ``max_age`` bounds how late a ``/promote`` or ``/rollback`` may run (older ones are answered as
-    expired); ``clock`` is the time now (UTC).
+    expired); ``claim_timeout`` how long another replica's claim on a command stands without a reply;
+    ``clock`` is the time now (UTC).
     """
 
     def __init__(
@@ -179,6 +184,7 @@ class CommandRunner:
         emit: events.EventSink = events.discard,
         trigger: Callable[[str], None] = lambda repo: None,
         max_age: timedelta = DEFAULT_MAX_AGE,
+        claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         delivery: Callable[[str, Sequence[str]], Awaitable[RepoFigures | None]] | None = None,
         undeployable: Callable[[Freight], Awaitable[str | None]] | None = None,
@@ -192,6 +198,7 @@ class CommandRunner:
         self.max_age = max_age
         self.clock = clock
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+        self.claims = CommandClaims(claim_timeout, clock)
 
     @classmethod
     def for_reconciler(
@@ -200,6 +207,7 @@ class CommandRunner:
         *,
         max_age: timedelta = DEFAULT_MAX_AGE,
         undeployable: Callable[[Freight], Awaitable[str | None]] | None = None,
+        claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT,
     ) -> CommandRunner:
         return cls(
             undeployable=undeployable,
@@ -208,6 +216,7 @@ class CommandRunner:
             emit=reconciler.emit,
             trigger=reconciler.trigger,
             max_age=max_age,
+            claim_timeout=claim_timeout,
             clock=reconciler.clock,
             delivery=reconciler.delivery.refresh,
         )
@@ -229,9 +238,14 @@ class CommandRunner:
 
     async def _handle(self, event: Comment, parsed: Command | CommandError) -> Outcome:
         gh = self.client(event.repo)
-        await gh.react_to_comment(event.kind, event.comment_id, EYES)
+        won = await self.claims.win(event, gh)
+        if won == "answered":
+            return Outcome("duplicate")
+        if not isinstance(won, str):
+            return Outcome("claimed", retry_in=won)  # another replica's to answer, for now
         marker = reply_marker(event.comment_id)
         if await gh.has_reply(event):
+            self.claims.done(event)
             return Outcome("duplicate")
         try:
             outcome = await self._answer(event, parsed, gh)
@@ -247,6 +261,7 @@ class CommandRunner:
             await gh.comment_once(event.issue_number, outcome.reply, marker=marker)
         elif event.commit_sha:
             await gh.commit_comment_once(event.commit_sha, outcome.reply, marker=marker)
+        self.claims.done(event)
         kind = events.COMMAND_REFUSED if outcome.verdict == "refused" else events.COMMAND_ACCEPTED
         text = parsed.text if isinstance(parsed, Command) else f"/{parsed.name}"
         summary = outcome.summary or outcome.verdict
@@ -298,7 +313,8 @@ class CommandRunner:
         stages = stage_order(config)
         if parsed.name == "status":
             figures = await self.delivery(event.repo, stages) if self.delivery is not None else None
-            return Outcome("answered", render_status(snapshot, figures))
+            declined = await declined_promotions(gh, snapshot)
+            return Outcome("answered", render_status(snapshot, figures, declined))
         if parsed.stage not in config.stages:
             return self._refuse(event, parsed, unknown_stage(parsed.stage, stages))
         why = await self._authorize(event, parsed, gh, snapshot)
@@ -420,6 +436,18 @@ class _BaseMoved(Exception):
     def __init__(self, branch: str) -> None:
         super().__init__(f"{branch} moved")
         self.branch = branch
+
+
+async def declined_promotions(gh: CommandGitHub, snapshot: Snapshot) -> list[Declined]:
+    """The promotions a pass would open now whose pull request a person closed unmerged (what ``/status``
+    lists, with how to ask again): the refusal is read from GitHub, as the pass reads it."""
+    found: list[Declined] = []
+    for action in decide(snapshot):
+        if isinstance(action, OpenPromotion) and action.rebuild_pr is None:
+            refused = await gh.refused_promotion(action.branch)
+            if refused is not None:
+                found.append(Declined(action.stage, action.freight, *refused))
+    return found
 
 
 def _fill(template: str, stage: str, freight: Freight) -> str:

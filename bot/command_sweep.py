@@ -8,8 +8,10 @@ command is answered when the App's own comment carries ``<!-- ferry:reply-to:<id
 (``bot.command_replies``); anything else is answered now, by the repository's owner only (the sweep is a
 step of its reconcile pass: one writer per repository). So a restart, an outage or a rate limit delays a
 command but never loses it: the pass fails, is retried with backoff, and the next sweep finds the command
-still unanswered. A ``/promote`` or ``/rollback`` older than ``FERRY_COMMAND_MAX_AGE`` is answered as
-expired, never run late (``bot.command_runner``).
+still unanswered. Replicas that all sweep the same repository (no sharding) answer each command once:
+the runner's 👀 reaction is an atomic claim, and a command another replica claimed is looked at again
+when that claim may be taken over (``CommandRunner.claim_timeout``). A ``/promote`` or ``/rollback``
+older than ``FERRY_COMMAND_MAX_AGE`` is answered as expired, never run late (``bot.command_runner``).
 
 The window: after a start-up it reaches ``lookback`` back (``FERRY_COMMAND_LOOKBACK``: commands posted
 while Ferry was down longer than that are never seen). Once every command in it is answered it starts
@@ -20,6 +22,7 @@ limit): one conditional request per list per idle pass.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +42,7 @@ log = logging.getLogger("ferry.commands")
 DEFAULT_LOOKBACK = timedelta(hours=24)
 SETTLE = timedelta(minutes=5)
 STEP = timedelta(minutes=10)
+LOOK_AGAIN_MARGIN = 0.5  # seconds after another replica's claim may be taken over
 CommentKey = tuple[str, int]  # ("issue" | "commit", comment id)
 
 
@@ -80,6 +84,7 @@ class CommandSweep:
         self.lookback = lookback
         self.clock = clock
         self._windows: dict[str, _Window] = {}
+        self._looking: set[str] = set()  # repositories with a pass due when a claim may lapse
 
     async def on_comment(self, delivery: WebhookDelivery) -> None:
         """Note the comment a webhook announces (the router then triggers the owner's pass)."""
@@ -132,9 +137,12 @@ class CommandSweep:
             # What the command causes names the delivery that announced it, not the pass's trigger.
             token = events.DELIVERY.set(window.hints.get(comment.key, ""))
             try:
-                await self._answer(comment)
+                retry_in = await self._answer(comment)
             finally:
                 events.DELIVERY.reset(token)
+            if retry_in is not None:  # another replica claimed it: look again when its claim may lapse
+                self._look_again(repo, retry_in)
+                continue
             window.handled[comment.key] = comment.created_at or started
         window.hints.clear()
         self._advance(window, started)
@@ -144,13 +152,15 @@ class CommandSweep:
     def _new(comment: Comment, window: _Window) -> bool:
         return comment.created_at is None or comment.created_at >= window.since
 
-    async def _answer(self, comment: Comment) -> None:
+    async def _answer(self, comment: Comment) -> float | None:
+        """Answer one command; the seconds until another replica's claim on it may be taken over, when it
+        is that replica's to answer (None: answered, or given up on)."""
         log.info(
             "answering a command",
             extra={"repo": comment.repo, "comment": comment.comment_id, "on": comment.where},
         )
         try:
-            await self.runner.handle(comment)
+            outcome = await self.runner.handle(comment)
         except ExternalError as exc:
             if exc.temporary:
                 raise
@@ -158,6 +168,20 @@ class CommandSweep:
                 "command could not be answered",
                 extra={"repo": comment.repo, "comment": comment.comment_id, "error": str(exc)},
             )
+            return None
+        return outcome.retry_in if outcome.verdict == "claimed" else None
+
+    def _look_again(self, repo: str, delay: float) -> None:
+        """One more pass of ``repo`` after ``delay`` seconds (a little more: the claim must have lapsed)."""
+        if repo in self._looking:
+            return
+        self._looking.add(repo)
+
+        def wake() -> None:
+            self._looking.discard(repo)
+            self.runner.trigger(repo)
+
+        asyncio.get_running_loop().call_later(max(0.0, delay) + LOOK_AGAIN_MARGIN, wake)
 
     def _advance(self, window: _Window, started: datetime) -> None:
         """Every command in the window is answered: start the next window ``SETTLE`` before this sweep,

@@ -8,6 +8,7 @@ The grammar and permission rules are ``bot.commands``; the I/O is ``bot.command_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.commands import Selector, pick, unique
@@ -169,9 +170,28 @@ def render_delivery(delivery: RepoFigures, now: datetime) -> list[str]:
     return rows
 
 
-def render_status(snapshot: Snapshot, delivery: RepoFigures | None = None) -> str:
-    """Every stage as a table row, then the pipeline as a Mermaid diagram coloured by verdict, then the
-    delivery figures when the ledger was read."""
+@dataclass(frozen=True)
+class Declined:
+    """A promotion Ferry would open but does not: a person closed its pull request unmerged."""
+
+    stage: str
+    freight: Freight
+    number: int
+    url: str
+
+
+DECLINED_TITLE = "**Declined** (closed unmerged by a person; Ferry does not open them again):"
+DECLINED_LINE = (
+    "- **{stage}**: [#{number}]({url}) {label} (`{id}`); comment `/promote {stage}` to ask for the newest "
+    "freight that may go there, or `/promote {stage} {id}` for this one"
+)
+
+
+def render_status(
+    snapshot: Snapshot, delivery: RepoFigures | None = None, declined: Sequence[Declined] = ()
+) -> str:
+    """Every stage as a table row, the promotions people declined and how to ask again, then the pipeline
+    as a Mermaid diagram coloured by verdict, then the delivery figures when the ledger was read."""
     config = snapshot.config
     assert config is not None
     rows = [STATUS_HEADER, "| --- " * 6 + "|"]
@@ -214,6 +234,13 @@ def render_status(snapshot: Snapshot, delivery: RepoFigures | None = None) -> st
         ORPHANED.format(environment=name)
         for name in orphaned_environments(snapshot.ledger or (), config.stages)
     ]
+    refused = [
+        DECLINED_LINE.format(
+            stage=d.stage, number=d.number, url=d.url, label=d.freight.label, id=d.freight.id
+        )
+        for d in declined
+    ]
     notes = [*drifts, *orphans]
+    blocks = [*([*notes, ""] if notes else []), *([DECLINED_TITLE, *refused, ""] if refused else [])]
     figures = ["", *render_delivery(delivery, snapshot.now)] if delivery is not None else []
-    return "\n".join([title, "", *rows, "", *([*notes, ""] if notes else []), *diagram, *figures])
+    return "\n".join([title, "", *rows, "", *blocks, *diagram, *figures])

@@ -25,6 +25,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from bot.call_deadlines import REGISTRY, bounded
 from bot.core.backoff import retry_delay
 from bot.core.freight import Freight
 from bot.core.images import DIGEST_RE, parse_image
@@ -286,7 +287,7 @@ class RegistryClient:
             request = self._http.build_request(method, url, headers=headers)
             try:
                 # A deadline over the whole exchange: httpx's timeouts bound each read, not the answer.
-                async with asyncio.timeout(self._timeout):
+                async with bounded(REGISTRY, self._timeout):
                     response = await self._http.send(request)
             except (httpx.TimeoutException, TimeoutError):
                 problem, status, retry_after = f"no answer within {self._timeout:g}s", 0, None

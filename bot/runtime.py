@@ -198,7 +198,10 @@ def build_runtime(
         return await undeployable(registry, found)
 
     commands = CommandRunner.for_reconciler(
-        reconciler, max_age=settings.command_max_age, undeployable=freight_gone
+        reconciler,
+        max_age=settings.command_max_age,
+        undeployable=freight_gone,
+        claim_timeout=settings.command_claim_timeout,
     )
     sweep = CommandSweep(
         commands, reconciler.repo_client, lookback=settings.command_lookback, clock=reconciler.clock

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         gt=timedelta(0),
         description="after a start-up, how far back Ferry looks for comment commands nobody answered (24h)",
     )
+    command_claim_timeout: SettingDuration = Field(
+        timedelta(minutes=2),
+        gt=timedelta(0),
+        description="how long a command another replica claimed (its 👀) may stay unanswered before "
+        "any replica answers it (2m)",
+    )
     shard: str = Field("0/1", description="i/n: reconcile the repositories whose stable hash mod n is i")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pytest
 
 from bot import events
-from bot.command_replies import Comment, is_command, reply_marker
+from bot.command_replies import Claim, Comment, is_command, reply_marker
 from bot.command_runner import CommandRunner, Outcome, comment_event
 from bot.core.actions import OpenPromotion
 from bot.core.config_load import CONFIG_PATH, load_config
@@ -121,7 +121,20 @@ class FakeGitHub:
         return login in self.teams.get((org, team), set())
 
     async def react_to_comment(self, kind: Literal["issue", "commit"], comment_id: int, content: str) -> None:
-        self.reactions.append((kind, comment_id, content))
+        await self.claim_comment(kind, comment_id, content)
+
+    async def claim_comment(self, kind: Literal["issue", "commit"], comment_id: int, content: str) -> Claim:
+        """As GitHub: one reaction per user and content; 201 (new) for the request that made it, else 200."""
+        made = (kind, comment_id, content)
+        new = made not in self.reactions
+        if new:
+            self.reactions.append(made)
+        return Claim(new, self.reactions.index(made) + 1, datetime.now(UTC))
+
+    async def drop_reaction(
+        self, kind: Literal["issue", "commit"], comment_id: int, reaction_id: int
+    ) -> None:
+        raise AssertionError("a claim of this process's own is never taken over")
 
     async def comment_bodies(self, number: int | str) -> list[str]:
         return [body for target, body in self.replies if target == number]
@@ -149,6 +162,9 @@ class FakeGitHub:
 
     async def pull_for_branch(self, branch: str) -> tuple[int, str] | None:
         return self.open_branches.get(branch)
+
+    async def refused_promotion(self, branch: str) -> tuple[int, str] | None:
+        return None
 
     async def open_promotion(self, action: OpenPromotion) -> tuple[int, str]:
         number = 40 + len(self.opened)

@@ -187,7 +187,9 @@ async def test_a_command_hit_by_a_secondary_rate_limit_is_answered_after_the_wai
 
 
 async def test_a_promote_in_flight_when_ferry_is_killed_is_finished_once_by_the_next_process() -> None:
-    async with sandbox() as world, world.person(MANAGER, "write", [TEAM]) as rita:
+    # The killed process's 👀 claims the command; the next one answers it once that claim lapses.
+    world = Tuned(command_claim_timeout=timedelta(seconds=2))  # FERRY_COMMAND_CLAIM_TIMEOUT=2s
+    async with sandbox(world), world.person(MANAGER, "write", [TEAM]) as rita:
         await dev_verified_on(world, "1.5.0")
         issue = await open_issue(rita)
         await settle(world)

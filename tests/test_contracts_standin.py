@@ -290,10 +290,25 @@ async def drive(standin: GitHubStandIn) -> Recorder:
         await call(alice, "PATCH", comment, 200, json={"body": "/promote dev"}, comment_id=ident)
         await call(bot, "GET", comment, 200, comment_id=ident)
         await call(bot, "POST", comment + "/reactions", 201, json={"content": "eyes"}, comment_id=ident)
-        await call(bot, "POST", comment + "/reactions", 200, json={"content": "eyes"}, comment_id=ident)
+        eyes = await call(
+            bot, "POST", comment + "/reactions", 200, json={"content": "eyes"}, comment_id=ident
+        )
         await call(bot, "GET", comment + "/reactions", 200, comment_id=ident)
+        # A claim taken over: the reaction deleted by its id.
+        await call(
+            bot,
+            "DELETE",
+            comment + "/reactions/{reaction_id}",
+            204,
+            comment_id=ident,
+            reaction_id=str(eyes["id"]),
+        )
         await call(bot, "POST", issue + "/comments", 201, json={"body": "Promoting."}, issue_number=number)
+        twice = await call(
+            bot, "POST", issue + "/comments", 201, json={"body": "Promoting."}, issue_number=number
+        )
         await call(bot, "GET", issue + "/comments", 200, issue_number=number)
+        await call(bot, "DELETE", comment, 204, comment_id=str(twice["id"]))  # a second copy, deleted
         on_commit = await call(
             alice,
             "POST",
@@ -312,8 +327,25 @@ async def drive(standin: GitHubStandIn) -> Recorder:
             json={"content": "rocket"},
             comment_id=str(on_commit["id"]),
         )
-        await call(bot, "GET", commit_comment + "/reactions", 200, comment_id=str(on_commit["id"]))
+        rocket = await call(bot, "GET", commit_comment + "/reactions", 200, comment_id=str(on_commit["id"]))
         await call(bot, "GET", repos + "/commits/{commit_sha}/comments", 200, commit_sha=second["sha"])
+        await call(
+            bot,
+            "DELETE",
+            commit_comment + "/reactions/{reaction_id}",
+            204,
+            comment_id=str(on_commit["id"]),
+            reaction_id=str(rocket[0]["id"]),
+        )
+        bot_said = await call(
+            bot,
+            "POST",
+            repos + "/commits/{commit_sha}/comments",
+            201,
+            json={"body": "Promoting."},
+            commit_sha=second["sha"],
+        )
+        await call(bot, "DELETE", commit_comment, 204, comment_id=str(bot_said["id"]))
         await call(bot, "GET", repos + "/collaborators/{username}/permission", 200, username="alice")
         await call(bot, "GET", repos + "/collaborators/{username}/permission", 404, username="nobody")
         memberships = "/orgs/{org}/teams/{team_slug}/memberships/{username}"

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.argocd import ArgoCDClient
+from bot.call_deadlines import ARGOCD, CALLS, REGISTRY
 from bot.errors import ArgoCDError, RegistryError
 from bot.metrics import Metrics
 from bot.registry import RegistryClient
@@ -70,6 +71,21 @@ async def test_a_registry_trickling_its_answer_is_a_temporary_failure_at_the_dea
     assert caught.value.temporary
     assert "no answer within 0.3s" in str(caught.value)
     assert time.monotonic() - started < 3
+
+
+async def test_the_longest_call_each_service_took_is_recorded_and_stops_at_its_deadline() -> None:
+    CALLS.reset()
+    async with trickling_server() as host:
+        server = ArgoCDServer(url=f"http://{host}", token="t", timeout=0.3)  # type: ignore[arg-type]
+        async with ArgoCDClient({"in-cluster": server}, max_retries=0, sleep=no_sleep) as argocd:
+            with pytest.raises(ArgoCDError):
+                await asyncio.wait_for(argocd.get_app("in-cluster", "shop-dev"), 10)
+        async with RegistryClient(timeout=0.2, max_retries=0, sleep=no_sleep) as registry:
+            with pytest.raises(RegistryError):
+                await asyncio.wait_for(registry.list_tags(f"{host}/acme/web"), 10)
+    assert CALLS.deadline == {ARGOCD: 0.3, REGISTRY: 0.2}
+    assert 0.3 <= CALLS.longest[ARGOCD] < 0.3 + 1.0  # cut at the deadline (a busy loop may be late)
+    assert 0.2 <= CALLS.longest[REGISTRY] < 0.2 + 1.0
 
 
 # ---- slow clients ----------------------------------------------------------------------------------

@@ -89,6 +89,21 @@ async def test_a_prod_promotion_closed_by_a_person_is_not_reopened_and_promote_a
             said = [body for body in await _comments(rita, pull["number"]) if "/promote prod" in body]
             assert len(said) == 1 and "will not open this promotion" in said[0]
 
+            # /status lists the refusal and how to ask again.
+            status = await rita.post(
+                f"/repos/{FULL_NAME}/issues/{pull['number']}/comments", json={"body": "/status"}
+            )
+            status.raise_for_status()
+            marker = f"ferry:reply-to:{status.json()['id']}"
+
+            async def status_reply() -> str | None:
+                return next((b for b in await _comments(rita, pull["number"]) if marker in b), None)
+
+            listed = await world.wait_for("the answer to /status", status_reply, 30)
+            assert "**Declined**" in listed, listed
+            assert f"- **prod**: [#{pull['number']}]({pull['html_url']})" in listed, listed
+            assert "comment `/promote prod` to ask" in listed, listed
+
             asked = await rita.post(
                 f"/repos/{FULL_NAME}/issues/{pull['number']}/comments", json={"body": "/promote prod"}
             )

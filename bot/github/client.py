@@ -37,6 +37,7 @@ from githubkit.config import get_config
 from githubkit.exception import GitHubException, RequestFailed
 from githubkit.throttling import BaseThrottler
 
+from bot.call_deadlines import GITHUB, bounded
 from bot.command_replies import AppIdentity
 from bot.core.backoff import github_rate_limit
 from bot.errors import GitHubError
@@ -158,7 +159,7 @@ class Lane(BaseThrottler):
                 await stack.enter_async_context(self._writes)
             await stack.enter_async_context(self._in_flight)
             try:
-                async with asyncio.timeout(self.deadline):
+                async with bounded(GITHUB, self.deadline):
                     yield
             except TimeoutError:
                 raise GitHubError(

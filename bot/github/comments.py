@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 import httpx
 from githubkit import GitHub
 from githubkit.exception import GitHubException
 
-from bot.command_replies import AppIdentity, Comment, has_reply, written_by_app
+from bot.command_replies import AppIdentity, Claim, Comment, has_reply, written_by_app
 from bot.errors import GitHubError
 from bot.github.client import call, status_of, translate
 
@@ -168,26 +168,54 @@ class RepoComments:
         return has_reply(thread, comment.comment_id, await self.app())
 
     async def comment_once(self, number: int, body: str, *, marker: str) -> bool:
-        """Post ``body`` (which gets ``marker``) unless a comment of the App's with that marker is there."""
+        """Post ``body`` (which gets ``marker``) unless a comment of the App's with that marker is there.
+
+        Two writers (replicas of the App, all the same bot account) that look at once both find nothing
+        and both post: right after posting, the thread is read again and the App's oldest comment with
+        the marker stands; a later one is deleted by whoever wrote it (``_stands``). Returns whether this
+        call's comment stands."""
         if await self._marked(await self.thread_comments(number), marker):
             return False
         text = body if marker in body else f"{body}\n\n{marker}\n"
-        await call(
+        created = await call(
             f"commenting on #{number}",
             self.rest.issues.async_create_comment(self.owner, self.name, number, data={"body": text}),
         )
-        return True
+        own = self._issue_comment(created.parsed_data)
+        thread = await self.thread_comments(number, since=_before(own.created_at))
+        if await self._stands(own, thread, marker):
+            return True
+        await call(
+            f"deleting comment {own.comment_id}, a second copy",
+            self.rest.issues.async_delete_comment(self.owner, self.name, own.comment_id),
+        )
+        return False
 
     async def commit_comment_once(self, sha: str, body: str, *, marker: str) -> bool:
         """``comment_once`` for a commit: reply under it unless the App's comment with ``marker`` is there."""
         if await self._marked(await self.commit_thread_comments(sha), marker):
             return False
         text = body if marker in body else f"{body}\n\n{marker}\n"
-        await call(
+        created = await call(
             f"commenting on commit {sha[:7]}",
             self.rest.repos.async_create_commit_comment(self.owner, self.name, sha, data={"body": text}),
         )
-        return True
+        own = self._commit_comment(created.parsed_data)
+        if await self._stands(own, await self.commit_thread_comments(sha), marker):
+            return True
+        await call(
+            f"deleting commit comment {own.comment_id}, a second copy",
+            self.rest.repos.async_delete_commit_comment(self.owner, self.name, own.comment_id),
+        )
+        return False
+
+    async def _stands(self, own: Comment, thread: list[Comment], marker: str) -> bool:
+        """Whether ``own`` is the App's oldest comment carrying ``marker`` in ``thread`` (GitHub's comment
+        ids grow with time, so the smallest id was posted first)."""
+        app = await self.app()
+        return not any(
+            marker in c.body and written_by_app(c, app) and c.comment_id < own.comment_id for c in thread
+        )
 
     async def _marked(self, thread: list[Comment], marker: str) -> bool:
         app = await self.app()
@@ -195,22 +223,55 @@ class RepoComments:
 
     async def react_to_comment(self, kind: Literal["issue", "commit"], comment_id: int, content: str) -> None:
         """Add a reaction (eyes, rocket, confused, ...); GitHub keeps one per person and content."""
+        await self.claim_comment(kind, comment_id, content)
+
+    async def claim_comment(self, kind: Literal["issue", "commit"], comment_id: int, content: str) -> Claim:
+        """React ``content`` to a comment, and say whether this request made the reaction.
+
+        "Create reaction for an issue comment" answers 201 when the reaction is new and 200 when the same
+        user already reacted with that content (docs.github.com/en/rest/reactions/reactions#create-reaction-
+        for-an-issue-comment; the same for commit comments). Every replica of the App reacts as the same
+        bot account, so among replicas racing to react, exactly one gets 201: an atomic claim.
+        """
         reaction = cast(Reaction, content)
         what = f"reacting {content} to comment {comment_id}"
         if kind == "issue":
-            await call(
-                what,
-                self.rest.reactions.async_create_for_issue_comment(
-                    self.owner, self.name, comment_id, data={"content": reaction}
-                ),
+            request = self.rest.reactions.async_create_for_issue_comment(
+                self.owner, self.name, comment_id, data={"content": reaction}
             )
         else:
-            await call(
-                what,
-                self.rest.reactions.async_create_for_commit_comment(
-                    self.owner, self.name, comment_id, data={"content": reaction}
-                ),
+            request = self.rest.reactions.async_create_for_commit_comment(
+                self.owner, self.name, comment_id, data={"content": reaction}
             )
+        response = await call(what, request)
+        data = response.parsed_data
+        return Claim(response.status_code == 201, int(data.id), data.created_at)
+
+    async def drop_reaction(
+        self, kind: Literal["issue", "commit"], comment_id: int, reaction_id: int
+    ) -> None:
+        """Delete one reaction by its id (docs.github.com/en/rest/reactions/reactions#delete-an-issue-comment-
+        reaction answers 204). Deleting by id never removes a newer reaction made since: gone already (404)
+        is as good as deleted now."""
+        what = f"deleting reaction {reaction_id} of comment {comment_id}"
+        try:
+            if kind == "issue":
+                await call(
+                    what,
+                    self.rest.reactions.async_delete_for_issue_comment(
+                        self.owner, self.name, comment_id, reaction_id
+                    ),
+                )
+            else:
+                await call(
+                    what,
+                    self.rest.reactions.async_delete_for_commit_comment(
+                        self.owner, self.name, comment_id, reaction_id
+                    ),
+                )
+        except GitHubError as exc:
+            if not _not_found(exc):
+                raise
 
     # ---- githubkit models -> Comment ----------------------------------------------------------
     def _issue_comment(self, data: Any) -> Comment:
@@ -246,6 +307,12 @@ class RepoComments:
             created_at=data.created_at,
             updated_at=data.updated_at,
         )
+
+
+def _before(moment: datetime | None) -> datetime | None:
+    """A minute before ``moment``: a rival copy was posted at about the same time, never much earlier
+    than a look that found none."""
+    return None if moment is None else moment - timedelta(minutes=1)
 
 
 def github_time(moment: datetime) -> str:

@@ -62,6 +62,7 @@ class RepoGitHub(RepoPulls):
         self._trees: dict[str, dict[str, str]] = {}  # commit sha -> {path: blob sha}; commits never change
         self._blobs: dict[str, str] = {}  # blob sha -> text
         self._messages: dict[str, str] = {}  # commit sha -> message
+        self._contents: dict[str, tuple[str, tuple[str, ...]]] = {}  # commit sha -> (tree, parents)
 
     # ---- reads -------------------------------------------------------------------------------
     async def default_branch(self) -> str:
@@ -111,11 +112,22 @@ class RepoGitHub(RepoPulls):
 
     async def commit_message(self, sha: str) -> str:
         if sha not in self._messages:
-            commit = await call(
-                f"reading commit {sha[:7]}", self.rest.git.async_get_commit(self.owner, self.name, sha)
-            )
-            self._messages[sha] = commit.parsed_data.message
+            await self._read_commit(sha)
         return self._messages[sha]
+
+    async def commit_content(self, sha: str) -> tuple[str, tuple[str, ...]]:
+        """A commit's tree and parents: two commits with both equal hold the same change on the same base."""
+        if sha not in self._contents:
+            await self._read_commit(sha)
+        return self._contents[sha]
+
+    async def _read_commit(self, sha: str) -> None:
+        commit = await call(
+            f"reading commit {sha[:7]}", self.rest.git.async_get_commit(self.owner, self.name, sha)
+        )
+        data = commit.parsed_data
+        self._messages[sha] = data.message
+        self._contents[sha] = (str(data.tree.sha), tuple(str(p.sha) for p in data.parents))
 
     async def last_commit(self, path: str, head: str) -> tuple[str, str, datetime | None] | None:
         """The newest commit reachable from ``head`` (a commit SHA: the head a pass pinned, never a branch
@@ -313,13 +325,15 @@ class RepoGitHub(RepoPulls):
             ),
         )
         sha = commit.parsed_data.sha
+        content = (str(tree.parsed_data.sha), (action.base_sha,))
         if action.expected_head is not None:
             # PATCH git/refs takes no expected old SHA: read the ref right before forcing it, so a commit
-            # a person pushed to the branch since the pass looked is never thrown away.
+            # a person pushed to the branch since the pass looked is never thrown away, nor one another
+            # replica just wrote for this very rebuild (the same tree on the same base: adopted as it is).
             current = await self.branch_head(action.branch)
-            if current != action.expected_head:
+            if current != action.expected_head and not await self._holds(current, content):
                 raise BranchMoved(action.branch, action.expected_head, current)
-        await self._point_branch(action.branch, sha, action.stage)
+        await self._point_branch(action.branch, sha, action.stage, content)
         if action.rebuild_pr is not None:
             await call(
                 f"updating #{action.rebuild_pr}",
@@ -340,7 +354,14 @@ class RepoGitHub(RepoPulls):
         )
         return number, url
 
-    async def _point_branch(self, branch: str, sha: str, stage: str) -> None:
+    async def _holds(self, head: str | None, content: tuple[str, tuple[str, ...]]) -> bool:
+        """Whether the commit ``head`` is the one about to be written, in all but its SHA (its tree and
+        parents are ``content``): the same promotion, written by another replica (or an earlier try)."""
+        return head is not None and await self.commit_content(head) == content
+
+    async def _point_branch(
+        self, branch: str, sha: str, stage: str, content: tuple[str, tuple[str, ...]]
+    ) -> None:
         try:
             await call(
                 f"creating branch {branch}",
@@ -354,11 +375,16 @@ class RepoGitHub(RepoPulls):
             # A half-made earlier attempt, or another replica opening the same promotion, left the branch:
             # point it at the fresh commit, unless a person's commit is on top by now (a replica that
             # decided before the branch existed must not force it away; the caller keeps it and says so).
+            # The same promotion written by another replica a moment ago (or by an earlier attempt): its
+            # commit is adopted, never forced over: to force would throw away what another replica just
+            # pushed, for a commit that differs only in its timestamp.
             current = await self.branch_head(branch)
             if current is not None:
                 message = await self.commit_message(current)
                 if branch_rebuild(stage, current, current, message) == "foreign":
                     raise BranchMoved(branch, sha, current) from exc
+                if await self._holds(current, content):
+                    return
             await call(
                 f"updating branch {branch}",
                 self.rest.git.async_update_ref(

@@ -38,8 +38,14 @@ class IssueRoutes:
         add("POST", REPO + "/issues", self.create_issue)
         add("GET", REPO + "/issues/comments/{comment_id:\\d+}", self.get_comment)
         add("PATCH", REPO + "/issues/comments/{comment_id:\\d+}", self.update_comment)
+        add("DELETE", REPO + "/issues/comments/{comment_id:\\d+}", self.delete_comment)
         add("GET", REPO + "/issues/comments/{comment_id:\\d+}/reactions", self.list_reactions)
         add("POST", REPO + "/issues/comments/{comment_id:\\d+}/reactions", self.add_reaction)
+        add(
+            "DELETE",
+            REPO + "/issues/comments/{comment_id:\\d+}/reactions/{reaction_id:\\d+}",
+            self.drop_reaction,
+        )
         add("GET", REPO + "/issues/{issue_number:\\d+}", self.get_issue)
         add("GET", REPO + "/issues/{issue_number:\\d+}/comments", self.list_comments)
         add("POST", REPO + "/issues/{issue_number:\\d+}/comments", self.create_comment)
@@ -47,8 +53,10 @@ class IssueRoutes:
         add("POST", REPO + "/issues/{issue_number:\\d+}/labels", self.add_labels)
         add("DELETE", REPO + "/issues/{issue_number:\\d+}/labels/{name}", self.remove_label)
         add("GET", REPO + "/comments/{comment_id:\\d+}", self.get_commit_comment)
+        add("DELETE", REPO + "/comments/{comment_id:\\d+}", self.delete_commit_comment)
         add("GET", REPO + "/comments/{comment_id:\\d+}/reactions", self.list_reactions)
         add("POST", REPO + "/comments/{comment_id:\\d+}/reactions", self.add_reaction)
+        add("DELETE", REPO + "/comments/{comment_id:\\d+}/reactions/{reaction_id:\\d+}", self.drop_reaction)
         add("GET", REPO + "/commits/{commit_sha}/comments", self.list_commit_comments)
         add("POST", REPO + "/commits/{commit_sha}/comments", self.create_commit_comment)
         add("POST", REPO + "/statuses/{sha}", self.create_status)
@@ -195,6 +203,35 @@ class IssueRoutes:
             )
         return json_response(comment)
 
+    async def delete_comment(self, request: web.Request) -> web.Response:
+        """GitHub's "Delete an issue comment": 204, and an ``issue_comment`` delivery, action ``deleted``
+        (docs.github.com/en/rest/issues/comments#delete-an-issue-comment;
+        docs.github.com/en/webhooks/webhook-events-and-payloads#issue_comment)."""
+        who = actor(request)
+        async with self.state.write_lock:
+            record = self._comment(request, self.state.comments)
+            comment = self._comment_body(record)
+            del self.state.comments[record.id]
+            self.state.reactions.pop(("issue", record.id), None)
+            assert record.issue_number is not None
+            issue = self.ops.issue_body(self.state.issues[record.issue_number])
+            self.state.emit(
+                "issue_comment",
+                payloads.issue_comment(
+                    self.ops.site, self.ops.owner, who, action="deleted", issue=issue, comment=comment
+                ),
+            )
+        return web.Response(status=204)
+
+    async def delete_commit_comment(self, request: web.Request) -> web.Response:
+        """GitHub's "Delete a commit comment": 204, 404 when there is none
+        (docs.github.com/en/rest/commits/comments#delete-a-commit-comment)."""
+        async with self.state.write_lock:
+            record = self._comment(request, self.state.commit_comments)
+            del self.state.commit_comments[record.id]
+            self.state.reactions.pop(("commit", record.id), None)
+        return web.Response(status=204)
+
     async def list_commit_comments(self, request: web.Request) -> web.Response:
         sha = await self.ops.commit_or_404(request.match_info["commit_sha"])
         found = [c for c in self.state.commit_comments.values() if c.commit_id == sha]
@@ -257,6 +294,20 @@ class IssueRoutes:
             record = ReactionRecord(self.state.next_id(), who.login, content, self.state.clock())
             records.append(record)
         return json_response(ishapes.reaction(self.ops.site, record, who), 201)
+
+    async def drop_reaction(self, request: web.Request) -> web.Response:
+        """GitHub's "Delete an issue comment reaction" (and a commit comment's): 204
+        (docs.github.com/en/rest/reactions/reactions#delete-an-issue-comment-reaction). A reaction that is
+        not there, or another person's, is answered 404 as GitHub answers for what one may not see."""
+        who = actor(request)
+        wanted = int(request.match_info["reaction_id"])
+        async with self.state.write_lock:
+            records = self.state.reactions.get(self._subject(request), [])
+            found = next((r for r in records if r.id == wanted and r.user == who.login), None)
+            if found is None:
+                raise not_found()
+            records.remove(found)
+        return web.Response(status=204)
 
     # labels ------------------------------------------------------------------------------------
     async def list_labels(self, request: web.Request) -> web.Response:
