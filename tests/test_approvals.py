@@ -7,7 +7,7 @@ from test_decide import NEW, snapshot
 
 from bot.command_views import render_status
 from bot.core.actions import PostComment, RequestSync, SetStatus
-from bot.core.approvals import PullReviews, Review, approval_gate, approvers
+from bot.core.approvals import PullReviews, Review, approval_gate, approvers, merge_approved
 from bot.core.argo_app import AppState
 from bot.core.decide import decide
 from bot.core.gates import Gate
@@ -140,3 +140,9 @@ def test_status_lists_a_merge_held_for_want_of_approval() -> None:
     statuses = {"ferry/health/prod": CommitStatus("ferry/health/prod", "failure", held)}
     deploy = Deploy(commit="m" * 40, changed_by=HEAD, statuses=statuses)
     assert f"- **prod** {held}" in render_status(snapshot(deploys={"prod": deploy}))
+
+
+def test_a_promoter_merging_their_own_pull_request_is_no_approval() -> None:
+    own = PullReviews(12, HEAD, "rita", (), frozenset({"rita"}), merged_by="rita")
+    assert not merge_approved(own)
+    assert merge_approved(PullReviews(12, HEAD, "dora", (), frozenset({"rita"}), merged_by="rita"))

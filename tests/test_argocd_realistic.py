@@ -329,16 +329,20 @@ async def test_a_multi_source_app_with_its_git_source_second_is_verified_without
     async with sandbox() as world:
         await world.wait_for("prod observed", lambda: world.kinds(events.HEALTH_VERDICT, "prod"), 30)
         values = await file_text(world, "charts/web/values-prod.yaml")
-        async with world.person("rita", "write") as rita:
+        # prod has promoters: a release manager merges (her merge is her approval), dora opens the PR.
+        async with (
+            world.person("rita", "write", ["acme/release-managers"]) as rita,
+            world.person("dora") as dora,
+        ):
             branch = "ferry/prod/000000000001"
             # The chart renders repository@digest when a digest is set: move both, as a promotion does.
             moved = r'tag: "1.4.1"\n\1digest: sha256:' + "1" * 64
             changed = re.sub(r'tag: "1.4.0"\n(\s+)digest: \S+', moved, values, count=1)
             assert changed != values
             await world.github.push_files(
-                {"charts/web/values-prod.yaml": changed.encode()}, _trailers(), branch=branch, login="rita"
+                {"charts/web/values-prod.yaml": changed.encode()}, _trailers(), branch=branch, login="dora"
             )
-            opened = await rita.post(
+            opened = await dora.post(
                 f"/repos/{FULL_NAME}/pulls",
                 json={"title": "Promote web 1.4.1 to prod", "head": branch, "base": "main"},
             )

@@ -1,8 +1,8 @@
 """The status page as a person sees it: headless Chromium during a real sandbox run.
 
-A new release has gone through dev and staging by itself and waits in prod's open PR with an open gate:
-the moment a release manager opens the page. ``FERRY_UPDATE_SCREENSHOT=1`` also writes the README's
-picture, docs/status-page.png, from the same page.
+A new release has gone through dev and staging by itself and waits in prod's open PR, approved by a
+release manager, with an open gate: the moment a release manager opens the page.
+``FERRY_UPDATE_SCREENSHOT=1`` also writes the README's picture, docs/status-page.png, from the same page.
 """
 
 from __future__ import annotations
@@ -99,6 +99,14 @@ async def test_a_release_manager_sees_the_pipeline_verdicts_freight_and_prods_op
         await world.wait_for(
             "staging's verdict on 1.5.0", lambda: world.kinds(events.HEALTH_VERDICT, "staging")[1:], 90
         )
+        async with world.person("rita", "write", ["acme/release-managers"]) as rita:
+
+            async def opened() -> dict[str, Any] | None:
+                pulls = await world.open_pulls(rita)
+                return next((p for p in pulls if p["head"]["ref"].startswith("ferry/prod/")), None)
+
+            # prod has promoters: its gate opens once a release manager approved the pull request.
+            await world.approve(rita, await world.wait_for("prod's pull request", opened, 60), "@rita")
         async with httpx.AsyncClient(timeout=10) as client:
 
             async def prod_pull() -> dict[str, Any] | None:

@@ -137,8 +137,11 @@ def approval_gate(gate: Gate, promoters: Sequence[str], pull: PullReviews | None
 
 
 def merge_approved(pull: PullReviews) -> bool:
-    """Whether a merged promotion had a promoter's approval of the head it merged (or a promoter merged)."""
-    return bool(approvers(pull)) or (pull.merged_by != "" and pull.merged_by.lower() in pull.promoters)
+    """Whether a merged promotion had a promoter's approval of the head it merged, or a promoter other than
+    its author merged it (their merge is their approval; nobody approves their own pull request)."""
+    merger = pull.merged_by.lower()
+    by_promoter = merger != "" and merger in pull.promoters and merger != pull.author.lower()
+    return bool(approvers(pull)) or by_promoter
 
 
 def unapproved(description: str) -> bool:
