@@ -4,6 +4,7 @@ Ferry's real code path against the GitHub stand-in's Deployments API (GitHub's s
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from test_argocd_faults import decided, dev_merge_commit, release, sandbox, starting_commit_verified
@@ -54,6 +55,9 @@ async def test_a_promotion_is_a_deployment_in_progress_on_sync_and_success_on_th
         record = await ledger_has(world, "dev", TASK_PROMOTE, merge, "success")
         assert states(record)[0] == "in_progress" and states(record)[-1] == "success"
         assert record.ref == merge and not record.transient_environment and not record.production_environment
+        # Lead time starts when the freight was first seen: Ferry's commit that brought it to dev.
+        pushed = datetime.fromisoformat(record.payload["pushed_at"])
+        assert pushed.timestamp() <= record.statuses[-1].created_at
         success = record.statuses[-1]
         assert success.environment_url.endswith("/applications/shop-dev")
         assert success.log_url == success.environment_url

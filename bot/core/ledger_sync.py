@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from bot.core.actions import Action, RecordDeployment, SetStatus
 from bot.core.drift import is_drift
@@ -77,7 +78,19 @@ def record_for(
         description=fit_description(description),
         url=url,
         production=snapshot.config.stages[view.name].production,
+        pushed_at=first_seen(freight, deploy, snapshot.ledger or ()),
     )
+
+
+def first_seen(freight: Freight, deploy: Deploy, ledger: Sequence[LedgerEntry]) -> datetime | None:
+    """When the freight was first seen, the start of DORA lead time: the earliest ``pushed_at`` (else
+    ``created_at``) of its entries in any stage's ledger, or the time of the commit that first brought it
+    (Ferry commits a promotion when it discovers freight for an auto-promoting stage). The registry's own
+    push time is not read: the Distribution API lists tags without one."""
+    seen = [e.pushed_at or e.created_at for e in ledger if e.freight.id == freight.id]
+    if deploy.committed_at is not None:
+        seen.append(deploy.committed_at)
+    return min(seen, default=None)
 
 
 def attach_ledger(
