@@ -288,8 +288,8 @@ async def test_idle_passes_read_each_comment_list_with_one_conditional_request_a
         for task in world.runtime.tasks:
             task.cancel()  # only the passes below run now
         reconciler = world.runtime.reconciler
-        (sweep,) = [step for step in reconciler.steps if isinstance(step, CommandSweep)]
-        (review,) = [step for step in reconciler.steps if isinstance(step, ConfigReview)]
+        (sweep,) = [step for step in reconciler.change_steps if isinstance(step, CommandSweep)]
+        (review,) = [step for step in reconciler.change_steps if isinstance(step, ConfigReview)]
         await reconciler.reconcile(FULL_NAME)
         await sweep(FULL_NAME)
         await review(FULL_NAME)

@@ -12,6 +12,7 @@ from bot import events
 from bot.core.gates import health_context
 from bot.core.images import parse_image
 from bot.core.stage_view import stage_view
+from bot.pass_budget import per_pass
 from bot.sandbox.chaos_invariants import missed
 from bot.sandbox.keep import write_env_file
 from bot.sandbox.scenarios import SCENARIOS
@@ -97,6 +98,9 @@ async def summarise(
         "ok": ok and not missed(checked),
         "stages": stages,
         "github_requests": world.runtime.github.counter.total,
+        # GitHub requests of one pass by kind (idle, verifying, acting), and per promotion merged.
+        "requests_per_pass": per_pass(world.runtime.reconciler.budget),
+        "requests_per_promotion": _per_promotion(world),
         "sync_requests": sync_request_counts(world),
         "events": world.timeline.as_json(),
         "invariants": checked,
@@ -106,6 +110,14 @@ async def summarise(
     if error:
         result["error"] = error
     return result
+
+
+def _per_promotion(world: World) -> float | None:
+    """Every GitHub request Ferry's passes sent, over the promotions merged (None: none merged)."""
+    assert world.runtime is not None
+    merged = len(world.kinds(events.PR_MERGED))
+    total = sum(requests for _passes, requests in world.runtime.reconciler.budget.values())
+    return round(total / merged, 1) if merged else None
 
 
 def _short_image(image: str) -> str:
