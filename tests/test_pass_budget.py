@@ -202,3 +202,26 @@ async def test_a_verifying_pass_asks_argo_cd_and_github_at_most_four_times() -> 
         assert verifying, "dev was verifying"
         assert all(grown.total() <= 4 for grown in verifying), [dict(g) for g in verifying]
         assert sum(world.argocd.requests.values()) > argocd  # Argo CD is what a verifying pass reads
+
+
+async def test_a_command_a_lagging_list_shows_late_is_answered_once_the_list_shows_it() -> None:
+    async with quiet_sandbox() as world, world.person("rita", "write") as rita:
+        assert world.runtime is not None
+        await until_idle(world)
+        world.github.set_app_events([])  # no webhook: the change check alone must notice
+        world.github.set_list_lag(3.0)  # lists show writes seconds late, as GitHub's may
+        created = await rita.post(f"/repos/{FULL_NAME}/issues", json={"title": "Release train"})
+        created.raise_for_status()
+        asked = await rita.post(
+            f"/repos/{FULL_NAME}/issues/{created.json()['number']}/comments", json={"body": "/help"}
+        )
+        asked.raise_for_status()
+        marker = f"<!-- ferry:reply-to:{asked.json()['id']} -->"
+        assert await recorded_pass(world) == CHECK  # the list does not show it yet: nothing to read
+        for _ in range(60):
+            await asyncio.sleep(0.25)
+            await recorded_pass(world)
+            if any(marker in c["body"] for c in world.github.comments):
+                break
+        else:
+            raise AssertionError("the /help the list showed late was never answered")
