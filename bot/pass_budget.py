@@ -13,7 +13,7 @@ own writes (commit statuses above all) do not move what the cheap change check r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
@@ -79,7 +79,24 @@ def counting() -> Iterator[PassCount]:
         _CURRENT.reset(token)
 
 
+class Budget:
+    """Passes and their GitHub requests by kind since start-up (``totals``: {kind: [passes, requests]});
+    ``on_pass(kind, requests)`` hears each pass (the ``ferry_pass_github_requests`` histogram)."""
+
+    def __init__(self, on_pass: Callable[[str, int], None] | None = None) -> None:
+        self.on_pass = on_pass
+        self.totals: dict[str, list[int]] = {kind: [0, 0] for kind in PASS_KINDS}
+
+    def record(self, count: PassCount, *, verifying: bool) -> None:
+        """Classify a finished pass (acting: it acted or wrote; verifying: a stage verifies; else idle)."""
+        count.kind = ACTING if count.writes or count.actions else VERIFYING if verifying else IDLE
+        self.totals[count.kind][0] += 1
+        self.totals[count.kind][1] += count.total
+        if self.on_pass is not None:
+            self.on_pass(count.kind, count.total)
+
+
 def per_pass(budget: Mapping[str, list[int]]) -> dict[str, float | None]:
-    """Mean GitHub requests per pass by kind, from ``Reconciler.budget`` ({kind: [passes, requests]});
+    """Mean GitHub requests per pass by kind, from ``Budget.totals`` ({kind: [passes, requests]});
     None for a kind no pass was of."""
     return {kind: round(total / passes, 2) if passes else None for kind, (passes, total) in budget.items()}

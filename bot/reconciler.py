@@ -39,7 +39,7 @@ from bot.github.repo import RepoGitHub
 from bot.observe import FreightSource
 from bot.observe_apps import AppReader
 from bot.observe_reuse import FULL_READ_EVERY, VERIFYING_CHECK_EVERY, SnapshotReuse
-from bot.pass_budget import ACTING, IDLE, VERIFYING, PassCount, counting, note_action
+from bot.pass_budget import Budget, PassCount, counting, note_action
 from bot.soak_wakes import SoakWakes
 
 log = logging.getLogger("ferry.reconciler")
@@ -84,13 +84,11 @@ class Reconciler:
         self.on_pass = on_pass
         self.on_action: Callable[[str], None] | None = self._acted
         self._on_action = on_action
-        self.on_budget = on_budget
         self.clock = clock
         self.reads = SnapshotReuse(
             full_every=full_read_every, verifying_check_every=verifying_check_every, enabled=reuse
         )
-        # Passes and GitHub requests by pass kind since start-up (``ferry sandbox --json``, the benches).
-        self.budget: dict[str, list[int]] = {kind: [0, 0] for kind in (IDLE, VERIFYING, ACTING)}
+        self.budget = Budget(on_budget)  # GitHub requests by kind of pass (``ferry sandbox --json``)
         self._full_due: set[str] = set()  # repos whose next pass reads GitHub in full
         self._reused: set[str] = set()  # repos whose current pass reused its last full read
         self.soaking = SoakWakes(lambda repo: self.trigger(repo, full=False))  # woken at the soak's end
@@ -215,12 +213,7 @@ class Reconciler:
                 asked += [wait] if wait is not None else []
             if count.writes:
                 self._full_due.add(repo)  # Ferry's own writes do not move the change check's marks
-        kind = ACTING if count.writes or count.actions else VERIFYING if repo in self.verifying else IDLE
-        count.kind = kind
-        self.budget[kind][0] += 1
-        self.budget[kind][1] += count.total
-        if self.on_budget is not None:
-            self.on_budget(kind, count.total)
+        self.budget.record(count, verifying=repo in self.verifying)
         outcome = next((o for o in ("crashed", "retry", "failed") if o in outcomes), "ok")
         if outcome in ("crashed", "retry") or "retry" in outcomes:
             self._schedule_retry(repo, max(asked, default=None))

@@ -99,7 +99,7 @@ async def summarise(
         "stages": stages,
         "github_requests": world.runtime.github.counter.total,
         # GitHub requests of one pass by kind (idle, verifying, acting), and per promotion merged.
-        "requests_per_pass": per_pass(world.runtime.reconciler.budget),
+        "requests_per_pass": per_pass(world.runtime.reconciler.budget.totals),
         "requests_per_promotion": _per_promotion(world),
         "sync_requests": sync_request_counts(world),
         "events": world.timeline.as_json(),
@@ -116,7 +116,7 @@ def _per_promotion(world: World) -> float | None:
     """Every GitHub request Ferry's passes sent, over the promotions merged (None: none merged)."""
     assert world.runtime is not None
     merged = len(world.kinds(events.PR_MERGED))
-    total = sum(requests for _passes, requests in world.runtime.reconciler.budget.values())
+    total = sum(requests for _passes, requests in world.runtime.reconciler.budget.totals.values())
     return round(total / merged, 1) if merged else None
 
 
