@@ -57,6 +57,8 @@ EVENT_UNVERIFIED: Final = "unverified"
 # A merge must reach Argo CD as a sync request within a second, so the low buckets are fine-grained.
 SYNC_LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 15.0, 60.0, 180.0)
 RECONCILE_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# GitHub requests per pass: the budget is 2 for an idle pass, 4 while verifying, 6 per pull request opened.
+PASS_REQUEST_BUCKETS: Final = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 
 
 class Metrics:
@@ -95,6 +97,14 @@ class Metrics:
             "github_requests",
             "requests made to the GitHub API, by method and HTTP status",
             ["method", "status"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.pass_github_requests = Histogram(
+            "pass_github_requests",
+            "GitHub requests sent by one reconcile pass, by kind of pass (idle, verifying, acting)",
+            ["kind"],
+            buckets=PASS_REQUEST_BUCKETS,
             namespace=NAMESPACE,
             registry=self.registry,
         )

@@ -11,16 +11,17 @@ stage keeps no deploy commit this pass rather than take a PR head for one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from bot.core.gates import health_context
 from bot.core.promotion import parse_branch, parse_trailers
 from bot.core.snapshot import CommitStatus, Deploy, MergedPromotion
 from bot.core.verification import RESTATED
 from bot.github.history import MergedPull, PathCommit, RepoHistory
-from bot.github.repo import RepoGitHub
 
 # Commits of each file's history read per pass (one request either way): the deploy commit, and the stage's
 # earlier promotions, to mark those overtaken before their verdict and to notice a merge that goes backwards.
@@ -45,8 +46,14 @@ class StageDeploy:
     merges: frozenset[str]
 
 
+class StatusReader(Protocol):
+    """A commit's statuses by context (``RepoGitHub.statuses``, or a pass's read-once cache of it)."""
+
+    async def statuses(self, sha: str) -> dict[str, CommitStatus]: ...
+
+
 async def stage_deploy(
-    gh: RepoGitHub,
+    gh: StatusReader,
     history: RepoHistory,
     *,
     stage: str,
@@ -56,7 +63,7 @@ async def stage_deploy(
     overtaken_since: datetime,
 ) -> StageDeploy:
     """Find the stage's deploy commit as of ``head`` (see the module docstring)."""
-    histories = [await history.path_history(path, head, HISTORY_DEPTH) for path in paths]
+    histories = await asyncio.gather(*(history.path_history(path, head, HISTORY_DEPTH) for path in paths))
     newest: _Change | None = None
     for entries in histories:
         if not entries:

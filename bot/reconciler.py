@@ -4,6 +4,12 @@ Triggers (webhooks, the timer, retries) arriving during a pass coalesce into one
 are classified once, here: temporary ones schedule a retry with backoff honouring the delay GitHub
 or Argo CD asked for; permanent ones are logged and the pass moves on. Nothing here is needed
 after a restart: every pass re-reads the truth from GitHub and Argo CD.
+
+A pass reads GitHub in full only when something changed (``bot.observe_reuse``): the timer's passes and
+a soak's end ask for the cheap check first; webhooks, commands, retries and the pass after one that wrote
+to GitHub read everything. Steps in ``change_steps`` (the command sweep, the config review) run only in
+passes that read GitHub in full, so an idle pass costs the change check's two conditional requests. Each
+pass's GitHub requests are counted (``bot.pass_budget``) and reported by kind to ``on_budget``.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, cast
 
 from bot import events
 from bot.actor import Actor
@@ -35,9 +41,12 @@ from bot.delivery import DeliveryFigures
 from bot.errors import ExternalError, FerryError
 from bot.github.client import GitHubApp
 from bot.github.repo import RepoGitHub
-from bot.observe import FreightSource, observe
+from bot.observe import FreightSource
 from bot.observe_approvals import merge_may_deploy
 from bot.observe_apps import AppReader
+from bot.observe_reuse import FULL_READ_EVERY, VERIFYING_CHECK_EVERY, SnapshotReuse
+from bot.pass_budget import Budget, PassCount, counting, note_action
+from bot.soak_wakes import SoakWakes
 
 log = logging.getLogger("ferry.reconciler")
 VERDICT_STATES = ("success", "failure", "error")
@@ -65,8 +74,14 @@ class Reconciler:
         emit: events.EventSink = events.discard,
         on_pass: Callable[[str, float, str], None] | None = None,
         on_action: Callable[[str], None] | None = None,
+        on_budget: Callable[[str, int], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        full_read_every: timedelta = FULL_READ_EVERY,
+        verifying_check_every: timedelta = VERIFYING_CHECK_EVERY,
+        reuse: bool = True,
     ) -> None:
+        """``on_budget(kind, requests)`` hears each pass's GitHub requests (kind: idle, verifying, acting);
+        ``reuse`` off makes every pass read GitHub in full (to measure what the change check saves)."""
         self.github = github
         self.freight = freight
         self.argocd = argocd
@@ -74,8 +89,16 @@ class Reconciler:
         self.shard = shard
         self.emit = emit
         self.on_pass = on_pass
-        self.on_action = on_action
+        self.on_action: Callable[[str], None] | None = self._acted
+        self._on_action = on_action
         self.clock = clock
+        self.reads = SnapshotReuse(
+            full_every=full_read_every, verifying_check_every=verifying_check_every, enabled=reuse
+        )
+        self.budget = Budget(on_budget)  # GitHub requests by kind of pass (``ferry sandbox --json``)
+        self._full_due: set[str] = set()  # repos whose next pass reads GitHub in full
+        self._reused: set[str] = set()  # repos whose current pass reused its last full read
+        self.soaking = SoakWakes(lambda repo: self.trigger(repo, full=False))  # woken at the soak's end
         self.repos: dict[str, int] = {}  # full name -> installation id (rebuilt from GitHub at start-up)
         self.verifying: set[str] = set()  # repos with a stage whose health is pending: poll fast
         self.last_pass: dict[str, dict[str, Any]] = {}
@@ -101,8 +124,10 @@ class Reconciler:
         # read again only when that changed or a write touched it, so an idle pass costs no ledger request.
         # A cache of GitHub's Deployments; a restart reads it once more.
         self.ledgers: dict[str, tuple[tuple[object, ...], tuple[LedgerEntry, ...]]] = {}
-        # More work of a pass after observe -> decide -> act, each failing on its own (the command sweep).
+        # More work of a pass after observe -> decide -> act, each failing on its own; ``change_steps`` only
+        # in passes that read GitHub in full (what they read moves the change check's marks, or a webhook).
         self.steps: list[Callable[[str], Awaitable[object]]] = []
+        self.change_steps: list[Callable[[str], Awaitable[object]]] = []
         # Delivery figures from each repository's ledger: read by a pass only after it wrote a verdict (or
         # on the first pass since start-up), never by an idle pass.
         self.delivery = DeliveryFigures(self._read_ledger, clock=clock)
@@ -138,11 +163,14 @@ class Reconciler:
         return self.observed.get(repo) is not None if repo in self.observed else None
 
     # ---- scheduling --------------------------------------------------------------------------
-    def trigger(self, repo: str) -> None:
+    def trigger(self, repo: str, *, full: bool = True) -> None:
         """Ask for a pass; coalesces with a pass already queued for the repository. Whatever asks (a
-        webhook, a command, the timer, a retry), a repository another shard owns is left to its owner."""
+        webhook, a command, the timer, a retry), a repository another shard owns is left to its owner.
+        ``full``: the pass reads GitHub in full; without it (the timer) it checks for changes first."""
         if repo not in self.repos or self._stopped or not self.owns(repo):
             return
+        if full:
+            self._full_due.add(repo)
         self._dirty.add(repo)
         if events.current_delivery():  # a timer tick does not erase the webhook a queued pass is for
             self._dirty_by[repo] = events.current_delivery()
@@ -173,6 +201,7 @@ class Reconciler:
     async def abandon(self) -> None:
         """Drop every pass in flight and accept no more, as a crash would (restart tests need a real kill)."""
         self._stopped = True
+        self.soaking.cancel()
         for handle in self._retry_handles.values():
             handle.cancel()
         tasks = list(self._running.values())
@@ -180,18 +209,25 @@ class Reconciler:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _guarded_pass(self, repo: str) -> None:
+    async def _guarded_pass(self, repo: str) -> PassCount:
         if repo in self._retry_handles:
-            return  # backing off: the scheduled retry runs the pass, and sees whatever this trigger saw
+            return PassCount()  # backing off: the scheduled retry runs the pass, and sees what this saw
         if not self.owns(repo):
-            return
+            return PassCount()
         started = time.perf_counter()
         outcomes: list[str] = []
         asked: list[float] = []
-        for step in (self.reconcile, *self.steps):  # one failing step does not hold the others back
-            step_outcome, wait = await self._guarded_step(repo, step)
-            outcomes.append(step_outcome)
-            asked += [wait] if wait is not None else []
+        self._reused.discard(repo)
+        with counting() as count:
+            for step in (self.reconcile, *self.steps, *self.change_steps):  # each fails on its own
+                if step in self.change_steps and repo in self._reused:
+                    continue  # nothing changed on GitHub since the last full read: nothing new to find
+                step_outcome, wait = await self._guarded_step(repo, step)
+                outcomes.append(step_outcome)
+                asked += [wait] if wait is not None else []
+            if count.writes:
+                self._full_due.add(repo)  # Ferry's own writes do not move the change check's marks
+        self.budget.record(count, verifying=repo in self.verifying)
         outcome = next((o for o in ("crashed", "retry", "failed") if o in outcomes), "ok")
         if outcome in ("crashed", "retry") or "retry" in outcomes:
             self._schedule_retry(repo, max(asked, default=None))
@@ -199,6 +235,7 @@ class Reconciler:
             self._failures.pop(repo, None)
         if self.on_pass is not None:
             self.on_pass(repo, time.perf_counter() - started, outcome)
+        return count
 
     async def _guarded_step(
         self, repo: str, step: Callable[[str], Awaitable[object]]
@@ -231,6 +268,22 @@ class Reconciler:
         self._retry_handles.pop(repo, None)
         self.trigger(repo)
 
+    async def run_pass(self, repo: str, *, full: bool = False) -> PassCount:
+        """One whole pass of ``repo`` (reconcile and every step) once no pass runs, in the queue's place of
+        a pass (triggers meanwhile queue behind it); its GitHub requests. ``full``: read GitHub in full."""
+        await self.idle()
+        if full:
+            self._full_due.add(repo)
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[repo] = cast("asyncio.Task[None]", task)
+        try:
+            return await self._guarded_pass(repo)
+        finally:
+            self._running.pop(repo, None)
+            if repo in self._dirty:  # asked for during this pass: drained as after any pass
+                self._running[repo] = asyncio.get_running_loop().create_task(self._drain(repo))
+
     async def run_timer(self, fast: float, idle: float) -> None:
         """Reconcile each verifying repository every ``fast`` seconds, and every owned one every ``idle``."""
         since_idle = 0.0
@@ -243,11 +296,12 @@ class Reconciler:
             for repo in self.due_repositories(idle_due):
                 if idle_due:
                     self._watch_due.add(repo)  # verified stages' apps are read again at this interval
-                self.trigger(repo)
+                self.trigger(repo, full=False)
 
     def due_repositories(self, idle_due: bool) -> list[str]:
-        """The owned repositories a timer tick should reconcile."""
-        return [r for r in self.repos if self.owns(r) and (idle_due or r in self.verifying)]
+        """The owned repositories a timer tick should reconcile (a soaking one waits for its soak's end)."""
+        fast = self.verifying - self.soaking.repos()
+        return [r for r in self.repos if self.owns(r) and (idle_due or r in fast)]
 
     async def promotion_merged(
         self, repo: str, stage: str, merge_commit: str, *, pull_number: int | None = None
@@ -285,17 +339,24 @@ class Reconciler:
         self.trigger(repo)
 
     # ---- one pass ----------------------------------------------------------------------------
-    async def snapshot(self, repo: str, *, watch: bool = False) -> Snapshot | None:
-        snapshot = await observe(
+    async def snapshot(self, repo: str, *, watch: bool = False, full: bool = True) -> Snapshot | None:
+        """The repository's snapshot; ``full`` reads GitHub in full, else only when something changed."""
+        observed = await self.reads.observe(
             self.repo_client(repo),
             now=self.clock(),
             freight=self.freight,
             apps=self.argocd,
             argocd_urls=self.argocd_urls,
             watch=watch,
+            full=full,
+            verifying=repo in self.verifying and repo not in self.soaking,
         )
-        self.observed[repo] = snapshot
-        return snapshot
+        if observed.reused:
+            self._reused.add(repo)
+        else:
+            self._reused.discard(repo)
+        self.observed[repo] = observed.snapshot
+        return observed.snapshot
 
     async def snapshot_with_ledger(self, repo: str) -> Snapshot | None:
         """A fresh snapshot with the freight ledger (comment commands decide on history too)."""
@@ -337,7 +398,14 @@ class Reconciler:
     async def reconcile(self, repo: str) -> list[Action]:
         watch = repo in self._watch_due
         self._watch_due.discard(repo)
-        snapshot = await self.snapshot(repo, watch=watch)
+        full = repo in self._full_due
+        self._full_due.discard(repo)
+        try:
+            snapshot = await self.snapshot(repo, watch=watch, full=full)
+        except BaseException:
+            if full:
+                self._full_due.add(repo)  # the retry reads in full what this pass could not
+            raise
         if snapshot is None:
             return []
         self._note_snapshot(snapshot)
@@ -347,8 +415,13 @@ class Reconciler:
             self._stage_paths[repo] = {stage: tuple(paths) for stage, paths in found.items()}
         snapshot = await self.with_ledger(snapshot)
         actions = decide(snapshot)
-        await Actor(self, repo, snapshot).run(actions)
+        with counting() as count:
+            await Actor(self, repo, snapshot).run(actions)
+            if count.writes:
+                self._full_due.add(repo)  # see _guarded_pass: the next pass reads what this one wrote
         await self._delivery_figures(snapshot, actions)
+        if not self._stopped:
+            self.soaking.schedule(snapshot)  # while its stages only soak, woken at the end, not polled
         self.last_pass[repo] = {
             "at": self.clock().isoformat(),
             "actions": len(actions),
@@ -395,3 +468,8 @@ class Reconciler:
             self.verifying.add(snapshot.repo)
         else:
             self.verifying.discard(snapshot.repo)
+
+    def _acted(self, kind: str) -> None:
+        note_action()
+        if self._on_action is not None:
+            self._on_action(kind)

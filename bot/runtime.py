@@ -26,6 +26,7 @@ from bot.freight_cache import FreightCache
 from bot.freight_check import undeployable
 from bot.github.client import GitHubApp, RequestCounter
 from bot.metrics import Metrics
+from bot.observe_reuse import full_read_every
 from bot.reconciler import Reconciler
 from bot.registry import RegistryClient, discover_freight
 from bot.server import create_app
@@ -182,6 +183,9 @@ def build_runtime(
     def on_action(kind: str) -> None:
         metrics.actions.labels(kind=kind).inc()
 
+    def on_budget(kind: str, requests: int) -> None:
+        metrics.pass_github_requests.labels(kind=kind).observe(requests)
+
     reconciler = Reconciler(
         github,
         freight=freight,
@@ -191,6 +195,10 @@ def build_runtime(
         emit=logged(emit),  # every decision to the log at INFO, and on to the caller's sink
         on_pass=on_pass,
         on_action=on_action,
+        on_budget=on_budget,
+        full_read_every=full_read_every(
+            settings.poll_fast, settings.poll_idle, settings.shard_index_count[1]
+        ),
     )
     reconciler.delivery.on_update = metrics.set_delivery  # the ferry_dora_* gauges
 
@@ -206,9 +214,10 @@ def build_runtime(
     sweep = CommandSweep(
         commands, reconciler.repo_client, lookback=settings.command_lookback, clock=reconciler.clock
     )
-    reconciler.steps.append(sweep)  # each pass also answers the repository's unanswered commands
+    # Each pass that reads GitHub in full also answers the repository's unanswered commands ...
+    reconciler.change_steps.append(sweep)
     # ... and checks `.github/ferry.yml` on each open pull request's new head commit
-    reconciler.steps.append(
+    reconciler.change_steps.append(
         ConfigReview(
             reconciler.repo_client,
             reconciler.has_pipeline,

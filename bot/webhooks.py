@@ -149,7 +149,9 @@ class WebhookRouter:
         if image is None or self.on_package is None:
             return
         for repo in self.on_package(image):
-            self.reconciler.trigger(repo)  # a repository no longer installed is ignored there
+            # A new image changes nothing on GitHub: the pass's change check says whether GitHub must be
+            # read again (``bot.observe_reuse``). A repository no longer installed is ignored there.
+            self.reconciler.trigger(repo, full=False)
 
     async def _installation(self, payload: Mapping[str, Any]) -> None:
         installation = _installation_id(payload)

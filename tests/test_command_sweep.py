@@ -290,11 +290,15 @@ async def test_idle_passes_read_each_comment_list_with_one_conditional_request_a
         for task in world.runtime.tasks:
             task.cancel()  # only the passes below run now
         reconciler = world.runtime.reconciler
-        (sweep,) = [step for step in reconciler.steps if isinstance(step, CommandSweep)]
-        (review,) = [step for step in reconciler.steps if isinstance(step, ConfigReview)]
-        await reconciler.reconcile(FULL_NAME)
-        await sweep(FULL_NAME)
-        await review(FULL_NAME)
+        (sweep,) = [step for step in reconciler.change_steps if isinstance(step, CommandSweep)]
+        (review,) = [step for step in reconciler.change_steps if isinstance(step, ConfigReview)]
+        # Two settling rounds: after a list changed (Ferry's answer moved the newest-updated issue the change
+        # check reads) the HTTP cache revalidates it once more unconditionally (it keeps the old entry next
+        # to the new one), which GitHub charges; from then on every read is a 304.
+        for _ in range(2):
+            await reconciler.reconcile(FULL_NAME)
+            await sweep(FULL_NAME)
+            await review(FULL_NAME)
         used = world.github.rate_limit_used()
         before = dict(world.github.requests)
         for _ in range(3):

@@ -124,7 +124,7 @@ async def test_a_pull_request_breaking_the_config_fails_ferry_config_until_it_is
             assert world.runtime is not None
             reconciler = world.runtime.reconciler
             await reconciler.idle()
-            for step in reconciler.steps:
+            for step in reconciler.change_steps:
                 if isinstance(step, ConfigReview):
                     await ConfigReview(step.client, step.uses_ferry)(FULL_NAME)
             await reconciler.idle()

@@ -73,10 +73,12 @@ class RecordingReconciler:
     def __init__(self, repos: dict[str, int]) -> None:
         self.repos = dict(repos)
         self.triggered: list[str] = []
+        self.full_reads: list[bool] = []
 
-    def trigger(self, repo: str) -> None:
+    def trigger(self, repo: str, *, full: bool = True) -> None:
         if repo in self.repos:
             self.triggered.append(repo)
+            self.full_reads.append(full)
 
 
 def warehouse(*images: str) -> Warehouse:
@@ -114,6 +116,7 @@ async def test_the_event_refreshes_the_repository_watching_the_image_not_the_one
     reconciler = RecordingReconciler({GITOPS: INSTALLATION, OTHER_GITOPS: INSTALLATION, APP: INSTALLATION})
     await deliver(cache, reconciler, event, payload(event=event))
     assert reconciler.triggered == [GITOPS]
+    assert reconciler.full_reads == [False]  # a new image changes nothing on GitHub: the check decides
     for repo, watched in watching.items():
         await cache.newest(repo, f"{repo.split('/')[1]}-shop", watched)
     assert polled == ["gitops-shop", "platform-shop", "gitops-shop"]  # only the watcher asks again

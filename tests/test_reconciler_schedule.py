@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
+from datetime import timedelta
+
+from test_wake import STAGING_SOAK, staging_app, verifying_staging
 
 from bot.core.actions import Action
 from bot.errors import GitHubError
@@ -156,3 +160,26 @@ async def test_waiting_for_idle_gives_up_after_its_bound_naming_the_repository_w
         raise AssertionError("idle() returned while a pass was still running")
     assert time.monotonic() - started < 5
     await r.abandon()
+
+
+async def test_a_repository_whose_verifying_stages_only_soak_is_woken_at_the_soak_end_not_polled() -> None:
+    r = reconciler()
+    soaking = verifying_staging(staging_app(healthy_for=STAGING_SOAK - timedelta(seconds=0.2)))
+    repo = "acme/repo-3"
+    passes: list[str] = []
+    woken = asyncio.Event()
+
+    async def a_pass(name: str) -> list[Action]:
+        passes.append(name)
+        woken.set()
+        return []
+
+    r.reconcile = a_pass  # type: ignore[method-assign]
+    r.verifying = {repo}
+    r.soaking.schedule(replace(soaking, repo=repo))
+    assert r.due_repositories(idle_due=False) == []  # no fast polling while it only soaks
+    assert repo in r.due_repositories(idle_due=True)  # the idle interval's pass still looks
+    async with asyncio.timeout(5):  # the soak ends 0.2 s after the snapshot was taken
+        await woken.wait()
+    assert passes == [repo]
+    assert r.due_repositories(idle_due=False) == [repo]

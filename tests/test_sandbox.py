@@ -25,6 +25,10 @@ async def test_quickstart_ends_with_every_stage_verified_on_the_same_freight() -
     result = await run_scenario("quickstart")
     assert result["ok"], result.get("error")
     assert set(result) >= {"scenario", "ok", "stages", "github_requests", "events", "wall_ms"}
+    # GitHub requests per pass by kind, and per promotion merged (three: dev, staging, prod).
+    assert set(result["requests_per_pass"]) == {"idle", "verifying", "acting"}
+    assert result["requests_per_pass"]["acting"] > 0
+    assert 0 < result["requests_per_promotion"] < result["github_requests"]
     # The wall time covers the whole story: starting the stand-ins comes before the first event.
     assert isinstance(result["wall_ms"], int)
     assert result["wall_ms"] >= max(event["t_ms"] for event in result["events"])

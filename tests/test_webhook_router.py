@@ -55,7 +55,7 @@ class RecordingReconciler:
                 self.trigger(repo)
         return listed
 
-    def trigger(self, repo: str) -> None:
+    def trigger(self, repo: str, *, full: bool = True) -> None:
         self.triggered.append(repo)
 
     async def promotion_merged(

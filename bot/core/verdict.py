@@ -261,16 +261,25 @@ def stage_verdict(
     if observed is not None:
         return Verdict("success", fit(_observed_success(apps, observed)))
     commit = short(deploy_commit)
-    since = _healthy_since(apps)
-    if soak > timedelta(0) and since is not None:
-        until = since + soak
-        if _utc(now) < until:
-            soaking = MSG_SOAKING.format(
-                since=_minute(since), until=_minute(until), soak=format_duration(soak)
-            )
-            return Verdict("pending", soaking)
+    until = soak_until(apps, soak)
+    if until is not None and _utc(now) < until:
+        since = until - soak
+        soaking = MSG_SOAKING.format(since=_minute(since), until=_minute(until), soak=format_duration(soak))
+        return Verdict("pending", soaking)
     soaked = f" for {format_duration(soak)}" if soak > timedelta(0) else ""
     return Verdict("success", fit(MSG_STAGE_SUCCESS.format(commit=commit, soak=soaked)))
+
+
+def soak_until(apps: Sequence[AppState], soak: timedelta) -> datetime | None:
+    """When a stage whose apps all passed has stayed healthy for ``soak``: the later of each app's operation
+    end and last health transition, plus ``soak`` (None: no soak, or no such moment known)."""
+    since = _healthy_since(apps)
+    return since + soak if soak > timedelta(0) and since is not None else None
+
+
+def is_soaking(verdict: Verdict) -> bool:
+    """Whether a pending verdict waits only for the soak to end (every app passed)."""
+    return verdict.state == "pending" and verdict.reason.startswith(MSG_SOAKING.partition("{")[0])
 
 
 def _not_ferry(reason: str, observed: Observed | None) -> str:

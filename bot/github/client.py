@@ -41,6 +41,7 @@ from bot.call_deadlines import GITHUB, bounded
 from bot.command_replies import AppIdentity
 from bot.core.backoff import github_rate_limit
 from bot.errors import GitHubError
+from bot.pass_budget import note_request
 
 REST_API_VERSION: Final[Literal["2022-11-28"]] = "2022-11-28"
 USER_AGENT = "ferry-gitops-promoter"
@@ -200,6 +201,7 @@ class _SharedPool(httpx.AsyncBaseTransport):
             self._inner = httpx.AsyncHTTPTransport(limits=limits)
         if "timeout" not in request.extensions:
             request.extensions = {**request.extensions, "timeout": self._timeout}
+        note_request(request.method)  # sent to GitHub: counted against the pass that sent it
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:

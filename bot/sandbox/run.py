@@ -15,6 +15,7 @@ from bot.core.images import parse_image
 from bot.core.pipeline import stage_order
 from bot.core.stage_view import stage_view
 from bot.errors import ExternalError
+from bot.pass_budget import per_pass
 from bot.sandbox.chaos_invariants import missed
 from bot.sandbox.keep import write_env_file
 from bot.sandbox.scenarios import SCENARIOS
@@ -101,6 +102,9 @@ async def summarise(
         "ok": ok and not missed(checked),
         "stages": stages,
         "github_requests": world.runtime.github.counter.total,
+        # GitHub requests of one pass by kind (idle, verifying, acting), and per promotion merged.
+        "requests_per_pass": per_pass(world.runtime.reconciler.budget.totals),
+        "requests_per_promotion": _per_promotion(world),
         "sync_requests": sync_request_counts(world),
         "events": world.timeline.as_json(),
         "invariants": checked,
@@ -116,6 +120,14 @@ async def summarise(
     if error:
         result["error"] = error
     return result
+
+
+def _per_promotion(world: World) -> float | None:
+    """Every GitHub request Ferry's passes sent, over the promotions merged (None: none merged)."""
+    assert world.runtime is not None
+    merged = len(world.kinds(events.PR_MERGED))
+    total = sum(requests for _passes, requests in world.runtime.reconciler.budget.totals.values())
+    return round(total / merged, 1) if merged else None
 
 
 def _short_image(image: str) -> str:
