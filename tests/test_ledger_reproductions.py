@@ -139,6 +139,7 @@ async def test_gates_remember_freight_verified_upstream_after_upstream_moves_on(
             issue = await new_issue(rita)
             await comment(world, rita, issue, "/promote prod", events.COMMAND_ACCEPTED)
             pull = await open_pull(world, rita, "ferry/prod/", "1.5.0")
+            await world.approve(rita, pull, "@rita")  # prod has promoters: its gate also needs an approval
             await world.wait_for(
                 "prod's gate green", lambda: _is(gate(rita, pull["head"]["sha"]), "success"), 30
             )

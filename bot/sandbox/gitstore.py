@@ -305,6 +305,12 @@ class GitStore:
             self._refs = refs
         return dict(refs)
 
+    def refs_moved_outside(self) -> None:
+        """Refs were moved by a git command outside this store (a test's own ``git update-ref``): the
+        kept listing is stale, read it again."""
+        self._refs = None
+        self._ref_moves += 1
+
     @contextlib.asynccontextmanager
     async def _moving_refs(self) -> AsyncIterator[None]:
         self._refs = None
