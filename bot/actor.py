@@ -297,7 +297,8 @@ class Actor:
         return True
 
     async def comment(self, action: PostComment) -> bool:
-        await self.gh.post_comment(action)
+        if not await self.gh.post_comment(action):
+            return False  # said before (its marker is in the thread): nothing posted, nothing to report
         self._emit(events.COMMENT_POSTED, "", action.describe())
         return True
 

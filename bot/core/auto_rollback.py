@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from bot.core.actions import Action, MergePromotion, OpenPromotion, PostComment
+from bot.core.approvals import approvers, who_may_approve
 from bot.core.drift import is_drift
 from bot.core.freight import Freight
 from bot.core.gates import health_context
@@ -32,6 +33,9 @@ ROLLING_BACK = (
     "verified there.\n\n- failed promotion: {failed}\n- rollback: {rollback}\n{merge}"
 )
 WILL_MERGE = "\nFerry merges the rollback once its gate is green (`auto_merge`)."
+WILL_MERGE_APPROVED = (
+    "\nFerry merges the rollback once {promoters} approves it (`auto_merge`; `{stage}` has `promoters`)."
+)
 BY_HAND = "\nMerge the rollback to carry it out (`{stage}` has no `auto_merge`)."
 NOTHING_BACK = (
     "**`{stage}` failed verification** ({commit}) and `verify.on_failure` is `rollback`, but the freight "
@@ -107,9 +111,19 @@ def auto_rollback_actions(
                 label=target.label,
                 id=target.id,
                 failed=f"[#{failed_pr.number}]({failed_pr.url})",
-                merge=WILL_MERGE if stage.auto_merge else BY_HAND.format(stage=name),
+                merge=(
+                    BY_HAND.format(stage=name)
+                    if not stage.auto_merge
+                    else WILL_MERGE_APPROVED.format(promoters=who_may_approve(stage.promoters), stage=name)
+                    if stage.promoters
+                    else WILL_MERGE
+                ),
             )
             actions.append(PostComment(failed_pr.number, f"{body}\n\n{marker}\n", marker))
-        if stage.auto_merge:
+        # In a stage with ``promoters`` the rollback's gate waits for their approval like any promotion's
+        # (``bot.core.approvals``): merged without it, the merge would be held and never deployed.
+        reviews = snapshot.approvals.get(pull.number)
+        approved = not stage.promoters or (reviews is not None and bool(approvers(reviews)))
+        if stage.auto_merge and approved:
             merges.append(MergePromotion(pull.number, name, pull.head_sha, pull.title))
     return actions, merges

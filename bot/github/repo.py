@@ -450,8 +450,9 @@ class RepoGitHub(RepoPulls):
             ),
         )
 
-    async def post_comment(self, action: PostComment) -> None:
-        await self.comment_once(action.number, action.body, marker=action.marker)
+    async def post_comment(self, action: PostComment) -> bool:
+        """Post the comment unless the App's comment with its marker is there; whether it was posted."""
+        return await self.comment_once(action.number, action.body, marker=action.marker)
 
     # ---- comment commands (bot.command_runner) -----------------------------------------------
     async def pull_state(self, number: int) -> tuple[str, bool]:
