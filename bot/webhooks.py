@@ -23,6 +23,7 @@ from bot.core.images import normalise_name
 from bot.core.promotion import parse_branch
 from bot.errors import ExternalError, InvalidReferenceError
 from bot.event_log import log_event
+from bot.observe_approvals import reader_for
 from bot.reconciler import Reconciler
 from bot.server import WebhookDelivery
 
@@ -113,6 +114,10 @@ class WebhookRouter:
             if self.on_merge_handled is not None:
                 self.on_merge_handled(time.time() - delivery.received_at)
             return
+        if event == "pull_request_review":
+            reviewed = (payload.get("pull_request") or {}).get("number")
+            if isinstance(reviewed, int):
+                reader_for(self.reconciler.repo_client(repo)).forget(reviewed)
         if event in ("issue_comment", "commit_comment") and self.on_comment is not None:
             await self.on_comment(delivery)
         self.reconciler.trigger(repo)

@@ -17,7 +17,7 @@ from bot.core.decide import build_promotion, candidate_freight, decide
 from bot.core.freight import Freight
 from bot.core.gates import gate_for
 from bot.core.ledger import TASK_BASELINE, TASK_PROMOTE, LedgerEntry, Outcome
-from bot.core.ledger_sync import ledger_actions
+from bot.core.ledger_sync import deployment_state, ledger_actions
 from bot.core.pipeline import stage_order
 from bot.core.promotion import LABEL_ROLLBACK, MARKER_ROLLBACK, branch_name
 from bot.core.snapshot import CommitStatus, MergedPromotion, PullRequest, Snapshot
@@ -173,3 +173,9 @@ def test_status_names_history_a_renamed_stage_left_under_its_old_environment() -
     snap = replace(snapshot(), ledger=(entry("qa", NEW, "verified", 1),))
     text = render_status(snap)
     assert "GitHub environment **qa** belongs to no stage now" in text
+
+
+def test_a_merge_held_for_want_of_approval_is_no_verdict_on_its_freight_and_is_not_in_the_ledger() -> None:
+    held = "Not deployed: merged by @bob without an approving review from @acme/release-managers"
+    assert deployment_state(CommitStatus("ferry/health/prod", "failure", held)) is None
+    assert deployment_state(CommitStatus("ferry/health/prod", "failure", "timed out after 5m")) == "failure"

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import pytest
 
+from bot.observe_approvals import reader_for
 from bot.reconciler import Reconciler
 from bot.server import WebhookDelivery
 from bot.webhooks import WebhookRouter
@@ -30,6 +31,10 @@ QUIET_EVENTS = frozenset({"ping", "check_run"})  # Ferry reads commit statuses, 
 MERGE_SHA = "2011efc948a207c52267cb635d39dd9f452bf6e0"  # pull_request.closed: merge_commit_sha
 
 
+class RepoClient:
+    """Stands for a repository's GitHub client (the review reader is kept per client)."""
+
+
 class RecordingReconciler:
     """``installed`` is what GitHub lists for each installation (the App's installation data)."""
 
@@ -42,6 +47,7 @@ class RecordingReconciler:
         self.merged: list[tuple[str, str, str]] = []
         self.installations_added: list[int] = []
         self.not_owned: set[str] = set()  # repositories another shard owns
+        self.clients: dict[str, Any] = {}
 
     def owns(self, repo: str) -> bool:
         return repo not in self.not_owned
@@ -57,6 +63,9 @@ class RecordingReconciler:
 
     def trigger(self, repo: str, *, full: bool = True) -> None:
         self.triggered.append(repo)
+
+    def repo_client(self, repo: str) -> Any:
+        return self.clients.setdefault(repo, RepoClient())
 
     async def promotion_merged(
         self, repo: str, stage: str, merge_commit: str, *, pull_number: int | None = None
@@ -333,3 +342,21 @@ async def test_a_package_event_does_not_reconcile_the_repository_it_names(contra
     fake = RecordingReconciler(repos)
     await router_for(fake).deliver(delivery(name.partition(".")[0], payload))
     assert (fake.triggered, fake.repos) == ([], repos)
+
+
+async def test_a_review_webhook_makes_the_next_pass_read_that_pull_requests_reviews_again() -> None:
+    """GitHub does not document that a review moves the pull request's ``updated_at`` (the review cache's
+    key), so the review's own webhook is what says the cached reviews are stale."""
+    fake = RecordingReconciler({"acme/gitops": 1})
+    reader = reader_for(fake.repo_client("acme/gitops"))
+    reader._cache[7] = reader._cache[8] = cast(Any, ("key", None, None))
+    payload = {
+        "action": "submitted",
+        "installation": {"id": 1},
+        "repository": {"full_name": "acme/gitops"},
+        "pull_request": {"number": 7},
+        "review": {"state": "approved"},
+    }
+    await router_for(fake).deliver(delivery("pull_request_review", payload))
+    assert 7 not in reader._cache and 8 in reader._cache
+    assert fake.triggered == ["acme/gitops"]

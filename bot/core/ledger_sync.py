@@ -9,7 +9,8 @@ from the ledger read back: the commit status decides, the ledger follows it.
 
 ``ferry/health/<stage>`` to deployment state: pending → ``in_progress``; success → ``success``;
 failure (or error) → ``failure``; a "Superseded" error → ``inactive``. A drift failure on a verified
-stage is not a new verdict and is not recorded.
+stage is not a new verdict, and a merge held for want of an approval deployed nothing: neither is recorded
+(the freight did not fail verification; DORA and "failed freight stays out" must not count it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.core.actions import Action, RecordDeployment, SetStatus
+from bot.core.approvals import unapproved
 from bot.core.drift import is_drift
 from bot.core.freight import Freight, FreightImage
 from bot.core.gates import HEALTH_PREFIX, health_context
@@ -57,8 +59,8 @@ def deployment_state(status: CommitStatus) -> str | None:
         return "success"
     if status.description.startswith(SUPERSEDED):
         return "inactive"
-    if is_drift(status.description):
-        return None
+    if is_drift(status.description) or unapproved(status.description):
+        return None  # not a verdict on the freight: drift on a verified stage, or a merge held unapproved
     return "failure"
 
 

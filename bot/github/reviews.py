@@ -63,6 +63,11 @@ class ReviewReader:
         self._rule = (branch, now, rule)
         return rule
 
+    def forget(self, number: int) -> None:
+        """Read pull request ``number``'s reviews again on the next pass (a review webhook arrived: GitHub
+        does not document that a review moves the pull request's ``updated_at``, the cache's key)."""
+        self._cache.pop(number, None)
+
     async def pull_reviews(
         self,
         number: int,
