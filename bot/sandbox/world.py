@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from bot import events
+from bot.errors import ExternalError
 from bot.runtime import Runtime, build_runtime
 from bot.sandbox.argocd_health import broken_tag_pull_error
 from bot.sandbox.argocd_render import split_image
@@ -31,10 +32,13 @@ from bot.sandbox.github_standin import GitHubStandIn
 from bot.sandbox.registry_standin import RegistryStandIn
 from bot.server import WEBHOOKS_KEY, run_server
 from bot.settings import ArgoCDServer, Settings
+from bot.startup import delay_after
 
 OWNER, REPO = "acme", "gitops"
 FULL_NAME = f"{OWNER}/{REPO}"
 ARGOCD_SERVER = "default"
+DISCOVERY_ATTEMPTS = 5  # discoveries a starting Ferry makes before the sandbox gives up
+DISCOVERY_DELAY_CAP = 5.0  # seconds at most between two of them (GitHub is local)
 CONTROLLER_INTERVAL = 0.1  # seconds between passes of the Argo CD stand-in's application controller
 
 
@@ -171,7 +175,16 @@ class World:
         runtime = build_runtime(self.settings(), emit=self.timeline.record)
         server = asyncio.get_running_loop().create_task(run_server(runtime.app, "127.0.0.1", port))
         await self._wait_for_port(port)
-        await runtime.start()
+        for attempt in range(1, DISCOVERY_ATTEMPTS + 1):
+            try:
+                await runtime.start()
+                break
+            except ExternalError as exc:
+                # As `ferry serve` does (bot.startup): a GitHub that did not answer is asked again, a
+                # refusal is raised. A bounded number of times, so a sandbox never hangs on it.
+                if not exc.temporary or attempt == DISCOVERY_ATTEMPTS:
+                    raise
+                await asyncio.sleep(min(delay_after(attempt, exc), DISCOVERY_DELAY_CAP))
         return runtime, server
 
     async def start_replica(self) -> str:
