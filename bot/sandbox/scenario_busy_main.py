@@ -151,6 +151,15 @@ def verified_now(world: World) -> Callable[[], bool]:
     return check
 
 
+async def stage_health(world: World, stage: str) -> str | None:
+    """The stage's ``ferry/health`` state on its deploy commit, as Ferry itself reads it (None: none)."""
+    assert world.runtime is not None
+    snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
+    deploy = snapshot.deploys.get(stage) if snapshot is not None else None
+    status = deploy.statuses.get(HEALTH_PREFIX + stage) if deploy is not None else None
+    return status.state if status else None
+
+
 def all_verified(world: World) -> Callable[[], Awaitable[bool]]:
     """A check that every stage's health status on its deploy commit is success (one snapshot)."""
 

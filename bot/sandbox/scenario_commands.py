@@ -8,16 +8,14 @@ the first release from an issue and the second from a commit comment, then rolls
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from bot import events
-from bot.core.gates import health_context
 from bot.core.stage_view import stage_view
 from bot.sandbox.example import quick_pipeline
-from bot.sandbox.scenario_busy_main import verified_now
+from bot.sandbox.scenario_busy_main import all_verified, verified_now
 from bot.sandbox.world import FULL_NAME, World
 
 FIRST, SECOND = "1.5.0", "1.6.0"
@@ -31,21 +29,6 @@ def commands_edit(config: dict[str, Any]) -> None:
     quick_pipeline(config)
     config["stages"]["prod"]["auto_promote"] = False
     config["stages"]["prod"]["auto_merge"] = False
-
-
-async def _health(world: World, stage: str) -> str | None:
-    assert world.runtime is not None
-    snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
-    deploy = snapshot.deploys.get(stage) if snapshot is not None else None
-    status = deploy.statuses.get(health_context(stage)) if deploy is not None else None
-    return status.state if status else None
-
-
-def _all_verified(world: World) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return all([await _health(world, stage) == "success" for stage in STAGES])
-
-    return check
 
 
 async def _verdict(world: World, stage: str, merges_before: int, within: float = 60.0) -> str:
@@ -128,7 +111,7 @@ async def _ends_as_promised(world: World) -> bool:
     """Every stage verified; dev and staging on the second release, prod back on the first."""
     assert world.runtime is not None
     snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
-    if snapshot is None or snapshot.config is None or not await _all_verified(world)():
+    if snapshot is None or snapshot.config is None or not await all_verified(world)():
         return False
     tags = {stage: set(stage_view(snapshot, stage).tags.values()) for stage in STAGES}
     refused = world.kinds(events.COMMAND_REFUSED)

@@ -11,13 +11,12 @@ A fixed release ``1.6.1`` then flows dev → staging → prod (a release manager
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot import events
-from bot.core.gates import health_context
 from bot.core.stage_view import stage_view
 from bot.sandbox.example import quick_pipeline
+from bot.sandbox.scenario_busy_main import all_verified, stage_health
 from bot.sandbox.world import FULL_NAME, World
 
 BROKEN, FIXED = "1.6.0-broken", "1.6.1"
@@ -41,34 +40,19 @@ async def _snapshot_tags(world: World) -> dict[str, set[str | None]]:
     return {stage: set(stage_view(snapshot, stage).tags.values()) for stage in STAGES}
 
 
-async def _health(world: World, stage: str) -> str | None:
-    assert world.runtime is not None
-    snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
-    deploy = snapshot.deploys.get(stage) if snapshot is not None else None
-    status = deploy.statuses.get(health_context(stage)) if deploy is not None else None
-    return status.state if status else None
-
-
-def _all_verified(world: World) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return all([await _health(world, stage) == "success" for stage in STAGES])
-
-    return check
-
-
 def _verdicts(world: World, stage: str, state: str) -> int:
     return sum(1 for e in world.kinds(events.HEALTH_VERDICT, stage) if e.detail.startswith(state))
 
 
 async def _dev_runs(world: World, tag: str, verified: bool = True) -> bool:
     tags = await _snapshot_tags(world)
-    return tags["dev"] == {tag} and (not verified or await _health(world, "dev") == "success")
+    return tags["dev"] == {tag} and (not verified or await stage_health(world, "dev") == "success")
 
 
 async def rollback(world: World) -> bool:
     rita = world.person(MANAGER, "write", [TEAM])
     async with rita:
-        await world.wait_for("every stage verified on the starting commit", _all_verified(world), 60)
+        await world.wait_for("every stage verified on the starting commit", all_verified(world), 60)
         before = (await _snapshot_tags(world))["dev"]
         start_tag = next(iter(before))
         assert start_tag is not None
@@ -125,4 +109,4 @@ async def _prod_pull(world: World, person: Any) -> dict[str, Any] | None:
 
 async def _all_on(world: World, tag: str) -> bool:
     tags = await _snapshot_tags(world)
-    return all(tags[s] == {tag} for s in STAGES) and await _all_verified(world)()
+    return all(tags[s] == {tag} for s in STAGES) and await all_verified(world)()

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import events
-from bot.core.gates import health_context
 from bot.sandbox import (
     scenario_approvals,
     scenario_busy_main,
@@ -36,16 +35,6 @@ class Scenario:
     promise: str
     play: Callable[[World], Awaitable[bool]]
     edit: Callable[[dict[str, Any]], None]
-
-
-async def _health(world: World, stage: str) -> str | None:
-    """The stage's ``ferry/health`` state on its deploy commit, as Ferry itself reads it."""
-    assert world.runtime is not None
-    snapshot = await world.runtime.reconciler.snapshot("acme/gitops")
-    if snapshot is None or stage not in snapshot.deploys:
-        return None
-    status = snapshot.deploys[stage].statuses.get(health_context(stage))
-    return status.state if status else None
 
 
 async def _verdict_after_merge(world: World, stage: str, within: float = 60.0) -> str:
