@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -40,19 +40,22 @@ from pydantic import SecretStr
 from bot import server
 from bot.logs import configure_logging
 from bot.metrics import Metrics
+from bot.reconciler import Reconciler
 from bot.server import WEBHOOK_PATH, WebhookDelivery, create_app, run_server, signature_for
 from bot.settings import Settings
+from bot.webhooks import WebhookRouter
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-0123456789"
 PAYLOAD = REPO / "tests" / "fixtures" / "github-webhooks" / "push.json"
+REPOSITORY = "acme/gitops"  # the push payload's repository
 WARM_UP = 300
 GOAL_RATIO = 0.5
 KINDS = ("bare", "ferry before", "ferry")
 NAMES = {
     "bare": "bare aiohttp handler (202 only)",
     "ferry before": "ferry before (verify, parse, dedupe, enqueue)",
-    "ferry": "ferry after (verify, parse, dedupe, enqueue)",
+    "ferry": "ferry after (verify, parse, dedupe, route, queue a pass)",
 }
 GOAL_P99_MS = 5.0
 
@@ -88,6 +91,21 @@ def free_port() -> int:
 
 async def _noop(delivery: WebhookDelivery) -> None:
     return None
+
+
+class _Queue:
+    """The part of ``bot.reconciler.Reconciler`` a push delivery reaches: the repository is installed and
+    owned, and a pass is queued for it (coalesced, as the reconciler's are)."""
+
+    def __init__(self) -> None:
+        self.repos = {REPOSITORY: 1}
+        self.dirty: set[str] = set()
+
+    def owns(self, repo: str) -> bool:
+        return True
+
+    def trigger(self, repo: str, *, full: bool = True) -> None:
+        self.dirty.add(repo)
 
 
 async def _bare(request: web.Request) -> web.Response:
@@ -161,7 +179,9 @@ async def _handle_before(self: Any, request: web.Request) -> web.Response:
     # metrics count every delivery, and the reconciler logs the pass each one triggers.
     server.log.debug("webhook delivery accepted", extra=server._summary(event, delivery_id, payload))
     delivery = server.WebhookDelivery(event, delivery_id, payload, received_at)
-    task = asyncio.get_running_loop().create_task(self._run(delivery), name=f"delivery {delivery_id}")
+    task = asyncio.get_running_loop().create_task(
+        self._run(delivery, self._deliver(delivery)), name=f"delivery {delivery_id}"
+    )
     self.tasks.add(task)
     task.add_done_callback(self.tasks.discard)
     return web.json_response({"ok": True, "delivery": delivery_id}, status=202)
@@ -171,7 +191,10 @@ async def _serve(kind: str, port: int) -> None:
     if kind == "ferry before":
         server._Webhooks.handle = _handle_before  # type: ignore[method-assign]
     if kind.startswith("ferry"):
-        app = create_app(Settings(webhook_secret=SecretStr(SECRET)), _noop, metrics=Metrics())
+        # After: the router Ferry serves with, over a reconciler that only queues (as the real one does
+        # for a pass already queued); before: a task per delivery, as every delivery had then.
+        deliver = _noop if kind == "ferry before" else WebhookRouter(cast(Reconciler, _Queue())).accept
+        app = create_app(Settings(webhook_secret=SecretStr(SECRET)), deliver, metrics=Metrics())
         await run_server(app, "127.0.0.1", port)
         return
     bare = web.Application()

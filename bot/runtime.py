@@ -245,7 +245,7 @@ def build_runtime(
         return runtime
     runtime.app = create_app(
         settings,
-        runtime.startup.hold(router.deliver),
+        runtime.startup.hold(router.accept),
         metrics=metrics,
         status=runtime.status,
         ready=runtime.startup.readiness,

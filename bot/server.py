@@ -90,6 +90,7 @@ MSG_NO_SECRET: Final = (
 MSG_CANNOT_LISTEN: Final = "cannot listen on {host}:{port} ({reason}): choose another --host or --port"
 
 log = get_logger(__name__)
+_JSON_HEADERS: Final = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,9 @@ class WebhookDelivery:
     received_at: float  # time.time() when the request arrived
 
 
-Deliver = Callable[[WebhookDelivery], Awaitable[None]]
+# Hands a delivery on. Returns None when it was dealt with at once (the usual case: a pass queued), or what
+# is left to await (an async function's coroutine, say), which runs off the request path as a task.
+Deliver = Callable[[WebhookDelivery], Awaitable[None] | None]
 Status = Callable[[], Awaitable[StatusView]]
 Ready = Callable[[], tuple[bool, Mapping[str, Any]]]  # (ready, the JSON body of GET /readyz)
 Admit = Callable[[], str | None]  # None: accept one more delivery; else why to answer 503
@@ -238,12 +241,21 @@ class _Webhooks:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("webhook delivery accepted", extra=_summary(event, delivery_id, payload))
         delivery = WebhookDelivery(event, delivery_id, payload, received_at)
-        task = asyncio.get_running_loop().create_task(self._run(delivery), name=f"delivery {delivery_id}")
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        # {"ok": true, "delivery": ID}, written directly: json_response's encoder costs more than the rest.
+        try:
+            rest = self._deliver(delivery)  # most deliveries only queue a pass: no task is needed for them
+        except Exception:
+            self._failed(delivery)
+        else:
+            if rest is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self._run(delivery, rest), name=f"delivery {delivery_id}"
+                )
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        # {"ok": true, "delivery": ID}, written directly: json_response's encoder costs more than the rest,
+        # and headers given whole skip aiohttp's parsing of a content_type argument.
         answer = b'{"ok": true, "delivery": ' + orjson.dumps(delivery_id) + b"}"
-        return web.Response(body=answer, status=202, content_type="application/json")
+        return web.Response(body=answer, status=202, headers=_JSON_HEADERS)
 
     def _reject(
         self, request: web.Request, event: str, outcome: str, status: int, message: str
@@ -258,25 +270,28 @@ class _Webhooks:
             response.force_close()  # do not keep a connection whose sender is still pushing (or stalling)
         return response
 
-    async def _run(self, delivery: WebhookDelivery) -> None:
+    async def _run(self, delivery: WebhookDelivery, rest: Awaitable[None]) -> None:
         gauge = self._metrics.deliveries_in_flight
         gauge.inc()
         try:
-            await self._deliver(delivery)
+            await rest
         except Exception:
-            # One delivery's failure must not take the server down; forgetting its id lets a manual
-            # "Redeliver" in GitHub's settings retry the work.
-            self._recent.forget(delivery.delivery_id)
-            self._count(delivery.event, OUTCOME_FAILED)
-            log.exception(
-                "webhook delivery failed", extra={"event": delivery.event, "delivery": delivery.delivery_id}
-            )
+            self._failed(delivery)
         else:
             log.debug(
                 "webhook delivery done", extra={"event": delivery.event, "delivery": delivery.delivery_id}
             )
         finally:
             gauge.dec()
+
+    def _failed(self, delivery: WebhookDelivery) -> None:
+        # One delivery's failure must not take the server down; forgetting its id lets a manual
+        # "Redeliver" in GitHub's settings retry the work.
+        self._recent.forget(delivery.delivery_id)
+        self._count(delivery.event, OUTCOME_FAILED)
+        log.exception(
+            "webhook delivery failed", extra={"event": delivery.event, "delivery": delivery.delivery_id}
+        )
 
     async def drain(self, grace: float) -> None:
         """Let in-flight deliveries finish for up to ``grace`` seconds, then cancel the rest."""

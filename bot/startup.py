@@ -185,15 +185,19 @@ class Startup:
         """``deliver``, waiting first (bounded by ``admit``) until discovery has completed."""
 
         async def held(delivery: WebhookDelivery) -> None:
-            if not self._done.is_set():
-                self.held += 1
-                try:
-                    await self._done.wait()
-                finally:
-                    self.held -= 1
-            await deliver(delivery)
+            self.held += 1
+            try:
+                await self._done.wait()
+            finally:
+                self.held -= 1
+            rest = deliver(delivery)
+            if rest is not None:
+                await rest
 
-        return held
+        def deliver_or_hold(delivery: WebhookDelivery) -> Awaitable[None] | None:
+            return deliver(delivery) if self._done.is_set() else held(delivery)
+
+        return deliver_or_hold
 
     def admit(self) -> str | None:
         """None when one more delivery may be accepted; else why the server should answer 503."""

@@ -76,50 +76,86 @@ class WebhookRouter:
         self._clock = clock
         self._listed_at: dict[int, float] = {}  # installation id -> when its repositories were last listed
 
+    def accept(self, delivery: WebhookDelivery) -> Awaitable[None] | None:
+        """Route ``delivery`` at once: None when that was all (a pass queued, or nothing to do), else what
+        is left to await (a merge's sync, a command to answer, an installation to list), which the server
+        runs off the request path."""
+        token = events.DELIVERY.set(delivery.delivery_id)
+        try:
+            rest = self._route(delivery)
+        finally:
+            events.DELIVERY.reset(token)
+        return None if rest is None else self._naming(delivery, rest)
+
     async def deliver(self, delivery: WebhookDelivery) -> None:
+        """``accept`` ``delivery`` and await what is left of it."""
+        rest = self.accept(delivery)
+        if rest is not None:
+            await rest
+
+    @staticmethod
+    async def _naming(delivery: WebhookDelivery, rest: Awaitable[None]) -> None:
         # Everything this delivery causes (events, passes it queues) names it in the log.
         token = events.DELIVERY.set(delivery.delivery_id)
         try:
-            await self._deliver(delivery)
+            await rest
         finally:
             events.DELIVERY.reset(token)
 
-    async def _deliver(self, delivery: WebhookDelivery) -> None:
+    def _route(self, delivery: WebhookDelivery) -> Awaitable[None] | None:
         payload = delivery.payload
         event = delivery.event
         if event == "installation":
-            await self._installation(payload)
-            return
+            return self._installation(payload)
         if event == "installation_repositories":
-            await self._installation_repositories(payload)
-            return
+            return self._installation_repositories(payload)
         if event not in TRIGGERING_EVENTS:
-            return
+            return None
         if event in PACKAGE_EVENTS:
             self._package(payload)
-            return
+            return None
         repo = _repo_name(payload)
-        if repo is None or not await self._installed(repo, _installation_id(payload)):
-            return
+        if repo is None:
+            return None
+        if repo not in self.reconciler.repos:
+            return self._if_installed(delivery, repo)  # GitHub may have to be asked
+        return self._for_repo(delivery, repo)
+
+    async def _if_installed(self, delivery: WebhookDelivery, repo: str) -> None:
+        if await self._installed(repo, _installation_id(delivery.payload)):
+            rest = self._for_repo(delivery, repo)
+            if rest is not None:
+                await rest
+
+    def _for_repo(self, delivery: WebhookDelivery, repo: str) -> Awaitable[None] | None:
+        payload = delivery.payload
+        event = delivery.event
         if not self.reconciler.owns(repo):
             # Acknowledged (202) and left to the replica that owns the repository: its next pass reads
             # what changed from GitHub, commands included (deploy/README.md: shards).
             log.debug("delivery for another shard's repository", extra={"repo": repo})
-            return
+            return None
         merged = _merged_promotion(event, payload)
         if merged is not None:
             _log_merge(repo, payload)
-            stage, commit, number = merged
-            await self.reconciler.promotion_merged(repo, stage, commit, pull_number=number)
-            if self.on_merge_handled is not None:
-                self.on_merge_handled(time.time() - delivery.received_at)
-            return
+            return self._merged(delivery, repo, merged)
         if event == "pull_request_review":
             reviewed = (payload.get("pull_request") or {}).get("number")
             if isinstance(reviewed, int):
                 reader_for(self.reconciler.repo_client(repo)).forget(reviewed)
         if event in ("issue_comment", "commit_comment") and self.on_comment is not None:
-            await self.on_comment(delivery)
+            return self._comment(delivery, repo, self.on_comment)
+        self.reconciler.trigger(repo)
+        return None
+
+    async def _merged(self, delivery: WebhookDelivery, repo: str, merged: tuple[str, str, int]) -> None:
+        stage, commit, number = merged
+        await self.reconciler.promotion_merged(repo, stage, commit, pull_number=number)
+        if self.on_merge_handled is not None:
+            self.on_merge_handled(time.time() - delivery.received_at)
+
+    async def _comment(self, delivery: WebhookDelivery, repo: str, on_comment: CommentHandler) -> None:
+        await on_comment(delivery)
         self.reconciler.trigger(repo)
 
     async def _installed(self, repo: str, installation: int | None) -> bool:

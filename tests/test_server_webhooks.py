@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,26 @@ PUSH = (CONTRACTS / "push.json").read_bytes()
 
 
 class RecordingDeliver:
-    """A deliver callable that records what it was given, and raises when told to."""
+    """A deliver callable that records what it was given, and raises when told to. ``at_once``: it deals
+    with a delivery before returning (as Ferry's router does with a push: a pass queued); otherwise it
+    returns work the server runs off the request path (a command to answer, a merge to sync)."""
 
-    def __init__(self) -> None:
+    def __init__(self, at_once: bool = False) -> None:
         self.deliveries: list[WebhookDelivery] = []
         self.fail_next = False
+        self.at_once = at_once
 
-    async def __call__(self, delivery: WebhookDelivery) -> None:
+    def __call__(self, delivery: WebhookDelivery) -> Awaitable[None] | None:
+        if self.at_once:
+            self._record(delivery)
+            return None
+        return self._later(delivery)
+
+    async def _later(self, delivery: WebhookDelivery) -> None:
+        await asyncio.sleep(0)  # it waits for something, as real work does
+        self._record(delivery)
+
+    def _record(self, delivery: WebhookDelivery) -> None:
         self.deliveries.append(delivery)
         if self.fail_next:
             self.fail_next = False
@@ -87,9 +100,9 @@ class Harness:
         return await response.text()
 
 
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    deliver = RecordingDeliver()
+@pytest.fixture(params=["at once", "off the request path"])
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    deliver = RecordingDeliver(at_once=request.param == "at once")
     app = create_app(Settings(webhook_secret=SecretStr(SECRET)), deliver, metrics=Metrics())
     async with TestClient(TestServer(app)) as client:
         yield Harness(client, deliver)

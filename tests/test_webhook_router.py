@@ -360,3 +360,40 @@ async def test_a_review_webhook_makes_the_next_pass_read_that_pull_requests_revi
     await router_for(fake).deliver(delivery("pull_request_review", payload))
     assert 7 not in reader._cache and 8 in reader._cache
     assert fake.triggered == ["acme/gitops"]
+
+
+@pytest.mark.parametrize("name", ["push", "status", "pull_request.opened", "check_suite.completed"])
+async def test_a_delivery_that_only_queues_a_pass_is_dealt_with_before_the_answer(
+    contracts: Path, name: str
+) -> None:
+    # The server answers GitHub once ``accept`` returns: a push to a known repository has its pass queued
+    # by then, with no background task left to run (and none to lose on a shutdown).
+    payload = load(contracts, name)
+    repo = payload["repository"]["full_name"]
+    fake = RecordingReconciler({repo: KNOWN_INSTALLATION})
+    assert router_for(fake).accept(delivery(name.partition(".")[0], payload)) is None
+    assert fake.triggered == [repo]
+
+
+async def test_work_that_waits_is_handed_back_to_run_after_the_answer(contracts: Path) -> None:
+    commented: list[WebhookDelivery] = []
+
+    async def on_comment(got: WebhookDelivery) -> None:
+        commented.append(got)
+
+    comment = load(contracts, "issue_comment.created")
+    repo = comment["repository"]["full_name"]
+    fake = RecordingReconciler({repo: KNOWN_INSTALLATION}, installed={KNOWN_INSTALLATION: [repo]})
+    router = WebhookRouter(cast(Reconciler, fake), on_comment=on_comment)
+    rest = router.accept(delivery("issue_comment", comment))
+    assert rest is not None and commented == [] and fake.triggered == []  # nothing done yet
+    await rest
+    assert len(commented) == 1 and fake.triggered == [repo]  # the command, then a pass
+
+    unknown = load(contracts, "push.with-new-branch")  # a repository GitHub must be asked about
+    fake.repos.clear()
+    fake.installed = {unknown["installation"]["id"]: [unknown["repository"]["full_name"]]}
+    rest = router.accept(delivery("push", unknown))
+    assert rest is not None and fake.installations_added == []
+    await rest
+    assert fake.triggered[-1] == unknown["repository"]["full_name"]
