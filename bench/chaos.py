@@ -6,16 +6,21 @@ killed mid-verification, a manual Argo CD sync backwards, GitHub's secondary lim
 row per seed (ok, wall seconds, the secondary limits met, each invariant's count) and a total line; exits 1
 when any seed is not ok.
 
-    .venv/bin/python bench/chaos.py [--seeds 20] [--first-seed 1] [--replicas 3]
+    .venv/bin/python bench/chaos.py [--seeds 20] [--first-seed 1] [--replicas 3] [--failures DIR]
+
+``--failures DIR`` keeps each seed that is not ok as ``DIR/seed-N.json`` (what ``ferry sandbox --scenario
+chaos --seed N --json`` prints: the error, the stages as they ended, the timeline of events) to read why.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bot.sandbox.chaos_invariants import INVARIANTS
@@ -57,6 +62,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=20, help="how many seeds (default 20)")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--failures", type=Path, help="write each seed that is not ok here as seed-N.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
     print("targets: " + ", ".join(f"{name} {target}" for name, target in INVARIANTS.items()))
@@ -71,6 +77,9 @@ def main() -> int:
         print(row(seed, result), flush=True)
         if not result["ok"]:
             failed.append(f"seed {seed}: {result.get('error') or 'an invariant missed its target'}")
+            if args.failures is not None:
+                args.failures.mkdir(parents=True, exist_ok=True)
+                (args.failures / f"seed-{seed}.json").write_text(json.dumps(result, indent=2, default=str))
     print()
     print(
         f"total: {args.seeds - len(failed)}/{args.seeds} seeds ok, {args.replicas} replicas, "
