@@ -14,6 +14,7 @@ from datetime import datetime
 from bot.commands import Selector, pick, unique
 from bot.core.approvals import unapproved
 from bot.core.config import StagesSource, WarehouseSource
+from bot.core.decide import held_out
 from bot.core.dora import TABLE_HEADER, RepoFigures, table_rows
 from bot.core.drift import is_drift
 from bot.core.freight import Freight
@@ -180,6 +181,11 @@ class Declined:
     url: str
 
 
+HELD_TITLE = "**Held out of auto-promotion** (its newest verification there failed):"
+HELD_LINE = (
+    "- **{stage}**: {label} (`{id}`) failed at {when} on `{sha}`; comment `/promote {stage} {id} --reason …` "
+    "to try it again"
+)
 DECLINED_TITLE = "**Declined** (closed unmerged by a person; Ferry does not open them again):"
 DECLINED_LINE = (
     "- **{stage}**: [#{number}]({url}) {label} (`{id}`); comment `/promote {stage}` to ask for the newest "
@@ -200,12 +206,21 @@ def render_status(
         diagram.append(f'  {_node("w_" + warehouse)}[("{warehouse}")]')
     states: dict[str, list[str]] = {}
     drifts: list[str] = []  # verified stages whose apps no longer run their deploy commit
-    for name in stage_order(config):
-        view = stage_view(snapshot, name)
+    views = {name: stage_view(snapshot, name) for name in stage_order(config)}
+    held: list[str] = []  # freight auto-promotion keeps out of a stage where it failed
+    for name, view in views.items():
+        kept = held_out(snapshot, views, name)
+        if kept is not None:
+            kept_out, failed = kept
+            moment = when(failed.decided_at or failed.created_at, snapshot.now)
+            line = HELD_LINE.format(
+                stage=name, label=kept_out.label, id=kept_out.id, when=moment, sha=failed.sha[:7]
+            )
+            held.append(line)
         state: str = verification(view, config).state
         health = view.deploy.statuses.get(health_context(name)) if view.deploy else None
-        held = health is not None and unapproved(health.description)  # merged without approval
-        if health is not None and health.state == "failure" and (is_drift(health.description) or held):
+        unheard = health is not None and unapproved(health.description)  # merged without approval
+        if health is not None and health.state == "failure" and (is_drift(health.description) or unheard):
             drifts.append(f"- **{name}** {health.description}")
         states.setdefault(state, []).append(_node(name))
         prs = ", ".join(f"[#{pr.number}]({pr.url})" for pr in snapshot.open_prs if pr.stage == name) or "—"
@@ -241,6 +256,10 @@ def render_status(
         for d in declined
     ]
     notes = [*drifts, *orphans]
-    blocks = [*([*notes, ""] if notes else []), *([DECLINED_TITLE, *refused, ""] if refused else [])]
+    blocks = [
+        *([*notes, ""] if notes else []),
+        *([HELD_TITLE, *held, ""] if held else []),
+        *([DECLINED_TITLE, *refused, ""] if refused else []),
+    ]
     figures = ["", *render_delivery(delivery, snapshot.now)] if delivery is not None else []
     return "\n".join([title, "", *rows, "", *blocks, *diagram, *figures])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from test_command_runner import NEW, NOW, OLD, OLDER, snapshot
+from test_command_runner import DEV, NEW, NOW, OLD, OLDER, snapshot
 
 from bot.command_views import promote_freight, render_status
 from bot.commands import Selector
@@ -72,6 +72,20 @@ def test_an_auto_promoting_stage_does_not_take_back_freight_that_failed_there() 
     assert candidate_freight(snap, views(snap), "dev") is None
     again = replace(snap, ledger=(*snap.ledger, entry("dev", NEW, "verified", 3)))  # type: ignore[misc]
     assert candidate_freight(again, views(again), "dev") == NEW
+
+
+def test_status_says_which_freight_auto_promotion_keeps_out_of_a_stage_and_how_to_ask_for_it() -> None:
+    start = snapshot()
+    rolled_back = {**start.files, DEV: start.files[DEV].replace("newTag: 1.5.0", "newTag: 1.4.2")}
+    ledger = (entry("dev", NEW, "failed", 1), entry("dev", OLD, "verified", 2))
+    snap = replace(start, files=rolled_back, ledger=ledger)  # dev went back from NEW, which failed there
+    assert "Held out" not in render_status(replace(snap, files=start.files))  # NEW runs: its row says so
+    text = render_status(snap)
+    assert "**Held out of auto-promotion**" in text
+    assert f"- **dev**: {NEW.label} (`{NEW.id}`) failed at " in text
+    assert f"`/promote dev {NEW.id} --reason …`" in text
+    again = replace(snap, ledger=(*snap.ledger, entry("dev", NEW, "verified", 3)))  # type: ignore[misc]
+    assert "Held out" not in render_status(again)
 
 
 def test_promote_of_failed_freight_needs_a_reason() -> None:

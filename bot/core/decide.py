@@ -24,6 +24,7 @@ from bot.core.config_review import config_verdict
 from bot.core.freight import Freight
 from bot.core.gates import STATUS_CONFIG, STATUS_GATE, Gate, gate_for, verified_upstream_freight_id
 from bot.core.history import failed_last
+from bot.core.ledger import LedgerEntry
 from bot.core.ledger_sync import attach_ledger, ledger_actions
 from bot.core.pipeline import stage_order
 from bot.core.promotion import (
@@ -107,20 +108,36 @@ def base_fingerprint(snapshot: Snapshot, view: StageView) -> str:
 def candidate_freight(snapshot: Snapshot, views: Mapping[str, StageView], name: str) -> Freight | None:
     """The freight a stage with auto_promote should run next, if any: never freight whose newest
     verification in this stage failed (a rollback sticks; ``/promote … --reason`` is the way back)."""
+    found = _offered(snapshot, views, name)
+    if found is not None and failed_last(snapshot.ledger or (), name, found.id) is not None:
+        return None
+    return found
+
+
+def held_out(
+    snapshot: Snapshot, views: Mapping[str, StageView], name: str
+) -> tuple[Freight, LedgerEntry] | None:
+    """(freight, its failed verification here) when auto-promotion would offer ``name`` that freight but
+    its newest verdict in ``name`` failed, so it is kept out (``/status`` says so); else None."""
+    found = _offered(snapshot, views, name)
+    if found is None or views[name].runs(found):
+        return None
+    failed = failed_last(snapshot.ledger or (), name, found.id)
+    return (found, failed) if failed is not None else None
+
+
+def _offered(snapshot: Snapshot, views: Mapping[str, StageView], name: str) -> Freight | None:
+    """The freight auto-promotion offers ``name`` (its warehouse's newest, or what its upstream stages all
+    verified), before the stage's own history is asked; None for a stage without auto_promote."""
     assert snapshot.config is not None
     stage = snapshot.config.stages[name]
     if not stage.auto_promote or snapshot.ledger_unknown:
         return None
     if isinstance(stage.source, WarehouseSource):
-        found = snapshot.warehouse_freight.get(stage.source.warehouse)
-    else:
-        freight_id = verified_upstream_freight_id(name, snapshot.config, views)
-        if freight_id is None:
-            return None
-        found = next(views[u] for u in stage.source.stages).freight
-    if found is not None and failed_last(snapshot.ledger or (), name, found.id) is not None:
+        return snapshot.warehouse_freight.get(stage.source.warehouse)
+    if verified_upstream_freight_id(name, snapshot.config, views) is None:
         return None
-    return found
+    return next(views[u] for u in stage.source.stages).freight
 
 
 def promotion_files(snapshot: Snapshot, view: StageView, freight: Freight) -> tuple[tuple[str, str], ...]:

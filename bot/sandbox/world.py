@@ -37,8 +37,11 @@ from bot.startup import delay_after
 OWNER, REPO = "acme", "gitops"
 FULL_NAME = f"{OWNER}/{REPO}"
 ARGOCD_SERVER = "default"
-DISCOVERY_ATTEMPTS = 5  # discoveries a starting Ferry makes before the sandbox gives up
-DISCOVERY_DELAY_CAP = 5.0  # seconds at most between two of them (GitHub is local)
+# Seconds a starting Ferry keeps asking GitHub before the sandbox gives up: two of GitHub's one-minute
+# secondary-limit blocks and some (a Ferry restarted while its installation is blocked waits it out, as
+# `ferry serve` would; GitHub's REST docs: "wait for at least one minute").
+DISCOVERY_WITHIN = 150.0
+DISCOVERY_DELAY_CAP = 5.0  # seconds at most between two discoveries (GitHub is local)
 CONTROLLER_INTERVAL = 0.1  # seconds between passes of the Argo CD stand-in's application controller
 
 
@@ -175,16 +178,22 @@ class World:
         runtime = build_runtime(self.settings(), emit=self.timeline.record)
         server = asyncio.get_running_loop().create_task(run_server(runtime.app, "127.0.0.1", port))
         await self._wait_for_port(port)
-        for attempt in range(1, DISCOVERY_ATTEMPTS + 1):
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + DISCOVERY_WITHIN
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await runtime.start()
                 break
             except ExternalError as exc:
-                # As `ferry serve` does (bot.startup): a GitHub that did not answer is asked again, a
-                # refusal is raised. A bounded number of times, so a sandbox never hangs on it.
-                if not exc.temporary or attempt == DISCOVERY_ATTEMPTS:
+                # As `ferry serve` does (bot.startup): a GitHub that did not answer (or holds the
+                # installation after a secondary limit) is asked again, a refusal is raised. For a bounded
+                # time, so a sandbox never hangs on it.
+                left = deadline - clock()
+                if not exc.temporary or left <= 0:
                     raise
-                await asyncio.sleep(min(delay_after(attempt, exc), DISCOVERY_DELAY_CAP))
+                await asyncio.sleep(min(delay_after(attempt, exc), DISCOVERY_DELAY_CAP, left))
         return runtime, server
 
     async def start_replica(self) -> str:
