@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -71,6 +72,15 @@ class RecordingReconciler:
         self, repo: str, stage: str, merge_commit: str, *, pull_number: int | None = None
     ) -> None:
         self.merged.append((repo, stage, merge_commit))
+
+
+def recorder(commented: list[WebhookDelivery]) -> Callable[[WebhookDelivery], Awaitable[None]]:
+    """An ``on_comment`` handler that records the deliveries it is given."""
+
+    async def on_comment(got: WebhookDelivery) -> None:
+        commented.append(got)
+
+    return on_comment
 
 
 def router_for(fake: RecordingReconciler) -> WebhookRouter:
@@ -315,9 +325,7 @@ async def test_a_delivery_for_another_shards_repository_is_left_to_its_owner(
     fake = RecordingReconciler({repo: KNOWN_INSTALLATION})
     fake.not_owned.add(repo)
     commented: list[WebhookDelivery] = []
-
-    async def on_comment(got: WebhookDelivery) -> None:
-        commented.append(got)
+    on_comment = recorder(commented)
 
     await WebhookRouter(cast(Reconciler, fake), on_comment=on_comment).deliver(
         delivery(name.partition(".")[0], payload)
@@ -377,9 +385,7 @@ async def test_a_delivery_that_only_queues_a_pass_is_dealt_with_before_the_answe
 
 async def test_work_that_waits_is_handed_back_to_run_after_the_answer(contracts: Path) -> None:
     commented: list[WebhookDelivery] = []
-
-    async def on_comment(got: WebhookDelivery) -> None:
-        commented.append(got)
+    on_comment = recorder(commented)
 
     comment = load(contracts, "issue_comment.created")
     repo = comment["repository"]["full_name"]
