@@ -20,6 +20,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ async def one(seed: int, replicas: int) -> dict[str, Any]:
     try:
         result = await run_scenario("chaos", seed=seed, replicas=replicas)
     except Exception as exc:  # one broken seed is a row, not the end of the table
-        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "invariants": {}}
+        error = f"{type(exc).__name__}: {exc}"
+        result = {"ok": False, "error": error, "traceback": traceback.format_exc(), "invariants": {}}
     result["wall_s"] = time.monotonic() - started
     return result
 

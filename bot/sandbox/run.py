@@ -13,6 +13,7 @@ from bot.core import dora
 from bot.core.gates import health_context
 from bot.core.images import parse_image
 from bot.core.pipeline import stage_order
+from bot.core.snapshot import Snapshot
 from bot.core.stage_view import stage_view
 from bot.errors import ExternalError
 from bot.pass_budget import per_pass
@@ -22,6 +23,7 @@ from bot.sandbox.scenarios import SCENARIOS
 from bot.sandbox.world import FULL_NAME, EventListener, World
 
 Ready = Callable[[World, Path], None]
+SUMMARY_WITHIN = 130.0  # seconds the summary waits for GitHub to answer again: two secondary-limit blocks
 Announce = Callable[[World, dict[str, Any]], None]
 
 
@@ -82,7 +84,7 @@ async def summarise(
     and ``invariants`` the scenario counted (``{name: {"count": N, "target": M}}``; ``ok`` is false when a
     count misses its target)."""
     assert world.runtime is not None
-    snapshot = await world.runtime.reconciler.snapshot(FULL_NAME)
+    snapshot = await _patient_snapshot(world)
     stages: dict[str, Any] = {}
     if snapshot is not None and snapshot.config is not None:
         for stage in snapshot.config.stages:
@@ -112,7 +114,10 @@ async def summarise(
     }
     if snapshot is not None and snapshot.config is not None:
         # After counting requests: a ledger not read since the last verdict costs a few more.
-        found = await world.runtime.reconciler.delivery.refresh(FULL_NAME, stage_order(snapshot.config))
+        try:
+            found = await world.runtime.reconciler.delivery.refresh(FULL_NAME, stage_order(snapshot.config))
+        except ExternalError:
+            found = None  # GitHub held the installation again: the summary goes without the figures
         if found is not None and found.entries:
             result["delivery"] = [dora.as_json(f) for f in found.figures]
     if wall_ms is not None:
@@ -120,6 +125,23 @@ async def summarise(
     if error:
         result["error"] = error
     return result
+
+
+async def _patient_snapshot(world: World) -> Snapshot | None:
+    """Ferry's view of the repository for the summary. A scenario may end while GitHub holds the
+    installation after a secondary limit (chaos meets them on purpose): that hold is waited out, for at
+    most ``SUMMARY_WITHIN`` seconds, as Ferry's own passes wait it out."""
+    assert world.runtime is not None
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + SUMMARY_WITHIN
+    while True:
+        try:
+            return await world.runtime.reconciler.snapshot(FULL_NAME)
+        except ExternalError as exc:
+            left = deadline - clock()
+            if not exc.temporary or left <= 0:
+                raise
+            await asyncio.sleep(min(exc.retry_after or 1.0, 5.0, left))
 
 
 def _per_promotion(world: World) -> float | None:

@@ -53,6 +53,9 @@ BLOCK_SECONDS = 60.0
 WITHIN = 300.0  # seconds for the pipeline to carry the newest release to prod on a busy machine, a minute's
 # block or two by GitHub's secondary limits included
 AFTER = 60.0 + 2 * BLOCK_SECONDS  # seconds for one more verdict, a secondary limit's block (or two) included
+# Seconds for the first promotion PR, and the first verification, to appear once the releases are pushed:
+# 30 on a busy machine, and a secondary limit's block or two (Ferry may be held right at the start).
+EARLY = 30.0 + 2 * BLOCK_SECONDS
 SHA = re.compile(r"[0-9a-f]{40}")
 
 
@@ -115,7 +118,7 @@ async def _push_to_a_ferry_branch(world: World, person: httpx.AsyncClient) -> No
         pulls = await world.open_pulls(person)
         return next((p for p in pulls if parse_branch(p["head"]["ref"])), None)
 
-    pull = await world.wait_for("a Ferry promotion PR to push to", ferry_pull, 90)
+    pull = await world.wait_for("a Ferry promotion PR to push to", ferry_pull, EARLY)
     branch = pull["head"]["ref"]
     await world.github.push_files(
         {"docs/release-notes.md": b"Checked by hand.\n"}, "Release notes", branch=branch, login=PERSON
@@ -137,7 +140,7 @@ def verifying(world: World) -> list[str]:
 
 async def _kill_mid_verification(world: World, rng: random.Random) -> None:
     """Kill the first Ferry process (no graceful stop) while a stage verifies, and start it again."""
-    sha = (await world.wait_for("a verification under way", lambda: verifying(world), 90))[0]
+    sha = (await world.wait_for("a verification under way", lambda: verifying(world), EARLY))[0]
     await world.stop_ferry(crash=True)
     world.timeline.add("ferry_killed", "", f"a Ferry process killed while {sha[:7]} verifies")
     await asyncio.sleep(rng.uniform(0.5, 2.0))
