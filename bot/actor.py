@@ -5,7 +5,8 @@ Right before each write the one fact it depends on is read again, as cheaply as 
 
 - a sync (and the pending status that records it, written first) only while its commit is still the
   stage's newest deploy commit: the default branch's head re-read, compared with the deploy commit over the
-  stage's files; and only by the pass that wrote that pending (one sync, however many passes decided it);
+  stage's files; only by the pass that wrote that pending (one sync, however many passes decided it); and
+  only while no verdict is on that commit (its ``ferry/health/<stage>`` re-read);
 - a commit status only when the status on that commit is still the one the decision saw;
 - closing a superseded promotion only while it is still open and unmerged;
 - rebuilding a promotion branch only while its head is Ferry's own last commit: a person's push is kept,
@@ -36,7 +37,7 @@ from bot.core.actions import (
 )
 from bot.core.config_load import update_target_paths
 from bot.core.gates import HEALTH_PREFIX, STATUS_CONFIG, STATUS_GATE, health_context
-from bot.core.guards import branch_rebuild, deploy_still_newest, may_close, status_write
+from bot.core.guards import branch_rebuild, deploy_still_newest, may_close, status_write, sync_stands
 from bot.core.promotion import declined_comment, declined_marker
 from bot.core.snapshot import CommitStatus, Snapshot
 from bot.core.verification import refused_status, superseded_description
@@ -339,6 +340,12 @@ class Actor:
             return False
         if not await self.still_newest(action.stage, action.revision):
             return await self._overtaken(action.stage, action.revision, action)
+        # Decided on a snapshot that may be older than a verdict another pass or replica wrote since (a pass
+        # reusing its snapshot cannot see a new status).
+        context = health_context(action.stage)
+        health = (await self.gh.statuses(action.revision)).get(context)
+        if not sync_stands(health):
+            return self._decide_again(f"{context} on {action.revision[:7]} is decided already", action)
         for ask in action.asks:
             result = await perform(
                 self.r.argocd,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.freight import Freight, FreightImage
-from bot.core.guards import branch_rebuild, deploy_still_newest, may_close, status_write
+from bot.core.guards import branch_rebuild, deploy_still_newest, may_close, status_write, sync_stands
 from bot.core.promotion import commit_message
 from bot.core.snapshot import CommitStatus
 
@@ -52,3 +52,10 @@ def test_a_branch_is_rebuilt_only_over_ferrys_own_head_as_the_decision_saw_it() 
     assert branch_rebuild("dev", "a" * 40, "b" * 40, "Pin replicas\n") == "foreign"
     assert branch_rebuild("dev", "a" * 40, "a" * 40, "Pin replicas\n") == "foreign"
     assert branch_rebuild("staging", "a" * 40, "a" * 40, ferrys) == "foreign"
+
+
+def test_a_commit_is_synced_only_while_its_verification_is_under_way() -> None:
+    assert sync_stands(None)  # verification not begun: its pending is written first
+    assert sync_stands(CommitStatus("ferry/health/dev", "pending", "Syncing shop-dev to 1a2b3c4"))
+    for verdict in ("success", "failure", "error"):
+        assert not sync_stands(CommitStatus("ferry/health/dev", verdict, "decided"))

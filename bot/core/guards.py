@@ -25,6 +25,14 @@ def deploy_still_newest(relation: Relation) -> bool:
     return relation in ("same", "equivalent")
 
 
+def sync_stands(health: CommitStatus | None) -> bool:
+    """Whether a deploy commit may still be synced, given its ``ferry/health/<stage>`` status re-read: only
+    while its verification is under way (pending, or not begun). Once the commit is judged, a sync decided
+    earlier would undo what was done to the app since the verdict (a person's sync back by hand, which the
+    watch over verified stages must see as drift)."""
+    return health is None or health.state == "pending"
+
+
 def status_write(
     seen: CommitStatus | None, current: CommitStatus | None, state: str, description: str
 ) -> StatusCheck:
