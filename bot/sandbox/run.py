@@ -13,14 +13,13 @@ from bot.core import dora
 from bot.core.gates import health_context
 from bot.core.images import parse_image
 from bot.core.pipeline import stage_order
-from bot.core.snapshot import Snapshot
 from bot.core.stage_view import stage_view
 from bot.errors import ExternalError
 from bot.pass_budget import per_pass
 from bot.sandbox.chaos_invariants import missed
 from bot.sandbox.keep import write_env_file
 from bot.sandbox.scenarios import SCENARIOS
-from bot.sandbox.world import FULL_NAME, EventListener, World
+from bot.sandbox.world import FULL_NAME, EventListener, World, until_answered
 
 Ready = Callable[[World, Path], None]
 SUMMARY_WITHIN = 130.0  # seconds the summary waits for GitHub to answer again: two secondary-limit blocks
@@ -84,7 +83,10 @@ async def summarise(
     and ``invariants`` the scenario counted (``{name: {"count": N, "target": M}}``; ``ok`` is false when a
     count misses its target)."""
     assert world.runtime is not None
-    snapshot = await _patient_snapshot(world)
+    reconciler = world.runtime.reconciler
+    # A scenario may end while GitHub holds the installation after a secondary limit (chaos meets them on
+    # purpose): the summary waits that out, as Ferry's own passes do.
+    snapshot = await until_answered(lambda: reconciler.snapshot(FULL_NAME), SUMMARY_WITHIN)
     stages: dict[str, Any] = {}
     if snapshot is not None and snapshot.config is not None:
         for stage in snapshot.config.stages:
@@ -125,23 +127,6 @@ async def summarise(
     if error:
         result["error"] = error
     return result
-
-
-async def _patient_snapshot(world: World) -> Snapshot | None:
-    """Ferry's view of the repository for the summary. A scenario may end while GitHub holds the
-    installation after a secondary limit (chaos meets them on purpose): that hold is waited out, for at
-    most ``SUMMARY_WITHIN`` seconds, as Ferry's own passes wait it out."""
-    assert world.runtime is not None
-    clock = asyncio.get_running_loop().time
-    deadline = clock() + SUMMARY_WITHIN
-    while True:
-        try:
-            return await world.runtime.reconciler.snapshot(FULL_NAME)
-        except ExternalError as exc:
-            left = deadline - clock()
-            if not exc.temporary or left <= 0:
-                raise
-            await asyncio.sleep(min(exc.retry_after or 1.0, 5.0, left))
 
 
 def _per_promotion(world: World) -> float | None:

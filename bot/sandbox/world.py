@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -52,6 +52,25 @@ def free_port() -> int:
 
 
 EventListener = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
+
+
+async def until_answered(ask: Callable[[], Awaitable[T]], within: float) -> T:
+    """``ask()``, asked again after each temporary ``ExternalError`` (GitHub not answering, or holding the
+    installation after a secondary limit), at most ``DISCOVERY_DELAY_CAP`` seconds apart, for at most
+    ``within`` seconds in all, so a sandbox never hangs on it; the last error, or a refusal, is raised."""
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + within
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await ask()
+        except ExternalError as exc:
+            left = deadline - clock()
+            if not exc.temporary or left <= 0:
+                raise
+            await asyncio.sleep(min(delay_after(attempt, exc), DISCOVERY_DELAY_CAP, left))
 
 
 @dataclass
@@ -178,22 +197,9 @@ class World:
         runtime = build_runtime(self.settings(), emit=self.timeline.record)
         server = asyncio.get_running_loop().create_task(run_server(runtime.app, "127.0.0.1", port))
         await self._wait_for_port(port)
-        clock = asyncio.get_running_loop().time
-        deadline = clock() + DISCOVERY_WITHIN
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await runtime.start()
-                break
-            except ExternalError as exc:
-                # As `ferry serve` does (bot.startup): a GitHub that did not answer (or holds the
-                # installation after a secondary limit) is asked again, a refusal is raised. For a bounded
-                # time, so a sandbox never hangs on it.
-                left = deadline - clock()
-                if not exc.temporary or left <= 0:
-                    raise
-                await asyncio.sleep(min(delay_after(attempt, exc), DISCOVERY_DELAY_CAP, left))
+        # As `ferry serve` does (bot.startup): a GitHub that did not answer (or holds the installation
+        # after a secondary limit) is asked again, a refusal is raised.
+        await until_answered(runtime.start, DISCOVERY_WITHIN)
         return runtime, server
 
     async def start_replica(self) -> str:
